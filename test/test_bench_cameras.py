@@ -1,0 +1,47 @@
+import numpy as np
+import pytest
+
+from guidewire.bench.cameras import CameraRenderer
+from guidewire.bench.wire import GuidewireModel
+from guidewire.config import CameraConfig
+from guidewire.geometry import triangulate
+
+
+@pytest.fixture(scope="module")
+def scene(default_config):
+    state = GuidewireModel(default_config.guidewire, default_config.seed).state(3.0)
+    renderers = [CameraRenderer(camera, default_config.seed) for camera in default_config.stereo]
+    return state, renderers
+
+
+def test_cameras_are_orthogonal_and_full_resolution(scene):
+    _, (top, side) = scene
+    assert (top.camera.width, top.camera.height) == (2048, 1536)
+    assert abs(np.dot(top.camera.rotation[:, 2], side.camera.rotation[:, 2])) < 1e-9
+
+
+def test_projected_ground_truth_lands_on_rendered_wire(scene):
+    state, renderers = scene
+    for renderer in renderers:
+        image = renderer.render(state).astype(float)
+        pixels = renderer.camera.project(state.centreline)
+        u, v = np.rint(pixels).astype(int).T
+        inside = (u >= 0) & (u < renderer.camera.width) & (v >= 0) & (v < renderer.camera.height)
+        assert inside.mean() > 0.9
+        on_wire = image[v[inside], u[inside]]
+        # Sample the background well away from the wire (20 px along the image's rows).
+        background = image[v[inside], np.clip(u[inside] + 20, 0, renderer.camera.width - 1)]
+        off = image[np.clip(v[inside] + 20, 0, renderer.camera.height - 1), u[inside]]
+        assert np.median(on_wire) < 0.6 * np.median(np.maximum(background, off))
+        assert renderer.wire_coverage(state)[v[inside], u[inside]].min() > 0.5
+
+
+@pytest.mark.parametrize("distortion", [(0, 0, 0, 0, 0), (-0.08, 0.02, 0.0005, -0.0003, 0.0)])
+def test_stereo_triangulation_recovers_ground_truth(default_config, distortion):
+    cameras = [CameraRenderer(CameraConfig(**{**camera.__dict__, "distortion": distortion}), 0).camera
+               for camera in default_config.stereo]
+    model = GuidewireModel(default_config.guidewire, default_config.seed)
+    for time in (0.0, 5.0, 11.0):
+        points = model.state(time).centreline
+        recovered = triangulate(cameras[0], cameras[0].project(points), cameras[1], cameras[1].project(points))
+        assert np.linalg.norm(recovered - points, axis=1).max() < 0.05e-3  # 0.05 mm
