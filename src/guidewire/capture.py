@@ -1,0 +1,120 @@
+"""Frame sources for the capture node: the simulated bench or recorded/live imagery.
+
+Each source's grab(time) returns {camera_name: image}. A frame that cannot be
+read raises FrameError (the node logs it and goes on); the end of a file or
+folder raises EndOfStream unless the source loops.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from guidewire.bench import Bench
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".pgm"}
+
+
+class FrameError(RuntimeError):
+    """One frame could not be read or has the wrong size; later frames may be fine."""
+
+
+class EndOfStream(RuntimeError):
+    """A finite source has no more frames."""
+
+
+def checked_size(image: np.ndarray | None, expected: tuple[int, int] | None, what: str) -> np.ndarray:
+    if image is None:
+        raise FrameError(f"{what}: unreadable or corrupt image")
+    if expected and image.shape[:2] != expected:
+        raise FrameError(f"{what}: size {image.shape[1]}x{image.shape[0]}, expected {expected[1]}x{expected[0]}")
+    return image
+
+
+class SimulatedStereo:
+    """The bench's orthogonal camera pair, rendered for the same instant."""
+
+    def __init__(self, bench: Bench):
+        self.bench = bench
+        self.names = list(bench.cameras)
+
+    def grab(self, time: float) -> dict[str, np.ndarray]:
+        state = self.bench.state(time)
+        return {name: renderer.render(state) for name, renderer in self.bench.cameras.items()}
+
+
+class SimulatedFluoroscopy:
+    """The bench's C-arm (single view)."""
+
+    def __init__(self, bench: Bench, name: str = "xray"):
+        self.bench = bench
+        self.names = [name]
+
+    def grab(self, time: float) -> dict[str, np.ndarray]:
+        return {self.names[0]: self.bench.fluoroscopy.render(self.bench.state(time))}
+
+
+class FolderSource:
+    """Images of a folder in name order (one camera)."""
+
+    def __init__(self, folder: str, name: str, loop: bool, size: tuple[int, int] | None = None):
+        self.files = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) \
+            if Path(folder).is_dir() else []
+        if not self.files:
+            raise FileNotFoundError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in folder {folder}")
+        self.names, self.loop, self.size, self.index = [name], loop, size, 0
+
+    def grab(self, time: float) -> dict[str, np.ndarray]:
+        if self.index >= len(self.files):
+            if not self.loop:
+                raise EndOfStream(f"end of folder after {len(self.files)} images")
+            self.index = 0
+        file = self.files[self.index]
+        self.index += 1
+        image = cv2.imread(str(file), cv2.IMREAD_UNCHANGED)
+        return {self.names[0]: checked_size(image, self.size, str(file))}
+
+
+class VideoSource:
+    """A video file or an OpenCV device index (one camera)."""
+
+    def __init__(self, location: str, name: str, loop: bool, size: tuple[int, int] | None = None):
+        self.location = int(location) if location.isdigit() else location
+        self.capture = cv2.VideoCapture(self.location)
+        if not self.capture.isOpened():
+            raise FileNotFoundError(f"cannot open video source {location}")
+        self.names, self.loop, self.size = [name], loop, size
+
+    def grab(self, time: float) -> dict[str, np.ndarray]:
+        ok, image = self.capture.read()
+        if not ok and self.loop and not isinstance(self.location, int):
+            self.capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
+            ok, image = self.capture.read()
+        if not ok:
+            raise EndOfStream(f"end of video {self.location}")
+        return {self.names[0]: checked_size(image, self.size, str(self.location))}
+
+
+class DicomCineSource:
+    """A DICOM multi-frame file (fluoroscopy cine loop), frames in order."""
+
+    def __init__(self, file: str, name: str, loop: bool):
+        import pydicom
+
+        try:
+            dataset = pydicom.dcmread(file)
+            frames = dataset.pixel_array
+        except Exception as error:  # pydicom raises many types for damaged files
+            raise FileNotFoundError(f"cannot read DICOM cine {file}: {error}") from error
+        self.frames = frames if frames.ndim == 3 else frames[None]
+        self.names, self.loop, self.index = [name], loop, 0
+
+    def grab(self, time: float) -> dict[str, np.ndarray]:
+        if self.index >= len(self.frames):
+            if not self.loop:
+                raise EndOfStream(f"end of DICOM cine after {len(self.frames)} frames")
+            self.index = 0
+        frame = self.frames[self.index]
+        self.index += 1
+        return {self.names[0]: frame}

@@ -1,0 +1,42 @@
+"""Magnetometer-array back-ends: each returns one synchronous array reading.
+
+`sim` samples the simulated bench; hardware back-ends (I2C, serial) return
+the same ArrayReading so the node does not care where the field came from.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from guidewire.bench import Bench
+from guidewire.bench.magnetics import STATUS_MISSING, STATUS_OK, STATUS_SATURATED, STATUS_STALE, sensor_positions
+
+__all__ = ["ArrayReading", "SimulatedArray", "STATUS_OK", "STATUS_SATURATED", "STATUS_STALE", "STATUS_MISSING"]
+
+
+@dataclass(frozen=True)
+class ArrayReading:
+    field: np.ndarray  # (n,3) T in the array frame; NaN rows for missing sensors
+    status: np.ndarray  # (n,) uint8 STATUS_*
+    temperature: np.ndarray  # (n,) degrees Celsius, NaN where unknown
+
+
+class SimulatedArray:
+    """The bench's AK09940A array sampled at a given time."""
+
+    def __init__(self, bench: Bench):
+        self.bench = bench
+        config = bench.config.magnetometer_array
+        self.rows, self.cols = config.rows, config.cols
+        # The array frame sits at the centre of the sensor plane, axes parallel to the bench.
+        self.positions = sensor_positions(config) - np.array([0.0, 0.0, config.height])
+        self.noise_rms = config.noise_rms
+
+    def read(self, time: float) -> ArrayReading:
+        sample = self.bench.magnetometer.sample(self.bench.state(time))
+        count = len(sample.field)
+        return ArrayReading(field=sample.field, status=sample.status, temperature=np.full(count, 25.0))
+
+    def close(self) -> None:
+        pass

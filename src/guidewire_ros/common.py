@@ -1,0 +1,87 @@
+"""Plumbing shared by the nodes: parameters with descriptions, QoS, stamps, diagnostics."""
+from __future__ import annotations
+
+import os
+
+from builtin_interfaces.msg import Time
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, qos_profile_sensor_data, qos_profile_system_default
+
+from guidewire.bench import Bench
+from guidewire.config import load_bench_config
+
+QOS_CHOICES = ("reliable", "sensor_data")
+
+
+def localhost_discovery_default() -> None:
+    """Keep DDS discovery on this host unless the user chose a range (shared lab machines)."""
+    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+
+
+def declare(node: Node, name: str, default, description: str):
+    """Declare a parameter with its description and return its value."""
+    return node.declare_parameter(name, default, ParameterDescriptor(description=description)).value
+
+
+def qos_profile(choice: str) -> QoSProfile:
+    """REP-2003: drivers publish reliable (system default), consumers take sensor-data QoS."""
+    if choice == "reliable":
+        return qos_profile_system_default
+    if choice == "sensor_data":
+        return qos_profile_sensor_data
+    raise ValueError(f"unknown QoS '{choice}' (choose from {', '.join(QOS_CHOICES)})")
+
+
+def bench_from_parameter(path: str) -> Bench:
+    """The simulated bench from a YAML path, or the embedded defaults for ''."""
+    return Bench(load_bench_config(path or None))
+
+
+def to_time_msg(nanoseconds: int) -> Time:
+    return Time(sec=nanoseconds // 1_000_000_000, nanosec=nanoseconds % 1_000_000_000)
+
+
+def to_nanoseconds(stamp: Time) -> int:
+    return stamp.sec * 1_000_000_000 + stamp.nanosec
+
+
+class Diagnostics:
+    """Publishes one DiagnosticStatus per call on /diagnostics (diagnostic_updater is not available)."""
+
+    def __init__(self, node: Node, hardware_id: str):
+        self.node = node
+        self.hardware_id = hardware_id
+        self.publisher = node.create_publisher(DiagnosticArray, "/diagnostics", 10)
+
+    def publish(self, level: bytes, message: str, values: dict) -> None:
+        status = DiagnosticStatus(level=level, name=f"{self.node.get_name()}: {self.hardware_id}",
+                                  message=message, hardware_id=self.hardware_id,
+                                  values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.node.get_clock().now().to_msg()
+        self.publisher.publish(array)
+
+
+OK, WARN, ERROR = DiagnosticStatus.OK, DiagnosticStatus.WARN, DiagnosticStatus.ERROR
+
+
+def run(node_class) -> None:
+    """Entry point body shared by every node's main()."""
+    import rclpy
+    from rclpy.executors import ExternalShutdownException
+
+    localhost_discovery_default()
+    rclpy.init()
+    node = None
+    try:
+        node = node_class()
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            getattr(node, "close", lambda: None)()
+            node.destroy_node()
+        rclpy.try_shutdown()

@@ -1,0 +1,64 @@
+"""The pipeline's composition, read from one YAML file by both the ROS launch
+file (launch/pipeline.launch.py, on a full ROS 2 install) and the project's
+own runner (run_pipeline, here, where launch_ros cannot be installed), so the
+two can never drift apart."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+CONFIG = Path(__file__).resolve().parents[2] / "config" / "pipeline.yaml"
+EXECUTABLES = {"magnetometer_driver", "camera_capture", "recorder"}
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    name: str  # node name (also the ROS executable unless `executable` says otherwise)
+    executable: str
+    namespace: str = ""
+    parameters: dict = field(default_factory=dict)
+
+
+def pipeline_file() -> Path:
+    if CONFIG.is_file():
+        return CONFIG
+    from ament_index_python.packages import get_package_share_directory
+
+    return Path(get_package_share_directory("guidewire_perception")) / "config" / "pipeline.yaml"
+
+
+def typed_override(default, text: str):
+    """A command-line/launch argument (a string) as the configured parameter's type."""
+    if isinstance(default, bool):
+        if text.lower() not in ("true", "false"):
+            raise ValueError(f"expected true or false, got '{text}'")
+        return text.lower() == "true"
+    if isinstance(default, list):
+        return text.split(",")
+    return type(default)(text) if default is not None else text
+
+
+def load_pipeline(path: str | Path | None = None, overrides: dict | None = None) -> list[NodeSpec]:
+    """Nodes of the pipeline with their parameters; `overrides` maps 'node.param' to a string value."""
+    file = Path(path) if path else pipeline_file()
+    data = yaml.safe_load(file.read_text()) or {}
+    nodes = []
+    for name, spec in (data.get("nodes") or {}).items():
+        spec = dict(spec or {})
+        if not spec.pop("enabled", True):
+            continue
+        executable = spec.pop("executable", name)
+        if executable not in EXECUTABLES:
+            raise ValueError(f"{file}: node '{name}' has unknown executable '{executable}'")
+        namespace = spec.pop("namespace", "")
+        parameters = dict(spec.pop("parameters", {}) or {})
+        if spec:
+            raise ValueError(f"{file}: node '{name}' has unknown key '{sorted(spec)[0]}'")
+        for key, value in (overrides or {}).items():
+            node, _, parameter = key.partition(".")
+            if node == name:
+                parameters[parameter] = typed_override(parameters.get(parameter, ""), value)
+        nodes.append(NodeSpec(name=name, executable=executable, namespace=namespace, parameters=parameters))
+    return nodes
