@@ -1,0 +1,72 @@
+"""The launch file and `make run` start the same nodes with the same parameters."""
+import sys
+import types
+
+import pytest
+
+from conftest import ROOT
+from guidewire_ros.composition import load_pipeline
+from guidewire_ros.run_pipeline import node_command
+
+
+def load_launch_file_with_recording_launch_ros(monkeypatch):
+    """Execute launch/pipeline.launch.py with launch/launch_ros stand-ins that record Node(...)."""
+    recorded = []
+
+    class Node:
+        def __init__(self, **kwargs):
+            recorded.append(kwargs)
+
+    class OpaqueFunction:
+        def __init__(self, function):
+            self.function = function
+
+    launch = types.ModuleType("launch")
+    launch.LaunchDescription = list
+    launch_actions = types.ModuleType("launch.actions")
+    launch_actions.OpaqueFunction = OpaqueFunction
+    launch_ros = types.ModuleType("launch_ros")
+    launch_ros_actions = types.ModuleType("launch_ros.actions")
+    launch_ros_actions.Node = Node
+    for name, module in {"launch": launch, "launch.actions": launch_actions, "launch_ros": launch_ros,
+                         "launch_ros.actions": launch_ros_actions}.items():
+        monkeypatch.setitem(sys.modules, name, module)
+    namespace = {}
+    exec(compile((ROOT / "launch" / "pipeline.launch.py").read_text(), "pipeline.launch.py", "exec"), namespace)
+    return namespace["generate_launch_description"], recorded
+
+
+@pytest.mark.parametrize("arguments", [{}, {"magnetometer_driver.rate_hz": "400", "stereo_capture.loop": "true"}])
+def test_launch_file_and_runner_agree(monkeypatch, arguments):
+    generate, recorded = load_launch_file_with_recording_launch_ros(monkeypatch)
+    description = generate()
+    context = types.SimpleNamespace(launch_configurations=dict(arguments))
+    description[0].function(context)
+    runner = load_pipeline(overrides=arguments)
+    assert [(n["name"], n["executable"], n["parameters"][0]) for n in recorded] == \
+        [(s.name, s.executable, s.parameters) for s in runner]
+    assert all(n["package"] == "guidewire_perception" for n in recorded)
+    if arguments:
+        driver = next(s for s in runner if s.name == "magnetometer_driver")
+        assert driver.parameters["rate_hz"] == 400.0 and isinstance(driver.parameters["rate_hz"], float)
+
+
+def test_runner_starts_each_node_under_its_configured_name(tmp_path):
+    for spec in load_pipeline():
+        command = node_command(spec, tmp_path / "p.yaml")
+        assert command[1:3] == ["-m", f"guidewire_ros.{spec.executable}"]
+        assert f"__node:={spec.name}" in command
+
+
+def test_every_executable_is_installed_by_cmake():
+    cmake = (ROOT / "CMakeLists.txt").read_text()
+    for spec in load_pipeline():
+        assert f"scripts/{spec.executable}" in cmake
+        assert (ROOT / "scripts" / spec.executable).is_file()
+
+
+def test_unknown_node_key_is_named(tmp_path):
+    config = tmp_path / "p.yaml"
+    config.write_text("nodes:\n  recorder:\n    paramters: {}\n")
+    with pytest.raises(ValueError, match="unknown key 'paramters'"):
+        load_pipeline(config)
