@@ -13,7 +13,7 @@ from guidewire_ros.common import ERROR, OK, WARN, Diagnostics, bench_from_parame
 SOURCES = ("sim_stereo", "sim_xray", "device", "video", "folder", "dicom")
 
 
-def camera_info_for(bench, name: str) -> CameraInfo | None:
+def camera_info_for(bench, name: str) -> CameraInfo:
     """Calibration of a simulated camera in the ROS camera_info convention."""
     info = CameraInfo()
     if name in bench.cameras:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 
-from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
@@ -37,14 +36,6 @@ def qos_profile(choice: str) -> QoSProfile:
 def bench_from_parameter(path: str) -> Bench:
     """The simulated bench from a YAML path, or the embedded defaults for ''."""
     return Bench(load_bench_config(path or None))
-
-
-def to_time_msg(nanoseconds: int) -> Time:
-    return Time(sec=nanoseconds // 1_000_000_000, nanosec=nanoseconds % 1_000_000_000)
-
-
-def to_nanoseconds(stamp: Time) -> int:
-    return stamp.sec * 1_000_000_000 + stamp.nanosec
 
 
 class Diagnostics:
