@@ -32,8 +32,8 @@ fi
 
 # Rebuild when the interfaces, the build files or the Python sources change.
 stamp="$root/build/.source-hash"
-sources=$(cd "$root" && find msg src launch config rviz scripts CMakeLists.txt package.xml -type f \
-  -not -name '*.pyc' -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
+sources=$(cd "$root" && { find msg src launch config rviz scripts CMakeLists.txt package.xml -type f \
+  -not -name '*.pyc' -print0 2>/dev/null || true; } | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
 if [ ! -f "$root/install/setup.bash" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$sources-$hash" ]; then
   echo "bootstrap: colcon build" >&2
   (
