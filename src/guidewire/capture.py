@@ -55,6 +55,21 @@ class SimulatedFluoroscopy:
         return {self.names[0]: self.bench.fluoroscopy.render(self.bench.state(time))}
 
 
+class _Cursor:
+    """Position in a finite sequence of frames that loops or ends."""
+
+    def __init__(self, count: int, loop: bool, what: str):
+        self.count, self.loop, self.what, self.index = count, loop, what, 0
+
+    def advance(self) -> int:
+        if self.index >= self.count:
+            if not self.loop:
+                raise EndOfStream(f"end of {self.what} after {self.count} frames")
+            self.index = 0
+        self.index += 1
+        return self.index - 1
+
+
 class FolderSource:
     """Images of a folder in name order (one camera)."""
 
@@ -63,15 +78,11 @@ class FolderSource:
             if Path(folder).is_dir() else []
         if not self.files:
             raise FileNotFoundError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in folder {folder}")
-        self.names, self.loop, self.size, self.index = [name], loop, size, 0
+        self.names, self.size = [name], size
+        self.cursor = _Cursor(len(self.files), loop, f"folder {folder}")
 
     def grab(self, time: float) -> dict[str, np.ndarray]:
-        if self.index >= len(self.files):
-            if not self.loop:
-                raise EndOfStream(f"end of folder after {len(self.files)} images")
-            self.index = 0
-        file = self.files[self.index]
-        self.index += 1
+        file = self.files[self.cursor.advance()]
         image = cv2.imread(str(file), cv2.IMREAD_UNCHANGED)
         return {self.names[0]: checked_size(image, self.size, str(file))}
 
@@ -108,13 +119,8 @@ class DicomCineSource:
         except Exception as error:  # pydicom raises many types for damaged files
             raise FileNotFoundError(f"cannot read DICOM cine {file}: {error}") from error
         self.frames = frames if frames.ndim == 3 else frames[None]
-        self.names, self.loop, self.index = [name], loop, 0
+        self.names = [name]
+        self.cursor = _Cursor(len(self.frames), loop, f"DICOM cine {file}")
 
     def grab(self, time: float) -> dict[str, np.ndarray]:
-        if self.index >= len(self.frames):
-            if not self.loop:
-                raise EndOfStream(f"end of DICOM cine after {len(self.frames)} frames")
-            self.index = 0
-        frame = self.frames[self.index]
-        self.index += 1
-        return {self.names[0]: frame}
+        return {self.names[0]: self.frames[self.cursor.advance()]}
