@@ -8,6 +8,9 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+import yaml
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -49,3 +52,27 @@ def spin_until(executor, predicate, timeout: float) -> bool:
             return True
         executor.spin_once(timeout_sec=0.05)
     return predicate()
+
+
+@pytest.fixture(scope="module")
+def ros(tmp_path_factory):
+    domain = private_domain_id()
+    os.environ["ROS_DOMAIN_ID"] = str(domain)
+    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    import rclpy
+
+    if not rclpy.ok():
+        rclpy.init()
+    from rclpy.executors import SingleThreadedExecutor
+
+    node = rclpy.create_node("test_listener")
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    yield domain, node, executor, tmp_path_factory.mktemp("nodes")
+    node.destroy_node()
+
+
+def node_args(module: str, name: str, parameters: dict, folder: Path) -> list[str]:
+    params = folder / f"{name}.yaml"
+    params.write_text(yaml.safe_dump({name: {"ros__parameters": parameters}}))
+    return ["-m", f"guidewire_ros.{module}", "--ros-args", "-r", f"__node:={name}", "--params-file", str(params)]

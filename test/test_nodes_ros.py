@@ -10,29 +10,7 @@ import yaml
 rclpy = pytest.importorskip("rclpy")
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data  # noqa: E402
 
-from ros_support import private_domain_id, running, spin_until  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def ros(tmp_path_factory):
-    domain = private_domain_id()
-    os.environ["ROS_DOMAIN_ID"] = str(domain)
-    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-    if not rclpy.ok():
-        rclpy.init()
-    from rclpy.executors import SingleThreadedExecutor
-
-    node = rclpy.create_node("test_listener")
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    yield domain, node, executor, tmp_path_factory.mktemp("nodes")
-    node.destroy_node()
-
-
-def node_args(module: str, name: str, parameters: dict, folder: Path) -> list[str]:
-    params = folder / f"{name}.yaml"
-    params.write_text(yaml.safe_dump({name: {"ros__parameters": parameters}}))
-    return ["-m", f"guidewire_ros.{module}", "--ros-args", "-r", f"__node:={name}", "--params-file", str(params)]
+from ros_support import node_args, ros, running, spin_until  # noqa: E402,F401 (ros: fixture)
 
 
 def test_driver_camera_and_recorder(ros):

@@ -4,11 +4,12 @@ from __future__ import annotations
 import numpy as np
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
+from std_msgs.msg import Header
 
 from guidewire.capture import (DicomCineSource, EndOfStream, FolderSource, FrameError, SimulatedFluoroscopy,
                                SimulatedStereo, VideoSource)
-from guidewire.imaging import to_image_fields
-from guidewire_ros.common import ERROR, OK, WARN, Diagnostics, bench_from_parameter, declare, qos_profile, run
+from guidewire_ros.common import ERROR, OK, WARN, Diagnostics, bench_from_parameter, declare, image_message, \
+    qos_profile, run
 
 SOURCES = ("sim_stereo", "sim_xray", "device", "video", "folder", "dicom")
 
@@ -97,13 +98,9 @@ class CameraCapture(Node):
         for name, image in frames.items():
             encoding = "mono8" if image.ndim == 2 and image.dtype == np.uint8 else \
                 "mono16" if image.ndim == 2 and image.dtype == np.uint16 else "bgr8"
-            fields = to_image_fields(image, encoding)
-            message = Image(height=fields.height, width=fields.width, encoding=fields.encoding,
-                            is_bigendian=fields.is_bigendian, step=fields.step, data=fields.data)
-            message.header.stamp = stamp
-            message.header.frame_id = self.frame_ids[name]
+            message = image_message(image, encoding, Header(stamp=stamp, frame_id=self.frame_ids[name]))
             self.image_publishers[name].publish(message)
-            info = self.camera_infos[name] or CameraInfo(width=fields.width, height=fields.height)
+            info = self.camera_infos[name] or CameraInfo(width=message.width, height=message.height)
             info.header = message.header
             self.info_publishers[name].publish(info)
         self.published += 1

@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 CONFIG = Path(__file__).resolve().parents[2] / "config" / "pipeline.yaml"
-EXECUTABLES = {"magnetometer_driver", "camera_capture", "recorder"}
+EXECUTABLES = {"magnetometer_driver", "camera_capture", "recorder", "segmentation_node"}
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""FGA-Net guidewire segmentation (paper: shared/papers/fga-net-segmentation.txt)."""

@@ -1,0 +1,101 @@
+"""The FGA-Net paper's segmentation metrics, plus clDice and tip error.
+
+Per-image metrics (Dice, Macro-F1, IoU, clDice) are averaged over images;
+AUC and OIoU pool all pixels of the set.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.stats import rankdata
+from skimage.morphology import skeletonize
+
+
+def _counts(prediction: np.ndarray, truth: np.ndarray) -> tuple[int, int, int, int]:
+    p, t = prediction.astype(bool), truth.astype(bool)
+    tp = int(np.count_nonzero(p & t))
+    fp = int(np.count_nonzero(p & ~t))
+    fn = int(np.count_nonzero(~p & t))
+    return tp, fp, fn, p.size - tp - fp - fn
+
+
+def _ratio(numerator: float, denominator: float) -> float:
+    # Both empty (no wire, none predicted) is a perfect score, not 0/0.
+    return 1.0 if denominator == 0 else numerator / denominator
+
+
+def dice(prediction: np.ndarray, truth: np.ndarray) -> float:
+    tp, fp, fn, _ = _counts(prediction, truth)
+    return _ratio(2 * tp, 2 * tp + fp + fn)
+
+
+def foreground_iou(prediction: np.ndarray, truth: np.ndarray) -> float:
+    tp, fp, fn, _ = _counts(prediction, truth)
+    return _ratio(tp, tp + fp + fn)
+
+
+def macro_f1(prediction: np.ndarray, truth: np.ndarray) -> float:
+    """Mean of the foreground and background F1."""
+    tp, fp, fn, tn = _counts(prediction, truth)
+    return 0.5 * (_ratio(2 * tp, 2 * tp + fp + fn) + _ratio(2 * tn, 2 * tn + fn + fp))
+
+
+def cldice(prediction: np.ndarray, truth: np.ndarray) -> float:
+    """Centreline Dice (Shit et al. 2021) with skimage skeletons."""
+    p, t = prediction.astype(bool), truth.astype(bool)
+    skeleton_p, skeleton_t = skeletonize(p), skeletonize(t)
+    precision = _ratio(np.count_nonzero(skeleton_p & t), np.count_nonzero(skeleton_p))
+    sensitivity = _ratio(np.count_nonzero(skeleton_t & p), np.count_nonzero(skeleton_t))
+    return _ratio(2 * precision * sensitivity, precision + sensitivity)
+
+
+def roc_auc(scores: np.ndarray, truth: np.ndarray) -> float:
+    """Area under the ROC curve as the Mann-Whitney U statistic (ties counted half);
+    scikit-learn is not a dependency for this one formula."""
+    scores, truth = np.ravel(scores), np.ravel(truth).astype(bool)
+    positives, negatives = np.count_nonzero(truth), np.count_nonzero(~truth)
+    if positives == 0 or negatives == 0:
+        return float("nan")
+    ranks = rankdata(scores)
+    return float((ranks[truth].sum() - positives * (positives + 1) / 2) / (positives * negatives))
+
+
+@dataclass
+class SegmentationScores:
+    auc: float
+    macro_f1: float
+    dice: float
+    miou: float
+    oiou: float
+    cldice: float
+    tip_error_px: float  # median over images where a tip was found
+    tip_found: float  # fraction of images with a predicted tip
+
+    def as_percent_row(self) -> list[str]:
+        return [f"{100 * v:.2f}" for v in (self.auc, self.macro_f1, self.dice, self.miou, self.oiou, self.cldice)] + \
+            [f"{self.tip_error_px:.1f}", f"{100 * self.tip_found:.0f}"]
+
+
+HEADER = ["AUC", "Macro-F1", "Dice", "MIoU", "OIoU", "clDice", "tip err px (median)", "tip found %"]
+
+
+def evaluate_set(probabilities: list[np.ndarray], truths: list[np.ndarray], predicted_tips: list,
+                 true_tips: list, threshold: float = 0.5) -> SegmentationScores:
+    """Scores over a set of images; predicted_tips entries are (u, v) or None."""
+    predictions = [p >= threshold for p in probabilities]
+    pooled = np.zeros(4, np.int64)
+    for prediction, truth in zip(predictions, truths):
+        pooled += _counts(prediction, truth)
+    tp, fp, fn, _ = pooled
+    tip_errors = [float(np.hypot(*(np.asarray(p) - np.asarray(t)))) for p, t in zip(predicted_tips, true_tips)
+                  if p is not None]
+    return SegmentationScores(
+        auc=roc_auc(np.concatenate([p.ravel() for p in probabilities]), np.concatenate([t.ravel() for t in truths])),
+        macro_f1=float(np.mean([macro_f1(p, t) for p, t in zip(predictions, truths)])),
+        dice=float(np.mean([dice(p, t) for p, t in zip(predictions, truths)])),
+        miou=float(np.mean([foreground_iou(p, t) for p, t in zip(predictions, truths)])),
+        oiou=_ratio(tp, tp + fp + fn),
+        cldice=float(np.mean([cldice(p, t) for p, t in zip(predictions, truths)])),
+        tip_error_px=float(np.median(tip_errors)) if tip_errors else float("nan"),
+        tip_found=len(tip_errors) / max(len(predicted_tips), 1))

@@ -1,0 +1,174 @@
+"""Train FGA-Net (or the U-Net baseline) on an images/ + masks/ folder.
+
+    python -m guidewire.segmentation.train DATA OUT --network shipped --epochs 30
+
+DATA holds images/NAME.png and masks/NAME.png (non-zero = wire), such as
+`python -m guidewire.segmentation.synthetic` writes, or a user's own frames.
+Every epoch writes OUT/last.pt (network, optimiser, schedule, epoch), so an
+interrupted run continues with --resume; the end writes OUT/model.pt, the
+inference checkpoint with its training record.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from guidewire.preprocessing import crop_and_normalise
+from guidewire.segmentation.fganet import PAPER_FGANET, PAPER_UNET, SHIPPED_FGANET, SHIPPED_UNET, NetworkConfig, \
+    SegmentationNetwork
+from guidewire.segmentation.inference import save_checkpoint
+from guidewire.segmentation.losses import deep_supervision_loss
+
+NETWORKS = {"shipped": SHIPPED_FGANET, "paper": PAPER_FGANET, "unet": SHIPPED_UNET, "paper-unet": PAPER_UNET}
+
+
+def read_folder(folder: str | Path) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(name, normalised cropped image, cropped mask) for every image with a mask of the same name."""
+    folder = Path(folder)
+    images = sorted((folder / "images").glob("*.png"))
+    if not images:
+        raise FileNotFoundError(f"no images/*.png under {folder}")
+    samples = []
+    for image_path in images:
+        mask_path = folder / "masks" / image_path.name
+        image = cv2.imread(str(image_path), cv2.IMREAD_UNCHANGED)
+        mask = cv2.imread(str(mask_path), cv2.IMREAD_GRAYSCALE)
+        if image is None or mask is None:
+            raise ValueError(f"unreadable image or missing mask: {image_path}")
+        if image.ndim == 3:
+            image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        if mask.shape != image.shape:
+            raise ValueError(f"mask {mask_path} is {mask.shape}, image is {image.shape}")
+        normalised, box = crop_and_normalise(image)
+        samples.append((image_path.name, normalised, (mask[box] > 0).astype(np.float32)))
+    return samples
+
+
+class PatchSampler:
+    """Random patches with flips and 90-degree turns; half of them centred on the wire
+    (nnU-Net's foreground oversampling: the wire covers about 1% of the pixels)."""
+
+    def __init__(self, samples, patch: int, seed: int, foreground_fraction: float = 0.5):
+        self.samples, self.patch, self.foreground_fraction = samples, patch, foreground_fraction
+        self.rng = np.random.default_rng(seed)
+
+    def patch_pair(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        _, image, mask = self.samples[index]
+        p = self.patch
+        height, width = image.shape
+        pad_h, pad_w = max(p - height, 0), max(p - width, 0)
+        image = np.pad(image, ((0, pad_h), (0, pad_w)))
+        mask = np.pad(mask, ((0, pad_h), (0, pad_w)))
+        height, width = image.shape
+        wire = np.argwhere(mask > 0)
+        if wire.size and self.rng.random() < self.foreground_fraction:
+            centre = wire[self.rng.integers(len(wire))]
+            top = int(np.clip(centre[0] - p // 2 + self.rng.integers(-p // 4, p // 4 + 1), 0, height - p))
+            left = int(np.clip(centre[1] - p // 2 + self.rng.integers(-p // 4, p // 4 + 1), 0, width - p))
+        else:
+            top, left = int(self.rng.integers(0, height - p + 1)), int(self.rng.integers(0, width - p + 1))
+        image, mask = image[top:top + p, left:left + p], mask[top:top + p, left:left + p]
+        turns = int(self.rng.integers(4))
+        image, mask = np.rot90(image, turns), np.rot90(mask, turns)
+        if self.rng.random() < 0.5:
+            image, mask = image[:, ::-1], mask[:, ::-1]
+        return np.ascontiguousarray(image), np.ascontiguousarray(mask)
+
+    def batch(self, indices) -> tuple[torch.Tensor, torch.Tensor]:
+        pairs = [self.patch_pair(i) for i in indices]
+        images = torch.from_numpy(np.stack([p[0] for p in pairs])[:, None])
+        masks = torch.from_numpy(np.stack([p[1] for p in pairs])[:, None])
+        return images, masks
+
+
+def train(data: str, output: str, network_config: NetworkConfig, epochs: int, batch_size: int, patch: int,
+          learning_rate: float, seed: int, resume: bool, threads: int, cldice_outputs: int, command: str) -> Path:
+    from tqdm import tqdm
+
+    output_dir = Path(output)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    if threads:
+        torch.set_num_threads(threads)
+    samples = read_folder(data)
+    sampler = PatchSampler(samples, patch, seed)
+    network = SegmentationNetwork(network_config).train()
+    optimiser = torch.optim.AdamW(network.parameters(), lr=learning_rate, weight_decay=5e-5)
+    steps_per_epoch = max(len(samples) // batch_size, 1)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=epochs * steps_per_epoch)
+    state_file = output_dir / "last.pt"
+    first_epoch, elapsed, history = 0, 0.0, []
+    if resume and state_file.is_file():
+        state = torch.load(state_file, map_location="cpu", weights_only=False)
+        network.load_state_dict(state["network"])
+        optimiser.load_state_dict(state["optimiser"])
+        schedule.load_state_dict(state["schedule"])
+        sampler.rng.bit_generator.state = state["sampler_rng"]
+        torch.set_rng_state(state["torch_rng"])
+        first_epoch, elapsed, history = state["epoch"] + 1, state["elapsed_s"], state["history"]
+        print(f"resuming after epoch {first_epoch} ({elapsed / 60:.1f} min trained)")
+    for epoch in range(first_epoch, epochs):
+        started = time.perf_counter()
+        order = sampler.rng.permutation(len(samples))
+        losses = []
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{epochs}", file=sys.stdout)
+        for step in bar:
+            images, masks = sampler.batch(order[step * batch_size:(step + 1) * batch_size])
+            loss = deep_supervision_loss(network(images), masks, cldice_outputs)
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+            losses.append(float(loss))
+            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
+        elapsed += time.perf_counter() - started
+        history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)), "elapsed_s": round(elapsed, 1)})
+        torch.save({"network": network.state_dict(), "optimiser": optimiser.state_dict(),
+                    "schedule": schedule.state_dict(), "sampler_rng": sampler.rng.bit_generator.state,
+                    "torch_rng": torch.get_rng_state(), "epoch": epoch, "elapsed_s": elapsed,
+                    "history": history}, state_file.with_suffix(".tmp"))
+        state_file.with_suffix(".tmp").replace(state_file)
+    data_record = Path(data) / "set.json"
+    meta = {"command": command, "epochs": epochs, "batch_size": batch_size, "patch": patch,
+            "learning_rate": learning_rate, "seed": seed, "cldice_outputs": cldice_outputs, "training_time_s": round(elapsed, 1),
+            "threads": torch.get_num_threads(), "history": history, "data": str(data),
+            "data_set": json.loads(data_record.read_text()) if data_record.is_file() else None}
+    model_file = output_dir / "model.pt"
+    save_checkpoint(model_file, network.eval(), **meta)
+    return model_file
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("data", help="folder with images/ and masks/")
+    parser.add_argument("output", help="folder for last.pt (resumable state) and model.pt")
+    parser.add_argument("--network", choices=sorted(NETWORKS), default="shipped")
+    parser.add_argument("--widths", type=int, nargs=6, help="override the network's six encoder widths")
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--patch", type=int, default=192, help="training patch side (multiple of 32)")
+    parser.add_argument("--learning-rate", type=float, default=3e-3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--cldice-outputs", type=int, default=6,
+                        help="how many outputs (main first) get the soft-clDice term; 6 = all, as the authors")
+    parser.add_argument("--resume", action="store_true", help="continue from OUTPUT/last.pt")
+    args = parser.parse_args(argv)
+    config = NETWORKS[args.network]
+    if args.widths:
+        config = NetworkConfig(widths=tuple(args.widths), gated_attention=config.gated_attention,
+                               bilateral_fusion=config.bilateral_fusion)
+    command = "python -m guidewire.segmentation.train " + " ".join(sys.argv[1:] if argv is None else argv)
+    print(train(args.data, args.output, config, args.epochs, args.batch_size, args.patch, args.learning_rate,
+                args.seed, args.resume, args.threads, args.cldice_outputs, command))
+
+
+if __name__ == "__main__":
+    main()

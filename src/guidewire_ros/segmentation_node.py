@@ -1,0 +1,111 @@
+"""FGA-Net segmentation node: image in; mask, GuidewireSegmentation and an optional overlay out.
+
+A frame that cannot be used (wrong encoding, too small, corrupt) or a model
+that cannot be loaded is logged and reported on /diagnostics; the node keeps
+serving the next frame.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from rclpy.node import Node
+from sensor_msgs.msg import Image
+
+from guidewire.imaging import ImageFormatError
+from guidewire.segmentation.inference import DEFAULT_WEIGHTS, Segmenter, WeightsError, overlay, segment_frame
+from guidewire_perception.msg import GuidewireSegmentation
+from guidewire_ros.common import ERROR, OK, Diagnostics, declare, image_array, image_message, qos_profile, run
+
+SUPPORTED_ENCODINGS = ("mono8", "mono16", "8UC1", "16UC1", "32FC1")
+MIN_SIDE = 32
+
+
+class SegmentationNode(Node):
+    def __init__(self):
+        super().__init__("segmentation")
+        weights = declare(self, "weights", "", f"FGA-Net checkpoint (.pt); '' = the shipped {DEFAULT_WEIGHTS.name}")
+        backend = declare(self, "backend", "torch", "Inference backend: torch or onnx")
+        window = declare(self, "window", 512, "Sliding-window side in pixels (multiple of 32)")
+        threads = declare(self, "threads", 0, "Inference threads; 0 = library default")
+        image_topic = declare(self, "image_topic", "xray/image_raw", "Mono image topic to segment")
+        self.publish_overlay = declare(self, "publish_overlay", True, "Publish an rgb8 overlay for RViz")
+        input_qos = qos_profile(declare(self, "input_qos", "sensor_data", "Subscription QoS"))
+        output_qos = qos_profile(declare(self, "qos", "reliable", "Publisher QoS"))
+        self.diagnostics = Diagnostics(self, "segmentation/fganet")
+        self.segmenter, self.model_error = None, ""
+        try:
+            self.segmenter = Segmenter(weights or DEFAULT_WEIGHTS, backend=backend, window=window, threads=threads)
+            self.get_logger().info(f"loaded {weights or DEFAULT_WEIGHTS} ({backend}), segmenting {image_topic}")
+        except (WeightsError, ValueError) as error:
+            self.model_error = str(error)
+            self.get_logger().error(f"no segmentation model: {error}")
+        self.mask_publisher = self.create_publisher(Image, "segmentation/mask", output_qos)
+        self.result_publisher = self.create_publisher(GuidewireSegmentation, "segmentation/result", output_qos)
+        self.overlay_publisher = self.create_publisher(Image, "segmentation/overlay", output_qos)
+        self.create_subscription(Image, image_topic, self._segment, input_qos)
+        self.processed = self.rejected = 0
+        self.latency_ms: list[float] = []
+        self.last_error = ""
+        self.create_timer(1.0, self._report)
+
+    def _reject(self, reason: str) -> None:
+        self.rejected += 1
+        self.last_error = reason
+        self.get_logger().error(f"skipping frame: {reason}", throttle_duration_sec=1.0)
+
+    def _segment(self, message: Image) -> None:
+        if self.segmenter is None:
+            return self._reject(f"no segmentation model: {self.model_error}")
+        if message.encoding not in SUPPORTED_ENCODINGS:
+            return self._reject(f"encoding '{message.encoding}' is not a mono image "
+                                f"(use one of {', '.join(SUPPORTED_ENCODINGS)})")
+        try:
+            image = image_array(message)
+        except ImageFormatError as error:
+            return self._reject(f"corrupt image: {error}")
+        if min(image.shape) < MIN_SIDE:
+            return self._reject(f"image {image.shape[1]}x{image.shape[0]} is smaller than {MIN_SIDE} px")
+        if image.dtype == np.float32 and not np.isfinite(image).all():
+            return self._reject("image holds NaN or infinite values")
+        started = self.get_clock().now()
+        result = segment_frame(self.segmenter, image)
+        header = message.header
+        mask = image_message(result.mask, "mono8", header)
+        out = GuidewireSegmentation(header=header, mask=mask, confidence=result.confidence)
+        if result.centreline is not None:
+            out.centreline_u = result.centreline.points[:, 0].astype(np.float32).tolist()
+            out.centreline_v = result.centreline.points[:, 1].astype(np.float32).tolist()
+            out.tip_found = True
+            out.tip_u, out.tip_v = (float(v) for v in result.centreline.tip)
+        else:
+            out.tip_u = out.tip_v = math.nan
+        now = self.get_clock().now()
+        out.processed_stamp = now.to_msg()
+        self.mask_publisher.publish(mask)
+        self.result_publisher.publish(out)
+        if self.publish_overlay:
+            self.overlay_publisher.publish(image_message(overlay(image, result), "rgb8", header))
+        self.processed += 1
+        self.latency_ms.append((now - started).nanoseconds / 1e6)
+
+    def _report(self) -> None:
+        values = {"frames_segmented": self.processed, "frames_rejected": self.rejected}
+        if self.latency_ms:
+            values["latency_ms_median"] = f"{np.median(self.latency_ms):.1f}"
+        level, text = OK, "ok"
+        if self.segmenter is None:
+            level, text = ERROR, f"no segmentation model: {self.model_error}"
+        elif self.rejected:
+            level, text = ERROR, f"{self.rejected} frames rejected: {self.last_error}"
+        self.diagnostics.publish(level, text, values)
+        self.rejected = 0
+        self.latency_ms.clear()
+
+
+def main() -> None:
+    run(SegmentationNode)
+
+
+if __name__ == "__main__":
+    main()

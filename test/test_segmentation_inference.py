@@ -1,0 +1,78 @@
+"""Checkpoints, ONNX export and sliding-window inference."""
+import numpy as np
+import pytest
+import torch
+
+from guidewire.segmentation.fganet import NetworkConfig, SegmentationNetwork
+from guidewire.segmentation.inference import Segmenter, WeightsError, gaussian_window, load_checkpoint, \
+    save_checkpoint, segment_frame
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    torch.manual_seed(1)
+    network = SegmentationNetwork(NetworkConfig(widths=(4, 4, 8, 8, 8, 8)))
+    with torch.no_grad():  # non-trivial batch-norm statistics, as after training
+        for module in network.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.2, 0.2)
+                module.running_var.uniform_(0.5, 2.0)
+    path = tmp_path_factory.mktemp("weights") / "tiny.pt"
+    save_checkpoint(path, network.eval(), threshold=0.5, note="test")
+    return path
+
+
+def frame(height=160, width=224, seed=0):
+    image = np.random.default_rng(seed).integers(1, 255, (height, width)).astype(np.uint8)
+    image[:, :10] = 0
+    return image
+
+
+def test_checkpoint_round_trip_keeps_weights_and_metadata(weights):
+    network, meta = load_checkpoint(weights)
+    assert meta["note"] == "test" and not network.training
+    again, _ = load_checkpoint(weights)
+    x = torch.randn(1, 1, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(network(x), again(x))
+
+
+def test_missing_and_corrupt_weights_say_what_is_wrong(tmp_path):
+    with pytest.raises(WeightsError, match="not found"):
+        load_checkpoint(tmp_path / "absent.pt")
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(b"\x80\x04not a checkpoint")
+    with pytest.raises(WeightsError, match="cannot load"):
+        Segmenter(corrupt)
+
+
+def test_onnx_runtime_gives_the_same_mask_as_pytorch(weights, tmp_path):
+    image = frame()
+    torch_result = Segmenter(weights, backend="torch", window=128).probability(image)
+    onnx_result = Segmenter(weights, backend="onnx", window=128, onnx_file=tmp_path / "tiny.onnx").probability(image)
+    np.testing.assert_allclose(onnx_result, torch_result, atol=2e-5)
+    decided = np.abs(torch_result - 0.5) > 1e-4
+    np.testing.assert_array_equal((onnx_result >= 0.5)[decided], (torch_result >= 0.5)[decided])
+
+
+def test_sliding_window_covers_the_image_and_blanks_the_collimated_border(weights):
+    segmenter = Segmenter(weights, window=64)
+    image = frame(100, 150)
+    probability = segmenter.probability(image)
+    assert probability.shape == image.shape and probability.dtype == np.float32
+    assert np.all(probability[:, :10] == 0) and np.all(probability[:, 10:] > 0)
+    result = segment_frame(segmenter, image)
+    assert set(np.unique(result.mask)) <= {0, 255}
+    assert np.array_equal(result.mask > 0, probability >= segmenter.threshold)
+
+
+def test_gaussian_window_weights_the_centre_most():
+    window = gaussian_window(64)
+    assert window[32, 32] == pytest.approx(window.max()) and window[0, 0] < 0.01
+
+
+def test_bad_backend_and_window_are_rejected(weights):
+    with pytest.raises(ValueError, match="backend"):
+        Segmenter(weights, backend="tensorrt")
+    with pytest.raises(ValueError, match="multiple of 32"):
+        Segmenter(weights, window=100)

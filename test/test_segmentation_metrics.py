@@ -1,0 +1,75 @@
+"""Metrics on hand-made masks, and centreline ordering."""
+import cv2
+import numpy as np
+import pytest
+
+from guidewire.segmentation.centreline import extract_centreline
+from guidewire.segmentation.metrics import cldice, dice, evaluate_set, foreground_iou, macro_f1, roc_auc
+
+
+def masks():
+    truth = np.zeros((10, 10), bool)
+    truth[2, 1:9] = True  # 8 wire pixels
+    prediction = np.zeros((10, 10), bool)
+    prediction[2, 1:5] = True  # 4 true positives
+    prediction[7, 1:3] = True  # 2 false positives
+    return prediction, truth
+
+
+def test_overlap_metrics_by_hand():
+    prediction, truth = masks()  # tp 4, fp 2, fn 4, tn 90
+    assert dice(prediction, truth) == pytest.approx(8 / 14)
+    assert foreground_iou(prediction, truth) == pytest.approx(4 / 10)
+    assert macro_f1(prediction, truth) == pytest.approx(0.5 * (8 / 14 + 180 / 186))
+
+
+def test_empty_prediction_of_empty_truth_is_perfect_and_of_a_wire_is_zero():
+    empty = np.zeros((5, 5), bool)
+    assert dice(empty, empty) == 1.0
+    wire = empty.copy()
+    wire[2] = True
+    assert dice(empty, wire) == 0.0 and cldice(empty, wire) == 0.0
+
+
+def test_cldice_ignores_thickness_but_not_breaks():
+    truth = np.zeros((20, 40), bool)
+    truth[9:12, 2:38] = True
+    thin = np.zeros_like(truth)
+    thin[10, 2:38] = True
+    assert cldice(thin, truth) == pytest.approx(1.0, abs=0.06)
+    assert dice(thin, truth) < 0.6
+    broken = truth.copy()
+    broken[:, 10:30] = False
+    assert cldice(broken, truth) < 0.8
+
+
+def test_auc_is_the_probability_a_wire_pixel_scores_above_background():
+    scores = np.array([0.9, 0.8, 0.3, 0.7, 0.2, 0.1])
+    truth = np.array([1, 1, 1, 0, 0, 0])
+    # Pairs (wire, background): 9, of which 0.3 < 0.7 is the one wrong: 8/9.
+    assert roc_auc(scores, truth) == pytest.approx(8 / 9)
+    assert roc_auc(np.ones(6), truth) == pytest.approx(0.5)
+
+
+def test_set_scores_pool_oiou_and_average_dice():
+    prediction, truth = masks()
+    scores = evaluate_set([prediction.astype(float), truth.astype(float)], [truth, truth],
+                          [(8, 2), None], [(8, 2), (8, 2)])
+    assert scores.dice == pytest.approx((8 / 14 + 1) / 2)
+    assert scores.oiou == pytest.approx((4 + 8) / (10 + 8))
+    assert scores.miou == pytest.approx((0.4 + 1) / 2)
+    assert scores.tip_error_px == 0 and scores.tip_found == 0.5
+
+
+def test_centreline_runs_from_the_border_to_the_tip_and_drops_spurs():
+    mask = np.zeros((60, 80), np.uint8)
+    path = np.array([[0, 30], [30, 30], [50, 20], [60, 12]])
+    cv2.polylines(mask, [path.astype(np.int32)], False, 1, 3)
+    cv2.line(mask, (30, 30), (32, 45), 1, 2)  # a spur, shorter than the wire
+    centreline = extract_centreline(mask)
+    assert centreline.points[0][0] < 3  # insertion end at the left border
+    assert np.hypot(*(centreline.tip - (60, 12))) < 3
+    assert centreline.points[:, 1].max() < 36  # the spur to row 45 is not on the path
+    steps = np.hypot(*np.diff(centreline.points, axis=0).T)
+    assert steps.max() <= np.sqrt(2) + 1e-9  # one connected, ordered pixel path
+    assert extract_centreline(np.zeros((5, 5))) is None

@@ -1,0 +1,116 @@
+"""FGA-Net building blocks against independent references."""
+import numpy as np
+import pytest
+import torch
+from torch.nn import functional as F
+
+from guidewire.segmentation.deformable import DeformableConv2d, deform_conv2d
+from guidewire.segmentation.fganet import (DEEP_SUPERVISION_WEIGHTS, PAPER_FGANET, PAPER_UNET, NetworkConfig,
+                                           SegmentationNetwork, count_multiply_accumulates, spatial_shift)
+from guidewire.segmentation.losses import deep_supervision_loss, soft_skeleton
+
+TINY = NetworkConfig(widths=(4, 8, 8, 8, 8, 8))
+
+
+def bilinear_zero_padded(image: np.ndarray, y: float, x: float) -> float:
+    """DCNv2's sampling: bilinear over the four neighbours, zero outside the image."""
+    height, width = image.shape
+    y0, x0 = int(np.floor(y)), int(np.floor(x))
+    value = 0.0
+    for yy, wy in ((y0, 1 - (y - y0)), (y0 + 1, y - y0)):
+        for xx, wx in ((x0, 1 - (x - x0)), (x0 + 1, x - x0)):
+            if 0 <= yy < height and 0 <= xx < width:
+                value += wy * wx * image[yy, xx]
+    return value
+
+
+def reference_deform_conv(x, offset, mask, weight, padding, dilation):
+    batch, channels, height, width = x.shape
+    out_channels, _, kh, kw = weight.shape
+    out = np.zeros((batch, out_channels, height, width))
+    for b in range(batch):
+        for i in range(height):
+            for j in range(width):
+                for k in range(kh * kw):
+                    ki, kj = divmod(k, kw)
+                    y = i - padding + ki * dilation + offset[b, 2 * k, i, j]
+                    xx = j - padding + kj * dilation + offset[b, 2 * k + 1, i, j]
+                    samples = np.array([bilinear_zero_padded(x[b, c], y, xx) for c in range(channels)])
+                    out[b, :, i, j] += mask[b, k, i, j] * weight[:, :, ki, kj] @ samples
+    return out
+
+
+@pytest.mark.parametrize("dilation", [1, 2])
+def test_deformable_convolution_matches_explicit_bilinear_sampling(dilation):
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(2, 3, 6, 7))
+    offset = rng.normal(scale=1.5, size=(2, 18, 6, 7))  # pushes samples across the borders too
+    mask = rng.uniform(size=(2, 9, 6, 7))
+    weight = rng.normal(size=(4, 3, 3, 3))
+    expected = reference_deform_conv(x, offset, mask, weight, padding=dilation, dilation=dilation)
+    got = deform_conv2d(*(torch.tensor(a) for a in (x, offset, mask, weight)), padding=dilation, dilation=dilation)
+    np.testing.assert_allclose(got.numpy(), expected, atol=1e-9)
+
+
+def test_zero_offsets_and_unit_modulation_equal_a_plain_convolution():
+    torch.manual_seed(0)
+    x = torch.randn(2, 5, 9, 11, dtype=torch.float64)
+    weight = torch.randn(6, 5, 3, 3, dtype=torch.float64)
+    bias = torch.randn(6, dtype=torch.float64)
+    got = deform_conv2d(x, torch.zeros(2, 18, 9, 11, dtype=torch.float64), torch.ones(2, 9, 9, 11, dtype=torch.float64),
+                        weight, bias, padding=1)
+    torch.testing.assert_close(got, F.conv2d(x, weight, bias, padding=1))
+
+
+def test_deformable_module_gradients_reach_offsets():
+    torch.manual_seed(0)
+    module = DeformableConv2d(4, 4)
+    torch.nn.init.normal_(module.offset_and_mask.weight, std=0.1)
+    module(torch.randn(1, 4, 8, 8)).square().sum().backward()
+    assert module.offset_and_mask.weight.grad.abs().sum() > 0
+
+
+def test_spatial_shift_moves_each_channel_group_one_pixel_in_its_direction():
+    x = torch.zeros(1, 8, 5, 5)
+    x[:, :, 2, 2] = 1.0
+    shifted = spatial_shift(x)
+    directions = [tuple(int(v) for v in np.argwhere(shifted[0, g].numpy())[0] - 2) for g in range(8)]
+    assert sorted(directions) == sorted((dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0))
+
+
+def test_training_outputs_are_six_full_size_maps_and_eval_one():
+    network = SegmentationNetwork(TINY)
+    x = torch.randn(2, 1, 64, 96)
+    outputs = network.train()(x)
+    assert len(outputs) == len(DEEP_SUPERVISION_WEIGHTS) == 6
+    assert all(o.shape == (2, 1, 64, 96) for o in outputs)
+    loss = deep_supervision_loss(outputs, (torch.rand(2, 1, 64, 96) > 0.9).float())
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert network.eval()(x).shape == (2, 1, 64, 96)
+
+
+def test_unet_baseline_has_no_attention_or_fusion_modules():
+    names = {type(m).__name__ for m in SegmentationNetwork(NetworkConfig(TINY.widths, gated_attention=False,
+                                                                         bilateral_fusion=False)).modules()}
+    assert "GatedAttention" not in names and "BilateralFusion" not in names and "ConcatSkip" in names
+    fga = {type(m).__name__ for m in SegmentationNetwork(TINY).modules()}
+    assert {"GatedAttention", "BilateralFusion", "DeformableConv2d"} <= fga
+
+
+def test_paper_network_multiply_accumulates_match_the_authors_count():
+    """75.36 'GFLOPs' in the paper is about 74.7 G MACs without the deformable convolutions."""
+    fga = count_multiply_accumulates(SegmentationNetwork(PAPER_FGANET), 512)
+    assert fga["without_deformable"] == pytest.approx(74.7e9, rel=0.05)
+    assert fga["total"] > fga["without_deformable"]
+    unet = count_multiply_accumulates(SegmentationNetwork(PAPER_UNET), 512)
+    assert unet["total"] == pytest.approx(54.98e9, rel=0.05)  # the paper's U-Net row
+
+
+def test_soft_skeleton_of_a_thick_bar_is_thin_and_inside_it():
+    bar = torch.zeros(1, 1, 21, 41)
+    bar[..., 8:13, 5:36] = 1.0
+    skeleton = soft_skeleton(bar)
+    assert skeleton[..., 10, 10:30].min() > 0.5
+    assert skeleton[..., 8, 10:30].max() < 0.5
+    assert (skeleton * (1 - bar)).abs().max() == 0

@@ -1,0 +1,88 @@
+"""The segmentation node on a private ROS domain: results per frame, bad frames and missing weights reported."""
+import numpy as np
+import pytest
+
+rclpy = pytest.importorskip("rclpy")
+
+from ros_support import node_args, ros, running, spin_until  # noqa: E402,F401 (ros: fixture)
+
+
+@pytest.fixture(scope="module")
+def tiny_weights(tmp_path_factory):
+    import torch
+
+    from guidewire.segmentation.fganet import NetworkConfig, SegmentationNetwork
+    from guidewire.segmentation.inference import save_checkpoint
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("weights") / "tiny.pt"
+    save_checkpoint(path, SegmentationNetwork(NetworkConfig(widths=(4, 4, 8, 8, 8, 8))).eval(), threshold=0.5)
+    return path
+
+
+def image(encoding: str, array: np.ndarray, stamp_ns: int):
+    from sensor_msgs.msg import Image
+
+    from guidewire.imaging import to_image_fields
+
+    fields = to_image_fields(array, encoding)
+    message = Image(height=fields.height, width=fields.width, encoding=encoding, is_bigendian=fields.is_bigendian,
+                    step=fields.step, data=fields.data)
+    message.header.stamp.sec, message.header.stamp.nanosec = divmod(stamp_ns, 10 ** 9)
+    message.header.frame_id = "xray_optical"
+    return message
+
+
+def test_segments_frames_and_survives_a_bad_one(ros, tiny_weights, tmp_path):
+    domain, node, executor, _ = ros
+    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+    from guidewire_perception.msg import GuidewireSegmentation
+    from sensor_msgs.msg import Image
+
+    results, masks, overlays, diagnostics = [], [], [], []
+    node.create_subscription(GuidewireSegmentation, "segmentation/result", results.append, 10)
+    node.create_subscription(Image, "segmentation/mask", masks.append, 10)
+    node.create_subscription(Image, "segmentation/overlay", overlays.append, 10)
+    node.create_subscription(DiagnosticArray, "/diagnostics",
+                             lambda m: diagnostics.extend(s for s in m.status if "fganet" in s.hardware_id), 10)
+    publisher = node.create_publisher(Image, "xray/image_raw", 10)
+    frame = np.random.default_rng(0).integers(1, 255, (96, 128), dtype=np.uint8)
+    frame[:, :8] = 0  # a collimated border
+    parameters = {"weights": str(tiny_weights), "image_topic": "xray/image_raw", "input_qos": "reliable"}
+    with running(node_args("segmentation_node", "segmentation", parameters, tmp_path), domain,
+                 tmp_path / "segmentation.log") as process:
+        assert spin_until(executor, lambda: publisher.get_subscription_count() > 0, 30)
+        publisher.publish(image("mono8", frame, 1_000_000_001))
+        assert spin_until(executor, lambda: results and masks and overlays, 30)
+        publisher.publish(image("bgr8", np.zeros((96, 128, 3), np.uint8), 2_000_000_000))
+        assert spin_until(executor, lambda: any(s.level == DiagnosticStatus.ERROR and "encoding 'bgr8'" in s.message for s in diagnostics), 10)
+        publisher.publish(image("mono16", frame.astype(np.uint16) * 200, 3_000_000_000))
+        assert spin_until(executor, lambda: len(results) >= 2, 30)
+        assert process.poll() is None
+    first = results[0]
+    assert (first.header.stamp.sec, first.header.stamp.nanosec) == (1, 1)
+    assert first.header.frame_id == "xray_optical" and masks[0].header == first.header
+    assert (first.mask.height, first.mask.width, first.mask.encoding) == (96, 128, "mono8")
+    mask = np.frombuffer(bytes(first.mask.data), np.uint8).reshape(96, 128)
+    assert set(np.unique(mask)) <= {0, 255} and not mask[:, :8].any()
+    assert bytes(masks[0].data) == bytes(first.mask.data)
+    if first.tip_found:  # the centreline lies on the mask, ending at the tip
+        u, v = np.rint(first.centreline_u).astype(int), np.rint(first.centreline_v).astype(int)
+        assert mask[v, u].all() and (u[-1], v[-1]) == (round(first.tip_u), round(first.tip_v))
+    assert overlays[0].encoding == "rgb8"
+    assert (results[1].header.stamp.sec, results[1].mask.width) == (3, 128)
+
+
+def test_missing_weights_are_reported_and_the_node_stays_up(ros, tmp_path):
+    domain, node, executor, _ = ros
+    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+
+    diagnostics = []
+    node.create_subscription(DiagnosticArray, "/diagnostics",
+                             lambda m: diagnostics.extend(s for s in m.status if "fganet" in s.hardware_id), 10)
+    missing = tmp_path / "nowhere.pt"
+    with running(node_args("segmentation_node", "segmentation_missing", {"weights": str(missing)}, tmp_path), domain,
+                 tmp_path / "missing.log") as process:
+        assert spin_until(executor, lambda: any("weights not found" in s.message for s in diagnostics), 30)
+        assert process.poll() is None
+    assert diagnostics[-1].level == DiagnosticStatus.ERROR and str(missing) in diagnostics[-1].message
