@@ -16,16 +16,14 @@ from scipy.spatial.transform import Rotation
 
 from guidewire.bench.wire import WireState
 from guidewire.config import GuidewireConfig, MagnetometerArrayConfig, StaticSourceConfig
+from guidewire.geometry import grid_positions
 
 STATUS_OK, STATUS_SATURATED, STATUS_STALE, STATUS_MISSING = 0, 1, 2, 3
 
 
 def sensor_positions(config: MagnetometerArrayConfig) -> np.ndarray:
     """Sensor centres (rows*cols, 3) in the bench frame, row-major, array centred on the origin."""
-    rows = (np.arange(config.rows) - (config.rows - 1) / 2) * config.pitch
-    cols = (np.arange(config.cols) - (config.cols - 1) / 2) * config.pitch
-    y, x = np.meshgrid(rows, cols, indexing="ij")
-    return np.column_stack([x.ravel(), y.ravel(), np.full(x.size, config.height)])
+    return grid_positions(config.rows, config.cols, config.pitch, config.height)
 
 
 def _point_at_arc_length(state: WireState, distance_from_tip: float) -> tuple[np.ndarray, np.ndarray]:
