@@ -1,0 +1,89 @@
+"""Per-sensor magnetometer calibration and background field.
+
+    calibration:
+      sensors:                  # row-major, one entry per sensor (or one for all)
+        - hard_iron: [0, 0, 0]  # T, sensor axes: offset subtracted first
+          soft_iron: [[1, 0, 0], [0, 1, 0], [0, 0, 1]]  # then this matrix
+          axes: ["+x", "+y", "+z"]  # sensor axis that gives array x, y, z
+      background: [[bx, by, bz], ...]  # optional, T, array frame, one row per sensor
+
+field_array = remap @ soft_iron @ (raw - hard_iron) - background
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from guidewire.config import ConfigError
+
+AXIS_INDEX = {"x": 0, "y": 1, "z": 2}
+
+
+def axis_remap(axes) -> np.ndarray:
+    """3x3 signed permutation from entries like '+y' or '-x'."""
+    if len(axes) != 3:
+        raise ConfigError(f"axes needs three entries such as ['+x', '+y', '+z'], got {axes}")
+    matrix = np.zeros((3, 3))
+    for row, entry in enumerate(axes):
+        entry = str(entry).strip().lower()
+        sign, name = (-1.0, entry[1:]) if entry.startswith("-") else (1.0, entry.lstrip("+"))
+        if name not in AXIS_INDEX:
+            raise ConfigError(f"axes entry '{entry}' is not one of +-x, +-y, +-z")
+        matrix[row, AXIS_INDEX[name]] = sign
+    if abs(abs(np.linalg.det(matrix)) - 1) > 1e-9:
+        raise ConfigError(f"axes {list(axes)} use a sensor axis twice")
+    return matrix
+
+
+@dataclass
+class ArrayCalibration:
+    hard_iron: np.ndarray  # (n,3) T
+    transform: np.ndarray  # (n,3,3): remap @ soft_iron
+    background: np.ndarray | None = None  # (n,3) T, array frame
+
+    @classmethod
+    def identity(cls, sensors: int) -> "ArrayCalibration":
+        return cls(np.zeros((sensors, 3)), np.tile(np.eye(3), (sensors, 1, 1)))
+
+    @classmethod
+    def load(cls, path: str | Path, sensors: int) -> "ArrayCalibration":
+        try:
+            data = (yaml.safe_load(Path(path).read_text()) or {}).get("calibration", {})
+        except (OSError, yaml.YAMLError) as error:
+            raise ConfigError(f"cannot read calibration {path}: {error}") from error
+        entries = data.get("sensors") or [{}]
+        if len(entries) == 1:
+            entries = entries * sensors
+        if len(entries) != sensors:
+            raise ConfigError(f"{path}: calibration.sensors has {len(entries)} entries, the array has {sensors}")
+        hard, transform = np.zeros((sensors, 3)), np.zeros((sensors, 3, 3))
+        for index, entry in enumerate(entries):
+            unknown = set(entry) - {"hard_iron", "soft_iron", "axes"}
+            if unknown:
+                raise ConfigError(f"{path}: calibration.sensors[{index}] has unknown key '{sorted(unknown)[0]}'")
+            hard[index] = np.asarray(entry.get("hard_iron", [0, 0, 0]), float).reshape(3)
+            soft = np.asarray(entry.get("soft_iron", np.eye(3)), float).reshape(3, 3)
+            transform[index] = axis_remap(entry.get("axes", ["+x", "+y", "+z"])) @ soft
+        background = data.get("background")
+        if background is not None:
+            background = np.asarray(background, float)
+            if background.shape != (sensors, 3):
+                raise ConfigError(f"{path}: calibration.background must be {sensors} rows of 3, "
+                                  f"got shape {background.shape}")
+        return cls(hard, transform, background)
+
+    def apply(self, raw: np.ndarray, subtract_background: bool = True) -> np.ndarray:
+        """Array-frame field (n,3) from raw sensor readings (n,3); NaN rows stay NaN."""
+        if raw.shape != self.hard_iron.shape:
+            raise ValueError(f"reading has shape {raw.shape}, the calibration is for {self.hard_iron.shape}")
+        field = np.einsum("nij,nj->ni", self.transform, raw - self.hard_iron)
+        if subtract_background and self.background is not None:
+            field = field - self.background
+        return field
+
+    def save_background(self, path: str | Path) -> None:
+        """Write the background as a calibration file of its own (loadable with load())."""
+        Path(path).write_text(yaml.safe_dump({"calibration": {"background": self.background.tolist()}}))

@@ -1,0 +1,47 @@
+"""Per-sensor calibration: hard iron, soft iron, axis remap, background; bad files named."""
+import numpy as np
+import pytest
+import yaml
+
+from guidewire.calibration import ArrayCalibration, axis_remap
+from guidewire.config import ConfigError
+
+
+def test_remap_soft_and_hard_iron_in_that_order(tmp_path):
+    path = tmp_path / "calibration.yaml"
+    path.write_text(yaml.safe_dump({"calibration": {"sensors": [
+        {"hard_iron": [1e-6, 2e-6, 3e-6], "soft_iron": [[2, 0, 0], [0, 1, 0], [0, 0, 1]], "axes": ["+y", "-x", "+z"]},
+        {}]}}))
+    calibration = ArrayCalibration.load(path, 2)
+    raw = np.array([[11e-6, 22e-6, 33e-6], [1e-6, 2e-6, 3e-6]])
+    # sensor 0: minus hard iron (10, 20, 30) uT, soft iron doubles x (20, 20, 30), array x = +y, y = -x.
+    np.testing.assert_allclose(calibration.apply(raw), [[20e-6, -20e-6, 30e-6], [1e-6, 2e-6, 3e-6]])
+
+
+def test_background_is_subtracted_and_round_trips_through_its_file(tmp_path):
+    calibration = ArrayCalibration.identity(2)
+    calibration.background = np.array([[1e-6, 0, 0], [0, 1e-6, 0]])
+    calibration.save_background(tmp_path / "background.yaml")
+    loaded = ArrayCalibration.load(tmp_path / "background.yaml", 2)
+    np.testing.assert_allclose(loaded.apply(np.full((2, 3), 1e-6)), [[0, 1e-6, 1e-6], [1e-6, 0, 1e-6]])
+    np.testing.assert_allclose(loaded.apply(np.full((2, 3), 1e-6), subtract_background=False), 1e-6)
+
+
+@pytest.mark.parametrize("content, message", [
+    ({"calibration": {"sensors": [{}, {}, {}]}}, "3 entries, the array has 2"),
+    ({"calibration": {"sensors": [{"axes": ["+x", "+x", "+z"]}]}}, "twice"),
+    ({"calibration": {"sensors": [{"axes": ["+x", "+w", "+z"]}]}}, "'\\+w'"),
+    ({"calibration": {"sensors": [{"offset": [0, 0, 0]}]}}, "unknown key 'offset'"),
+    ({"calibration": {"background": [[0, 0, 0]]}}, "background must be 2 rows"),
+])
+def test_bad_calibration_files_say_what_is_wrong(tmp_path, content, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(content))
+    with pytest.raises(ConfigError, match=message):
+        ArrayCalibration.load(path, 2)
+    with pytest.raises(ConfigError, match="cannot read"):
+        ArrayCalibration.load(tmp_path / "absent.yaml", 2)
+
+
+def test_axis_remap_is_a_signed_permutation():
+    np.testing.assert_array_equal(axis_remap(["-z", "+x", "y"]), [[0, 0, -1], [1, 0, 0], [0, 1, 0]])
