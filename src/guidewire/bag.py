@@ -64,3 +64,24 @@ def read_bag(path: str | Path, topics: list[str] | None = None):
         connections = [c for c in reader.connections if not topics or c.topic in topics]
         for connection, timestamp, data in reader.messages(connections=connections):
             yield connection.topic, connection.msgtype, timestamp, data
+
+
+def bag_topics(path: str | Path) -> dict[str, str]:
+    """topic -> message type of a bag."""
+    with Reader(Path(path)) as reader:
+        return {c.topic: c.msgtype for c in reader.connections}
+
+
+def replay_schedule(path: str | Path, topics: list[str] | None = None, rate: float = 1.0,
+                    start_offset: float = 0.0):
+    """Yield (seconds after the replay's start, topic, raw CDR) with the bag's original spacing,
+    divided by `rate`, skipping its first `start_offset` seconds."""
+    if rate <= 0:
+        raise ValueError(f"replay rate must be positive, got {rate}")
+    first = None
+    for topic, _, timestamp, data in read_bag(path, topics):
+        if first is None:
+            first = timestamp + int(start_offset * 1e9)
+        if timestamp < first:
+            continue
+        yield (timestamp - first) * 1e-9 / rate, topic, data

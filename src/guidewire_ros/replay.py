@@ -1,0 +1,84 @@
+"""Replay node: publishes a rosbag2 bag (mcap or sqlite3) with its original timing.
+
+The recorded CDR bytes are published as they are, so header stamps and every
+other field are untouched; `rate` scales the spacing, `start_offset` skips the
+bag's first seconds, `loop` repeats it, `topics` filters it.
+"""
+from __future__ import annotations
+
+import threading
+import time
+
+import rclpy
+from rclpy.node import Node
+
+from guidewire.bag import bag_topics, replay_schedule
+from guidewire_ros.common import Diagnostics, OK, declare, localhost_discovery_default, qos_profile
+
+
+class Replay(Node):
+    def __init__(self):
+        super().__init__("replay")
+        self.bag = declare(self, "bag", "", "Bag directory to play")
+        self.rate = declare(self, "rate", 1.0, "Playback speed factor (2.0 = twice as fast)")
+        self.loop = declare(self, "loop", False, "Start again at the end")
+        self.start_offset = declare(self, "start_offset", 0.0, "Seconds of the bag to skip")
+        wanted = [t for t in declare(self, "topics", [""], "Topics to play; [''] plays all") if t]
+        self.wait_for_subscribers = declare(self, "wait_for_subscribers", 0,
+                                            "Wait (up to 10 s) until every topic has this many subscribers")
+        qos = qos_profile(declare(self, "qos", "reliable", "Publisher QoS: reliable (default) or sensor_data"))
+        available = bag_topics(self.bag)
+        missing = [t for t in wanted if t not in available]
+        if missing:
+            raise ValueError(f"{self.bag} has no topic {', '.join(missing)} (it has {', '.join(sorted(available))})")
+        self.topics = wanted or sorted(available)
+        self.publishers_by_topic = {}
+        for topic in self.topics:
+            module, _, name = available[topic].rpartition("/")
+            kind = getattr(__import__(module.replace("/", "."), fromlist=[name]), name)
+            self.publishers_by_topic[topic] = self.create_publisher(kind, topic, qos)
+        self.published = 0
+        self.diagnostics = Diagnostics(self, f"replay/{self.bag}")
+        self.create_timer(1.0, lambda: self.diagnostics.publish(OK, "playing", {"published": self.published}))
+        self.get_logger().info(f"playing {self.bag}: {', '.join(self.topics)} at x{self.rate:g}")
+
+    def play(self, stop: threading.Event) -> None:
+        deadline = time.monotonic() + 10.0
+        while self.wait_for_subscribers and time.monotonic() < deadline and not stop.is_set() and any(
+                p.get_subscription_count() < self.wait_for_subscribers for p in self.publishers_by_topic.values()):
+            time.sleep(0.05)
+        while not stop.is_set():
+            start = time.monotonic()
+            for offset, topic, data in replay_schedule(self.bag, self.topics, self.rate, self.start_offset):
+                delay = start + offset - time.monotonic()
+                if delay > 0 and stop.wait(delay):
+                    return
+                self.publishers_by_topic[topic].publish(bytes(data))
+                self.published += 1
+            if not self.loop:
+                return
+
+
+def main() -> None:
+    localhost_discovery_default()
+    rclpy.init()
+    node = None
+    stop = threading.Event()
+    try:
+        node = Replay()
+        player = threading.Thread(target=node.play, args=(stop,), daemon=True)
+        player.start()
+        while rclpy.ok() and player.is_alive():
+            rclpy.spin_once(node, timeout_sec=0.1)
+        node.get_logger().info(f"replay finished: {node.published} messages")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop.set()
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    main()
