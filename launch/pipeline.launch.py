@@ -5,19 +5,8 @@
 Every parameter of config/pipeline.yaml can be overridden as <node>.<parameter>:=value.
 The same file drives `make run` (guidewire_ros.run_pipeline) where launch_ros is missing.
 """
-from launch import LaunchDescription
-from launch.actions import OpaqueFunction
-from launch_ros.actions import Node
-
-from guidewire_ros.composition import load_pipeline
-
-
-def nodes_from_config(context):
-    overrides = {key: value for key, value in context.launch_configurations.items() if "." in key}
-    return [Node(package="guidewire_perception", executable=spec.executable, name=spec.name,
-                 namespace=spec.namespace, parameters=[spec.parameters], output="screen")
-            for spec in load_pipeline(overrides=overrides)]
+from guidewire_ros.composition import launch_description
 
 
 def generate_launch_description():
-    return LaunchDescription([OpaqueFunction(function=nodes_from_config)])
+    return launch_description()

@@ -9,7 +9,7 @@ from guidewire_ros.composition import load_pipeline
 from guidewire_ros.run_pipeline import node_command
 
 
-def load_launch_file_with_recording_launch_ros(monkeypatch):
+def load_launch_file_with_recording_launch_ros(monkeypatch, name="pipeline"):
     """Execute launch/pipeline.launch.py with launch/launch_ros stand-ins that record Node(...)."""
     recorded = []
 
@@ -21,18 +21,23 @@ def load_launch_file_with_recording_launch_ros(monkeypatch):
         def __init__(self, function):
             self.function = function
 
+    class DeclareLaunchArgument:
+        def __init__(self, name, default_value, description):
+            self.name, self.default_value, self.description = name, default_value, description
+
     launch = types.ModuleType("launch")
     launch.LaunchDescription = list
     launch_actions = types.ModuleType("launch.actions")
     launch_actions.OpaqueFunction = OpaqueFunction
+    launch_actions.DeclareLaunchArgument = DeclareLaunchArgument
     launch_ros = types.ModuleType("launch_ros")
     launch_ros_actions = types.ModuleType("launch_ros.actions")
     launch_ros_actions.Node = Node
-    for name, module in {"launch": launch, "launch.actions": launch_actions, "launch_ros": launch_ros,
+    for module_name, module in {"launch": launch, "launch.actions": launch_actions, "launch_ros": launch_ros,
                          "launch_ros.actions": launch_ros_actions}.items():
-        monkeypatch.setitem(sys.modules, name, module)
+        monkeypatch.setitem(sys.modules, module_name, module)
     namespace = {}
-    exec(compile((ROOT / "launch" / "pipeline.launch.py").read_text(), "pipeline.launch.py", "exec"), namespace)
+    exec(compile((ROOT / "launch" / f"{name}.launch.py").read_text(), f"{name}.launch.py", "exec"), namespace)
     return namespace["generate_launch_description"], recorded
 
 
@@ -41,7 +46,7 @@ def test_launch_file_and_runner_agree(monkeypatch, arguments):
     generate, recorded = load_launch_file_with_recording_launch_ros(monkeypatch)
     description = generate()
     context = types.SimpleNamespace(launch_configurations=dict(arguments))
-    description[0].function(context)
+    description[-1].function(context)
     runner = load_pipeline(overrides=arguments)
     assert [(n["name"], n["executable"], n["parameters"][0]) for n in recorded] == \
         [(s.name, s.executable, s.parameters) for s in runner]
@@ -49,6 +54,24 @@ def test_launch_file_and_runner_agree(monkeypatch, arguments):
     if arguments:
         driver = next(s for s in runner if s.name == "magnetometer_driver")
         assert driver.parameters["rate_hz"] == 400.0 and isinstance(driver.parameters["rate_hz"], float)
+
+
+@pytest.mark.parametrize("name, arguments, only, overrides", [
+    ("magnetometer", {"backend": "serial", "rate_hz": "400", "namespace": "bench1"}, ["magnetometer_driver"],
+     {"magnetometer_driver.backend": "serial", "magnetometer_driver.rate_hz": "400"}),
+    ("cameras", {"stereo_rate_hz": "15"}, ["stereo_capture", "fluoro_capture"], {"stereo_capture.rate_hz": "15"}),
+    ("recorder", {"storage": "sqlite3"}, ["recorder"], {"recorder.storage": "sqlite3"}),
+])
+def test_sensor_launch_files_and_runner_agree(monkeypatch, name, arguments, only, overrides):
+    generate, recorded = load_launch_file_with_recording_launch_ros(monkeypatch, name)
+    description = generate()
+    declared = {action.name for action in description[:-1]}
+    assert set(arguments) <= declared
+    description[-1].function(types.SimpleNamespace(launch_configurations=dict(arguments)))
+    runner = load_pipeline(overrides=overrides, only=only, namespace=arguments.get("namespace", ""))
+    assert [(n["name"], n["executable"], n["namespace"], n["parameters"][0]) for n in recorded] == \
+        [(s.name, s.executable, s.namespace, s.parameters) for s in runner]
+    assert [n["name"] for n in recorded] == only
 
 
 def test_runner_starts_each_node_under_its_configured_name(tmp_path):

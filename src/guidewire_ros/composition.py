@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 CONFIG = Path(__file__).resolve().parents[2] / "config" / "pipeline.yaml"
-EXECUTABLES = {"magnetometer_driver", "camera_capture", "recorder", "segmentation_node"}
+EXECUTABLES = {"magnetometer_driver", "camera_capture", "recorder", "replay", "segmentation_node"}
 
 
 @dataclass(frozen=True)
@@ -40,9 +40,12 @@ def typed_override(default, text: str):
     return type(default)(text) if default is not None else text
 
 
-def load_pipeline(path: str | Path | None = None, overrides: dict | None = None) -> list[NodeSpec]:
-    """Nodes of the pipeline with their parameters; `overrides` maps 'node.param' to a string value."""
+def load_pipeline(path: str | Path | None = None, overrides: dict | None = None,
+                  only: list[str] | None = None, namespace: str = "") -> list[NodeSpec]:
+    """Nodes of the pipeline with their parameters; `overrides` maps 'node.param' to a string value,
+    `only` keeps the named nodes, `namespace` replaces every node's namespace when given."""
     file = Path(path) if path else pipeline_file()
+    namespace_override = namespace
     data = yaml.safe_load(file.read_text()) or {}
     nodes = []
     for name, spec in (data.get("nodes") or {}).items():
@@ -60,5 +63,43 @@ def load_pipeline(path: str | Path | None = None, overrides: dict | None = None)
             node, _, parameter = key.partition(".")
             if node == name:
                 parameters[parameter] = typed_override(parameters.get(parameter, ""), value)
-        nodes.append(NodeSpec(name=name, executable=executable, namespace=namespace, parameters=parameters))
+        nodes.append(NodeSpec(name=name, executable=executable, namespace=namespace_override or namespace,
+                              parameters=parameters))
+    if only:
+        unknown = set(only) - {n.name for n in nodes}
+        if unknown:
+            raise ValueError(f"{file}: no node named {', '.join(sorted(unknown))}")
+        nodes = [n for n in nodes if n.name in only]
     return nodes
+
+
+def launch_arguments(context, short_names: dict) -> tuple[dict, str]:
+    """Overrides and namespace from a launch context: 'node.param' arguments as they are, the
+    launch file's short names (e.g. backend -> magnetometer_driver.backend) mapped, '' ignored."""
+    configurations = context.launch_configurations
+    overrides = {key: value for key, value in configurations.items() if "." in key}
+    overrides.update({target: configurations[short] for short, target in short_names.items()
+                      if configurations.get(short, "") != ""})
+    return overrides, configurations.get("namespace", "")
+
+
+def launch_description(only: list[str] | None = None, short_arguments: dict | None = None):
+    """The LaunchDescription every launch file returns: `namespace` plus the file's short
+    arguments, and the nodes of config/pipeline.yaml (only those named) with their parameters."""
+    from launch import LaunchDescription
+    from launch.actions import DeclareLaunchArgument, OpaqueFunction
+    from launch_ros.actions import Node
+
+    short_arguments = short_arguments or {}
+
+    def nodes_from_config(context):
+        overrides, namespace = launch_arguments(context, short_arguments)
+        return [Node(package="guidewire_perception", executable=spec.executable, name=spec.name,
+                     namespace=spec.namespace, parameters=[spec.parameters], output="screen")
+                for spec in load_pipeline(overrides=overrides, only=only, namespace=namespace)]
+
+    return LaunchDescription(
+        [DeclareLaunchArgument("namespace", default_value="", description="Namespace for every node")]
+        + [DeclareLaunchArgument(short, default_value="", description=f"{target} ('' = config/pipeline.yaml)")
+           for short, target in short_arguments.items()]
+        + [OpaqueFunction(function=nodes_from_config)])

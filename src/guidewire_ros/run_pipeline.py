@@ -57,6 +57,9 @@ def main(argv=None) -> int:
     parser.add_argument("--duration", type=float, default=20.0, help="seconds to run (default 20)")
     parser.add_argument("--config", default=None, help="pipeline YAML (default config/pipeline.yaml)")
     parser.add_argument("--out", default="out", help="folder for the bag and the node logs")
+    parser.add_argument("--only", nargs="+", help="start only these nodes of the pipeline (as the per-sensor "
+                        "launch files do)")
+    parser.add_argument("--namespace", default="", help="namespace for every node")
     parser.add_argument("overrides", nargs="*", help="node.parameter:=value, as for ros2 launch")
     args = parser.parse_args(argv)
     overrides = dict(item.split(":=", 1) for item in args.overrides)
@@ -64,7 +67,7 @@ def main(argv=None) -> int:
     run_dir.mkdir(parents=True)
     bag = run_dir / "bag"
     overrides.setdefault("recorder.output", str(bag))
-    specs = load_pipeline(args.config, overrides)
+    specs = load_pipeline(args.config, overrides, only=args.only, namespace=args.namespace)
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     print(f"starting {', '.join(s.name for s in specs)} for {args.duration:g} s; logs in {run_dir}", flush=True)
     with tempfile.TemporaryDirectory() as workdir:
