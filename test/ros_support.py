@@ -76,3 +76,16 @@ def node_args(module: str, name: str, parameters: dict, folder: Path) -> list[st
     params = folder / f"{name}.yaml"
     params.write_text(yaml.safe_dump({name: {"ros__parameters": parameters}}))
     return ["-m", f"guidewire_ros.{module}", "--ros-args", "-r", f"__node:={name}", "--params-file", str(params)]
+
+
+@pytest.fixture(scope="module")
+def tiny_weights(tmp_path_factory):
+    import torch
+
+    from guidewire.segmentation.fganet import NetworkConfig, SegmentationNetwork
+    from guidewire.segmentation.inference import save_checkpoint
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("weights") / "tiny.pt"
+    save_checkpoint(path, SegmentationNetwork(NetworkConfig(widths=(4, 4, 8, 8, 8, 8))).eval(), threshold=0.5)
+    return path

@@ -4,20 +4,7 @@ import pytest
 
 rclpy = pytest.importorskip("rclpy")
 
-from ros_support import node_args, ros, running, spin_until  # noqa: E402,F401 (ros: fixture)
-
-
-@pytest.fixture(scope="module")
-def tiny_weights(tmp_path_factory):
-    import torch
-
-    from guidewire.segmentation.fganet import NetworkConfig, SegmentationNetwork
-    from guidewire.segmentation.inference import save_checkpoint
-
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("weights") / "tiny.pt"
-    save_checkpoint(path, SegmentationNetwork(NetworkConfig(widths=(4, 4, 8, 8, 8, 8))).eval(), threshold=0.5)
-    return path
+from ros_support import node_args, ros, running, spin_until, tiny_weights  # noqa: E402,F401 (fixtures)
 
 
 def image(encoding: str, array: np.ndarray, stamp_ns: int):
