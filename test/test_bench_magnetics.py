@@ -77,3 +77,16 @@ def test_array_sample_noise_and_signal(default_config):
     # The wire is visible above the noise at the nearest sensor, and the background is static.
     assert np.abs(model.wire_field(state)).max() > 10 * 120e-9
     assert (np.abs(model.background) < c.magnetometer_array.measurement_range).all()
+
+
+def test_vectorised_wire_field_equals_magpylib_objects(default_config):
+    from guidewire.bench import Bench
+    from guidewire.bench.magnetics import wire_magnet_placements, wire_magnets_field
+
+    bench = Bench(default_config)
+    positions = sensor_positions(default_config.magnetometer_array)
+    for time in (0.0, 3.3, 11.0):
+        state = bench.state(time)
+        objects = magpylib.getB(wire_magnets(state, default_config.guidewire), positions, sumup=True)
+        vectorised = wire_magnets_field(wire_magnet_placements(state, default_config.guidewire), positions)
+        np.testing.assert_allclose(vectorised, objects, rtol=1e-9, atol=1e-15)

@@ -35,15 +35,29 @@ def _point_at_arc_length(state: WireState, distance_from_tip: float) -> tuple[np
     return position, tangent / np.linalg.norm(tangent)
 
 
-def _axis_to_z(tangent: np.ndarray) -> Rotation:
-    """Rotation that maps the cylinder's local z axis onto `tangent`."""
-    rotation, _ = Rotation.align_vectors([tangent], [[0.0, 0.0, 1.0]])
-    return rotation
+def axis_to_z(tangents: np.ndarray) -> Rotation:
+    """Rotations (one per row) that map a cylinder's local z axis onto each unit tangent."""
+    tangents = np.atleast_2d(tangents)
+    axes = np.cross([0.0, 0.0, 1.0], tangents)
+    sines = np.linalg.norm(axes, axis=1)
+    angles = np.arctan2(sines, tangents[:, 2])
+    # Anti-parallel tangents have no unique axis: any perpendicular one (x) turns z onto -z.
+    axes = np.where(sines[:, None] > 1e-12, axes / np.maximum(sines, 1e-300)[:, None], [1.0, 0.0, 0.0])
+    return Rotation.from_rotvec(axes * angles[:, None])
 
 
-def wire_magnets(state: WireState, config: GuidewireConfig) -> list:
-    """Axially polarised cylinder magnets along the wire, as magpylib sources."""
-    magnets = []
+@dataclass(frozen=True)
+class MagnetPlacements:
+    """Axially polarised cylinders along the wire, one row each."""
+
+    positions: np.ndarray  # (m,3) m
+    tangents: np.ndarray  # (m,3) unit, polarisation direction
+    lengths: np.ndarray  # (m,) m
+    polarizations: np.ndarray  # (m,) T
+    diameter: float  # m
+
+
+def wire_magnet_placements(state: WireState, config: GuidewireConfig) -> MagnetPlacements:
     placements = []
     if config.tip_magnet_length > 0:
         placements.append((config.tip_magnet_length / 2, config.tip_magnet_length, config.tip_magnet_polarization))
@@ -51,12 +65,40 @@ def wire_magnets(state: WireState, config: GuidewireConfig) -> list:
         offset = config.tip_magnet_length + (k + 1) * config.segment_magnet_spacing
         if offset < state.length:
             placements.append((offset, config.segment_magnet_length, config.segment_magnet_polarization))
-    for distance, length, polarization in placements:
-        position, tangent = _point_at_arc_length(state, distance)
-        magnets.append(magpylib.magnet.Cylinder(
-            polarization=(0.0, 0.0, polarization), dimension=(state.diameter, length),
-            position=position, orientation=_axis_to_z(tangent)))
-    return magnets
+    points = [_point_at_arc_length(state, distance) for distance, _, _ in placements]
+    return MagnetPlacements(positions=np.array([p for p, _ in points]).reshape(-1, 3),
+                            tangents=np.array([t for _, t in points]).reshape(-1, 3),
+                            lengths=np.array([length for _, length, _ in placements]),
+                            polarizations=np.array([pol for _, _, pol in placements]), diameter=state.diameter)
+
+
+def wire_magnets(state: WireState, config: GuidewireConfig) -> list:
+    """The wire's magnets as magpylib objects (for inspection and display)."""
+    placed = wire_magnet_placements(state, config)
+    rotations = axis_to_z(placed.tangents) if len(placed.lengths) else []
+    return [magpylib.magnet.Cylinder(polarization=(0.0, 0.0, polarization), dimension=(placed.diameter, length),
+                                     position=position, orientation=rotation)
+            for position, length, polarization, rotation in zip(placed.positions, placed.lengths,
+                                                                placed.polarizations, rotations)]
+
+
+def wire_magnets_field(placed: MagnetPlacements, observers: np.ndarray) -> np.ndarray:
+    """Summed field (n,3) of the placed magnets at the observers, through magpylib's
+    functional interface: one vectorised call instead of an object per magnet and
+    sample (about 3x faster, which the 400 Hz driver needs)."""
+    from magpylib.func import cylinder_field
+
+    magnets, sensors = len(placed.lengths), len(observers)
+    if magnets == 0:
+        return np.zeros((sensors, 3))
+    pair_magnet = np.repeat(np.arange(magnets), sensors)
+    field = cylinder_field(
+        "B", observers=np.tile(observers, (magnets, 1)),
+        dimensions=np.column_stack([np.full(magnets, placed.diameter), placed.lengths])[pair_magnet],
+        polarizations=np.column_stack([np.zeros((magnets, 2)), placed.polarizations])[pair_magnet],
+        positions=placed.positions[pair_magnet], orientations=axis_to_z(placed.tangents)[pair_magnet],
+        squeeze=False)
+    return field.reshape(magnets, sensors, 3).sum(axis=0)
 
 
 def static_source(config: StaticSourceConfig) -> magpylib.magnet.Cuboid:
@@ -86,10 +128,7 @@ class MagnetometerArrayModel:
         self._rng = np.random.default_rng([seed, 0xA4])
 
     def wire_field(self, state: WireState) -> np.ndarray:
-        magnets = wire_magnets(state, self.wire)
-        if not magnets:
-            return np.zeros_like(self.positions)
-        return np.atleast_2d(magpylib.getB(magnets, self.positions, sumup=True))
+        return wire_magnets_field(wire_magnet_placements(state, self.wire), self.positions)
 
     def true_field(self, state: WireState) -> np.ndarray:
         return self.background + self.wire_field(state)

@@ -1,0 +1,141 @@
+"""Sensor streams over ROS 2 on this machine: sustained rate, publish-to-receive latency, frames
+lost and the publishing node's CPU share, for the magnetometer driver (sim backend, 16 sensors)
+and the camera node (sim stereo), each against a baseline measured in the same run: a minimal
+stamped message (std_msgs/Header) published at the same rate by a plain rclpy timer.
+
+    make bench-streams   (= scripts/env.sh python bench/bench_ros_streams.py)
+
+Latency = receive time - header stamp (one host clock); the subscriber is reliable, depth 1000.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+BASELINE = """
+import sys, rclpy
+from std_msgs.msg import Header
+rclpy.init()
+node = rclpy.create_node("baseline_publisher")
+publisher = node.create_publisher(Header, "baseline", 10)
+node.create_timer(1.0 / float(sys.argv[1]), lambda: publisher.publish(Header(
+    stamp=node.get_clock().now().to_msg(), frame_id="baseline")))
+rclpy.spin(node)
+"""
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def measure(command: list[str], topic: str, message_type, seconds: float, warmup: float) -> dict:
+    import rclpy
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+
+    node = rclpy.create_node(f"bench_listener_{abs(hash(topic)) % 10 ** 6}")
+    arrivals = []
+
+    def received(message):
+        now = node.get_clock().now().nanoseconds
+        stamp = message.header.stamp if hasattr(message, "header") else message.stamp
+        arrivals.append((now, stamp.sec * 10 ** 9 + stamp.nanosec, getattr(message, "sequence", None)))
+
+    node.create_subscription(message_type, topic, received, QoSProfile(depth=1000,
+                                                                       reliability=ReliabilityPolicy.RELIABLE))
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+    try:
+        deadline = time.monotonic() + warmup
+        while time.monotonic() < deadline:
+            rclpy.spin_once(node, timeout_sec=0.01)
+        arrivals.clear()
+        cpu_start, wall_start = cpu_seconds(process.pid), time.monotonic()
+        while time.monotonic() < wall_start + seconds:
+            rclpy.spin_once(node, timeout_sec=0.01)
+        cpu = (cpu_seconds(process.pid) - cpu_start) / (time.monotonic() - wall_start)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        node.destroy_node()
+    if len(arrivals) < 2:
+        return {"rate": 0.0, "p50": float("nan"), "p99": float("nan"), "p95": float("nan"), "lost": "-", "cpu": cpu}
+    received_ns, stamps, sequences = zip(*arrivals)
+    latency_ms = (np.array(received_ns) - np.array(stamps)) / 1e6
+    span = (stamps[-1] - stamps[0]) / 1e9
+    lost = "-"
+    if sequences[0] is not None:
+        lost = str(int(sequences[-1] - sequences[0] + 1 - len(sequences)))
+    return {"rate": (len(stamps) - 1) / span, "p50": float(np.percentile(latency_ms, 50)),
+            "p95": float(np.percentile(latency_ms, 95)), "p99": float(np.percentile(latency_ms, 99)),
+            "lost": lost, "cpu": cpu}
+
+
+def node_command(module: str, name: str, parameters: dict, folder: Path) -> list[str]:
+    params = folder / f"{name}.yaml"
+    params.write_text(yaml.safe_dump({name: {"ros__parameters": parameters}}))
+    return [sys.executable, "-m", f"guidewire_ros.{module}", "--ros-args", "-r", f"__node:={name}",
+            "--params-file", str(params)]
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--warmup", type=float, default=4.0)
+    args = parser.parse_args(argv)
+    import rclpy
+    from guidewire_perception.msg import MagnetometerArray
+    from sensor_msgs.msg import Image
+    from std_msgs.msg import Header
+
+    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    os.environ["ROS_DOMAIN_ID"] = str(150 + os.getpid() % 80)
+    rclpy.init()
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        folder = Path(folder)
+        small = folder / "small_cameras.yaml"
+        small.write_text(yaml.safe_dump({"bench": {"stereo": [
+            {"name": "camera_top", "width": 512, "height": 512, "fx": 600.0, "fy": 600.0, "cx": 255.5, "cy": 255.5},
+            {"name": "camera_side", "width": 512, "height": 512, "fx": 600.0, "fy": 600.0, "cx": 255.5,
+             "cy": 255.5, "position": [0.0, -0.40, 0.03], "up": [0.0, 0.0, 1.0]}]}}))
+        cases = [
+            ("magnetometer array, 16 sensors", 100.0, node_command("magnetometer_driver", "driver100",
+             {"rate_hz": 100.0, "marker_rate_hz": 0.0}, folder), "/mag_array/frame", MagnetometerArray),
+            ("magnetometer array, 16 sensors", 400.0, node_command("magnetometer_driver", "driver400",
+             {"rate_hz": 400.0, "marker_rate_hz": 0.0}, folder), "/mag_array/frame", MagnetometerArray),
+            ("camera_top 512x512 mono8", 30.0, node_command("camera_capture", "camera512",
+             {"source": "sim_stereo", "rate_hz": 30.0, "bench_config": str(small)}, folder),
+             "/camera_top/image_raw", Image),
+            ("camera_top 2048x1536 mono8", 15.0, node_command("camera_capture", "camera2048",
+             {"source": "sim_stereo", "rate_hz": 15.0}, folder), "/camera_top/image_raw", Image),
+        ]
+        for name, rate, command, topic, kind in cases:
+            baseline = measure([sys.executable, "-c", BASELINE, str(rate)], "/baseline", Header, args.seconds,
+                               args.warmup)
+            result = measure(command, topic, kind, args.seconds, args.warmup)
+            rows.append((name, rate, result, baseline))
+    rclpy.shutdown()
+    print(f"ROS 2 streams on this machine ({os.cpu_count()} cores), {args.seconds:g} s each after "
+          f"{args.warmup:g} s warm-up; baseline: std_msgs/Header at the same rate, same run")
+    print("| stream | target Hz | sustained Hz | p50 ms | p95 ms | p99 ms | lost | node CPU | "
+          "baseline Hz | baseline p50 ms | p50 / baseline |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for name, rate, r, b in rows:
+        print(f"| {name} | {rate:g} | {r['rate']:.1f} | {r['p50']:.2f} | {r['p95']:.2f} | {r['p99']:.2f} | "
+              f"{r['lost']} | {100 * r['cpu']:.0f}% | {b['rate']:.1f} | {b['p50']:.2f} | "
+              f"{r['p50'] / b['p50']:.1f} |")
+    print("command: scripts/env.sh python bench/bench_ros_streams.py " + " ".join(sys.argv[1:]))
+
+
+if __name__ == "__main__":
+    main()
