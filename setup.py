@@ -13,8 +13,11 @@ setup(
     description="Guidewire perception for interventional robots: simulated bench and algorithms",
     package_dir={"": "src"},
     packages=find_packages("src", include=["guidewire", "guidewire.*"]),
+    package_data={"guidewire.segmentation": ["weights/*.pt", "weights/*.md"]},
     python_requires=">=3.10",
-    install_requires=["numpy", "scipy", "pyyaml", "opencv-python-headless", "magpylib", "torch", "nibabel"],
-    extras_require={"fluoroscopy": ["diffdrr", "torchio", "fastcore", "einops", "kornia", "roma", "pandas"]},
+    install_requires=["numpy", "scipy", "pyyaml", "opencv-python-headless", "magpylib", "torch", "nibabel",
+                      "scikit-image", "tqdm"],
+    extras_require={"fluoroscopy": ["diffdrr", "torchio", "fastcore", "einops", "kornia", "roma", "pandas"],
+                    "onnx": ["onnx", "onnxruntime"], "hardware": ["smbus2", "pyserial"]},
     license="Apache-2.0",
 )

@@ -11,6 +11,7 @@ import time
 
 import rclpy
 from rclpy.node import Node
+from rclpy.qos import QoSProfile
 
 from guidewire.bag import bag_topics, replay_schedule
 from guidewire_ros.common import Diagnostics, OK, declare, localhost_discovery_default, qos_profile
@@ -26,7 +27,9 @@ class Replay(Node):
         wanted = [t for t in declare(self, "topics", [""], "Topics to play; [''] plays all") if t]
         self.wait_for_subscribers = declare(self, "wait_for_subscribers", 0,
                                             "Wait (up to 10 s) until every topic has this many subscribers")
-        qos = qos_profile(declare(self, "qos", "reliable", "Publisher QoS: reliable (default) or sensor_data"))
+        chosen = qos_profile(declare(self, "qos", "reliable", "Publisher QoS: reliable (default) or sensor_data"))
+        # A bag plays faster than it was recorded: keep a deep history so a reliable reader catches up.
+        qos = QoSProfile(depth=1000, reliability=chosen.reliability, durability=chosen.durability)
         available = bag_topics(self.bag)
         missing = [t for t in wanted if t not in available]
         if missing:
