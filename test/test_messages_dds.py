@@ -9,7 +9,7 @@ import pytest
 rclpy = pytest.importorskip("rclpy")
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
 
-from ros_support import private_domain_id, running, spin_until  # noqa: E402
+from ros_support import ros, running, spin_until  # noqa: E402,F401 (ros: fixture)
 
 TYPES = ["MagnetometerArray", "GuidewireSegmentation", "GuidewireShape", "RegistrationResult"]
 PRIMITIVES = {"float": "f", "double": "d", "int8": "i", "uint8": "u", "int16": "i", "uint16": "u", "int32": "i",
@@ -68,26 +68,9 @@ def assert_same(sent, received, path):
         assert sent == received, path
 
 
-@pytest.fixture(scope="module")
-def ros_domain(tmp_path_factory):
-    domain = private_domain_id()
-    import os
-
-    os.environ["ROS_DOMAIN_ID"] = str(domain)
-    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-    rclpy.init()
-    yield domain, tmp_path_factory.mktemp("ros-logs")
-    rclpy.shutdown()
-
-
-def test_every_custom_message_round_trips_between_processes(ros_domain):
-    domain, logs = ros_domain
-    from rclpy.executors import SingleThreadedExecutor
-
+def test_every_custom_message_round_trips_between_processes(ros):
+    domain, node, executor, logs = ros
     rng = np.random.default_rng(2024)
-    node = rclpy.create_node("roundtrip_sender")
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
     qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
     sent, received, publishers = {}, {}, {}
     for name in TYPES:
@@ -105,4 +88,3 @@ def test_every_custom_message_round_trips_between_processes(ros_domain):
     for name in TYPES:
         assert received[name] == sent[name]
         assert_same(sent[name], received[name], name)
-    node.destroy_node()
