@@ -1,0 +1,181 @@
+"""FGA-Net on the held-out synthetic X-ray set: the paper's metrics, speed at 512x512, a PNG.
+
+    make bench-segmentation   (= scripts/env.sh python bench/bench_segmentation.py)
+
+Held-out data: `python -m guidewire.segmentation.synthetic out/segmentation/heldout --seed 2000
+--poses 4 --frames-per-pose 16` (written here if missing): seed and C-arm/table poses the
+training set (seed 1000) never saw. Networks are read from checkpoints; the speed table
+compares every backend with the shipped network under PyTorch, timed in the same run.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from guidewire.preprocessing import crop_and_normalise  # noqa: E402
+from guidewire.segmentation.centreline import extract_centreline  # noqa: E402
+from guidewire.segmentation.fganet import PAPER_FGANET, PAPER_UNET, SegmentationNetwork, \
+    count_multiply_accumulates  # noqa: E402
+from guidewire.segmentation.inference import DEFAULT_WEIGHTS, Segmenter, export_onnx, save_checkpoint  # noqa: E402
+from guidewire.segmentation.metrics import HEADER, evaluate_set  # noqa: E402
+from guidewire.segmentation.synthetic import SyntheticSetConfig, write_folder  # noqa: E402
+
+PAPER_TABLE = {"FGA-Net (paper, TCGSeg)": ["91.61", "85.63", "71.29", "56.59", "55.30", "-", "-", "-"],
+               "U-Net (paper, TCGSeg)": ["91.55", "83.37", "66.80", "50.76", "50.68", "-", "-", "-"]}
+
+
+def load_set(folder: Path):
+    frames = [json.loads(line) for line in (folder / "frames.jsonl").read_text().splitlines()]
+    images = [cv2.imread(str(folder / "images" / f["name"]), cv2.IMREAD_GRAYSCALE) for f in frames]
+    masks = [cv2.imread(str(folder / "masks" / f["name"]), cv2.IMREAD_GRAYSCALE) > 0 for f in frames]
+    return images, masks, [f["tip"] for f in frames]
+
+
+def scores_for(probabilities, images, masks, tips, threshold):
+    predicted_tips = []
+    for probability, image in zip(probabilities, images):
+        centreline = extract_centreline(probability >= threshold, valid=image != 0)
+        predicted_tips.append(None if centreline is None else centreline.tip)
+    return evaluate_set(probabilities, masks, predicted_tips, tips, threshold)
+
+
+def ridge_probability(image: np.ndarray, scale: float) -> np.ndarray:
+    """Classical baseline: Sato tubeness of dark ridges at the wire's widths, scaled to 0..1."""
+    from skimage.filters import sato
+
+    normalised, box = crop_and_normalise(image)
+    response = sato(normalised, sigmas=(1.0, 1.5, 2.0), black_ridges=True)
+    probability = np.zeros(image.shape, np.float32)
+    probability[box] = np.clip(response / scale, 0, 1) * (image[box] != 0)
+    return probability
+
+
+def tune_ridge(train_folder: Path, count: int = 24) -> tuple[float, float]:
+    """Scale and threshold of the ridge filter chosen on training frames (best mean Dice)."""
+    from skimage.filters import sato
+
+    from guidewire.segmentation.metrics import dice
+
+    images, masks, _ = load_set(train_folder)
+    images, masks = images[:count], masks[:count]
+    scale = float(np.median([np.percentile(sato(crop_and_normalise(i)[0], sigmas=(1.0, 1.5, 2.0),
+                                                black_ridges=True), 99.9) for i in images]))
+    probabilities = [ridge_probability(i, scale) for i in images]
+    thresholds = np.linspace(0.05, 0.95, 19)
+    best = max(thresholds, key=lambda t: np.mean([dice(p >= t, m) for p, m in zip(probabilities, masks)]))
+    return scale, float(best)
+
+
+def timed_ms(function, repeats: int) -> float:
+    function()
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        samples.append((time.perf_counter() - start) * 1000)
+    return statistics.median(samples)
+
+
+def overlay_png(path: Path, images, masks, probabilities, threshold: float, count: int = 8) -> None:
+    """Held-out frames: ground truth in blue, prediction in green, both in cyan; tip in red."""
+    tiles = []
+    for image, truth, probability in list(zip(images, masks, probabilities))[:count]:
+        rgb = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+        predicted = probability >= threshold
+        marked = rgb.copy()
+        marked[truth & ~predicted] = (255, 0, 0)
+        marked[predicted & ~truth] = (0, 200, 0)
+        marked[predicted & truth] = (255, 255, 0)
+        centreline = extract_centreline(predicted, valid=image != 0)
+        if centreline is not None:
+            cv2.circle(marked, tuple(int(v) for v in np.rint(centreline.tip)), 5, (0, 0, 255), 1)
+        tiles.append(np.hstack([rgb, marked]))
+    rows = [np.hstack(tiles[i:i + 2]) for i in range(0, len(tiles) - 1, 2)]
+    cv2.imwrite(str(path), np.vstack(rows))
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--heldout", type=Path, default=ROOT / "out" / "segmentation" / "heldout")
+    parser.add_argument("--train", type=Path, default=ROOT / "out" / "segmentation" / "train",
+                        help="training set, used only to tune the classical baseline")
+    parser.add_argument("--model", action="append", default=[], metavar="NAME=CHECKPOINT",
+                        help="extra networks to evaluate (e.g. 'U-Net=out/segmentation/unet_small/model.pt')")
+    parser.add_argument("--png", type=Path, default=ROOT / "out" / "segmentation" / "heldout_overlays.png")
+    parser.add_argument("--speed-repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(args.threads)
+    if not (args.heldout / "frames.jsonl").is_file():
+        write_folder(SyntheticSetConfig(poses=4, frames_per_pose=16, seed=2000), args.heldout)
+    images, masks, tips = load_set(args.heldout)
+    networks = {"FGA-Net (shipped)": DEFAULT_WEIGHTS}
+    networks.update(dict(item.split("=", 1) for item in args.model))
+
+    rows, shipped_probabilities = [], None
+    for name, checkpoint in networks.items():
+        segmenter = Segmenter(checkpoint, window=512, threads=args.threads)
+        probabilities = [segmenter.probability(image) for image in images]
+        shipped_probabilities = shipped_probabilities if shipped_probabilities is not None else probabilities
+        rows.append((name, scores_for(probabilities, images, masks, tips, segmenter.threshold).as_percent_row()))
+    if (args.train / "frames.jsonl").is_file():
+        scale, threshold = tune_ridge(args.train)
+        probabilities = [ridge_probability(image, scale) for image in images]
+        rows.append((f"Sato ridge filter (threshold {threshold:.2f})",
+                     scores_for(probabilities, images, masks, tips, threshold).as_percent_row()))
+    rows += list(PAPER_TABLE.items())
+
+    print(f"Held-out synthetic X-ray set: {len(images)} frames of {images[0].shape[1]}x{images[0].shape[0]}, "
+          f"{args.heldout} (seed 2000, 4 unseen poses); metrics in %")
+    print("| model | " + " | ".join(HEADER) + " |")
+    print("|" + "---|" * (len(HEADER) + 1))
+    for name, values in rows:
+        print(f"| {name} | " + " | ".join(values) + " |")
+
+    print("\nSpeed at 512x512, one frame, "
+          f"{args.threads} threads (median of {args.speed_repeats}); ratio to the shipped network under PyTorch")
+    print("| network | G MACs (with DCN) | G MACs (without) | PyTorch ms | ONNX Runtime ms | ratio torch | ratio ONNX |")
+    print("|---|---|---|---|---|---|---|")
+    frame = np.random.default_rng(0).integers(1, 255, (512, 512)).astype(np.uint8)
+    speed_networks = {"FGA-Net (shipped)": DEFAULT_WEIGHTS}
+    speed_networks.update(dict(item.split("=", 1) for item in args.model))
+    work = ROOT / "out" / "segmentation" / "speed"
+    for name, config in (("FGA-Net (paper width)", PAPER_FGANET), ("U-Net (paper width)", PAPER_UNET)):
+        checkpoint = work / f"{config.widths[0]}_{config.gated_attention}.pt"
+        if not checkpoint.is_file():  # untrained weights: speed does not depend on their values
+            save_checkpoint(checkpoint, SegmentationNetwork(config).eval())
+        speed_networks[name] = checkpoint
+    baseline = None
+    for name, checkpoint in speed_networks.items():
+        torch_segmenter = Segmenter(checkpoint, window=512, threads=args.threads)
+        onnx_file = work / (Path(checkpoint).stem + f"_{abs(hash(str(checkpoint))) % 10 ** 6}.onnx")
+        export_onnx(torch_segmenter.network, onnx_file)
+        onnx_segmenter = Segmenter(checkpoint, backend="onnx", window=512, onnx_file=onnx_file, threads=args.threads)
+        repeats = args.speed_repeats if sum(torch_segmenter.network.config.widths) < 1000 else 2
+        torch_ms = timed_ms(lambda: torch_segmenter.probability(frame), repeats)
+        onnx_ms = timed_ms(lambda: onnx_segmenter.probability(frame), repeats)
+        baseline = baseline or torch_ms
+        macs = count_multiply_accumulates(torch_segmenter.network, 512)
+        print(f"| {name} | {macs['total'] / 1e9:.2f} | {macs['without_deformable'] / 1e9:.2f} | {torch_ms:.0f} | "
+              f"{onnx_ms:.0f} | {torch_ms / baseline:.2f} | {onnx_ms / baseline:.2f} |")
+    print("| paper (RTX 4090): FGA-Net 75.36 G, 17.18 ms; U-Net 54.98 G, 4.06 ms | | | | | | |")
+
+    overlay_png(args.png, images, masks, shipped_probabilities, 0.5)
+    print(f"\noverlays: {args.png}")
+    print("command: scripts/env.sh python bench/bench_segmentation.py " + " ".join(sys.argv[1:]))
+
+
+if __name__ == "__main__":
+    main()
