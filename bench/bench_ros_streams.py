@@ -5,7 +5,8 @@ stamped message (std_msgs/Header) published at the same rate by a plain rclpy ti
 
     make bench-streams   (= scripts/env.sh python bench/bench_ros_streams.py)
 
-Latency = receive time - header stamp (one host clock); the subscriber is reliable, depth 1000.
+Latency = receive time - header stamp (one host clock; the stamp is taken when a sample or grab
+starts, so it includes simulated rendering or file decoding); the subscriber is reliable, depth 1000.
 """
 from __future__ import annotations
 
@@ -44,21 +45,20 @@ def measure(command: list[str], topic: str, message_type, seconds: float, warmup
     from rclpy.qos import QoSProfile, ReliabilityPolicy
 
     node = rclpy.create_node(f"bench_listener_{abs(hash(topic)) % 10 ** 6}")
-    arrivals = []
+    raw_arrivals = []
 
-    def received(message):
-        now = node.get_clock().now().nanoseconds
-        stamp = message.header.stamp if hasattr(message, "header") else message.stamp
-        arrivals.append((now, stamp.sec * 10 ** 9 + stamp.nanosec, getattr(message, "sequence", None)))
+    def received(data: bytes):  # raw CDR: the listener must not be the bottleneck
+        raw_arrivals.append((time.time_ns(), data))
 
     node.create_subscription(message_type, topic, received, QoSProfile(depth=1000,
-                                                                       reliability=ReliabilityPolicy.RELIABLE))
+                                                                       reliability=ReliabilityPolicy.RELIABLE),
+                             raw=True)
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
     try:
         deadline = time.monotonic() + warmup
         while time.monotonic() < deadline:
             rclpy.spin_once(node, timeout_sec=0.01)
-        arrivals.clear()
+        raw_arrivals.clear()
         cpu_start, wall_start = cpu_seconds(process.pid), time.monotonic()
         while time.monotonic() < wall_start + seconds:
             rclpy.spin_once(node, timeout_sec=0.01)
@@ -67,6 +67,13 @@ def measure(command: list[str], topic: str, message_type, seconds: float, warmup
         process.terminate()
         process.wait(timeout=10)
         node.destroy_node()
+    from rclpy.serialization import deserialize_message
+
+    arrivals = []
+    for now, data in raw_arrivals:
+        message = deserialize_message(data, message_type)
+        stamp = message.header.stamp if hasattr(message, "header") else message.stamp
+        arrivals.append((now, stamp.sec * 10 ** 9 + stamp.nanosec, getattr(message, "sequence", None)))
     if len(arrivals) < 2:
         return {"rate": 0.0, "p50": float("nan"), "p99": float("nan"), "p95": float("nan"), "lost": "-", "cpu": cpu}
     received_ns, stamps, sequences = zip(*arrivals)
@@ -78,6 +85,21 @@ def measure(command: list[str], topic: str, message_type, seconds: float, warmup
     return {"rate": (len(stamps) - 1) / span, "p50": float(np.percentile(latency_ms, 50)),
             "p95": float(np.percentile(latency_ms, 95)), "p99": float(np.percentile(latency_ms, 99)),
             "lost": lost, "cpu": cpu}
+
+
+def rendered_frames(folder: Path, count: int = 8) -> Path:
+    """Bench frames of the top camera as PNG files: a source with no rendering cost."""
+    import cv2
+
+    from guidewire.bench import Bench
+
+    bench = Bench()
+    frames = folder / "frames"
+    frames.mkdir()
+    for index in range(count):
+        image = bench.cameras["camera_top"].render(bench.state(index * 0.5))
+        cv2.imwrite(str(frames / f"{index:03d}.png"), image, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    return frames
 
 
 def node_command(module: str, name: str, parameters: dict, folder: Path) -> list[str]:
@@ -116,8 +138,11 @@ def main(argv=None) -> None:
             ("camera_top 512x512 mono8", 30.0, node_command("camera_capture", "camera512",
              {"source": "sim_stereo", "rate_hz": 30.0, "bench_config": str(small)}, folder),
              "/camera_top/image_raw", Image),
-            ("camera_top 2048x1536 mono8", 15.0, node_command("camera_capture", "camera2048",
+            ("camera_top 2048x1536 mono8 (sim render)", 15.0, node_command("camera_capture", "camera2048",
              {"source": "sim_stereo", "rate_hz": 15.0}, folder), "/camera_top/image_raw", Image),
+            ("camera 2048x1536 mono8 (image folder)", 15.0, node_command("camera_capture", "folder2048",
+             {"source": "folder", "location": str(rendered_frames(folder)), "rate_hz": 15.0, "loop": True,
+              "camera_name": "camera_top"}, folder), "/camera_top/image_raw", Image),
         ]
         for name, rate, command, topic, kind in cases:
             baseline = measure([sys.executable, "-c", BASELINE, str(rate)], "/baseline", Header, args.seconds,
