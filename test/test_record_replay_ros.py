@@ -83,3 +83,33 @@ def test_nothing_is_lost_and_the_bag_replays_the_same_bytes(ros, tmp_path):
     for topic in (ARRAY, IMAGE):
         assert [bytes(d) for d in replayed[topic]] == recorded[topic], topic  # same bytes: stamps untouched
     assert array_duration / 2 * 0.8 < elapsed < array_duration / 2 + 15
+
+
+def test_a_killed_recorder_leaves_a_bag_recoverable_to_its_last_checkpoint(ros, tmp_path):
+    domain, node, executor, _ = ros
+    from guidewire.bag import recover_bag
+    from guidewire_perception.msg import MagnetometerArray
+
+    live = []
+    node.create_subscription(MagnetometerArray, ARRAY, live.append,
+                             QoSProfile(depth=5000, reliability=ReliabilityPolicy.RELIABLE), raw=True)
+    bag = tmp_path / "killed"
+    driver = node_args("magnetometer_driver", "magnetometer_driver", {"rate_hz": 100.0, "marker_rate_hz": 0.0},
+                       tmp_path)
+    recorder = node_args("recorder", "recorder", {"topics": [ARRAY], "output": str(bag), "checkpoint_s": 0.25},
+                         tmp_path)
+    with running(driver, domain, tmp_path / "driver.log"), running(recorder, domain, tmp_path / "rec.log") as rec:
+        assert spin_until(executor, lambda: len(live) >= 250, 60)
+        rec.send_signal(signal.SIGKILL)
+        rec.wait(timeout=10)
+    assert not (bag / "metadata.yaml").exists()  # it never closed
+    recovered = [bytes(d) for _, _, _, d in read_bag(recover_bag(bag))]
+    typestore = suite_typestore()
+    sequences = [typestore.deserialize_cdr(d, "guidewire_perception/msg/MagnetometerArray").sequence
+                 for d in recovered]
+    assert len(recovered) > 50
+    assert sequences == list(range(sequences[0], sequences[0] + len(sequences)))
+    seen = {typestore.deserialize_cdr(bytes(d), "guidewire_perception/msg/MagnetometerArray").sequence: bytes(d)
+            for d in live}
+    overlap = [(seen[q], d) for q, d in zip(sequences, recovered) if q in seen]
+    assert len(overlap) > 100 and all(a == b for a, b in overlap)

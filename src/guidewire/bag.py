@@ -3,6 +3,7 @@ installable here): the suite's custom types registered from msg/, mcap storage
 by default, sqlite3 on request."""
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
@@ -54,6 +55,17 @@ class BagWriter:
         self.writer.write(self.connections[topic], timestamp_ns, data)
         self.counts[topic] += 1
 
+    def checkpoint(self) -> None:
+        """Put everything written so far into the file, so that a recorder killed
+        without warning (SIGKILL, power cut of the process) leaves it recoverable
+        with recover_bag(). rosbags buffers up to 1 MiB per mcap chunk and writes
+        metadata.yaml only on close; this closes the pending chunk early instead.
+        sqlite3 bags keep one transaction until close and have no such point."""
+        storage = self.writer.storage
+        if hasattr(storage, "close_chunk") and storage.chunk.msgs:
+            storage.close_chunk()
+            storage.bio.flush()
+
     def close(self) -> None:
         self.writer.close()
 
@@ -85,3 +97,60 @@ def replay_schedule(path: str | Path, topics: list[str] | None = None, rate: flo
         if timestamp < first:
             continue
         yield (timestamp - first) * 1e-9 / rate, topic, data
+
+
+class RecoveryError(RuntimeError):
+    """A bag directory that holds nothing recoverable."""
+
+
+def recover_bag(path: str | Path, output: str | Path | None = None) -> Path:
+    """Rewrite the complete messages of an unfinished mcap bag (no metadata.yaml, no
+    summary: its recorder was killed) as a new, readable bag; the original stays as it is.
+
+    mcap's stream reader reads chunk by chunk from the start and stops at the first
+    incomplete record, so everything up to the last checkpoint comes back.
+    """
+    from mcap.exceptions import McapError
+    from mcap.records import Channel, Message, Schema
+    from mcap.stream_reader import StreamReader
+
+    path = Path(path)
+    files = sorted(path.glob("*.mcap"))
+    if not files:
+        raise RecoveryError(f"no .mcap file in {path} to recover (sqlite3 bags lose an unclosed transaction)")
+    output = Path(output) if output else path.with_name(path.name + "_recovered")
+    schemas, topics, writer = {}, {}, BagWriter(output, "mcap")
+    try:
+        for file in files:
+            with open(file, "rb") as stream:
+                try:
+                    for record in StreamReader(stream).records:
+                        if isinstance(record, Schema):
+                            schemas[record.id] = record.name
+                        elif isinstance(record, Channel):
+                            topics[record.id] = record.topic
+                            writer.add_topic(record.topic, schemas[record.schema_id])
+                        elif isinstance(record, Message):
+                            writer.write(topics[record.channel_id], record.log_time, record.data)
+                except (McapError, EOFError, ValueError, struct.error):
+                    pass  # the truncated tail: the last complete record has been read
+    finally:
+        writer.close()
+    if not sum(writer.counts.values()):
+        raise RecoveryError(f"{path}: no complete message to recover")
+    return output
+
+
+def main(argv=None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Bag tools: recover an mcap bag whose recorder was killed.")
+    parser.add_argument("command", choices=["recover"])
+    parser.add_argument("bag")
+    parser.add_argument("--output", help="directory for the recovered bag (default: <bag>_recovered)")
+    args = parser.parse_args(argv)
+    print(recover_bag(args.bag, args.output))
+
+
+if __name__ == "__main__":
+    main()

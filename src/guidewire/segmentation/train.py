@@ -23,7 +23,7 @@ import torch
 from guidewire.preprocessing import crop_and_normalise
 from guidewire.segmentation.fganet import PAPER_FGANET, PAPER_UNET, SHIPPED_FGANET, SHIPPED_UNET, NetworkConfig, \
     SegmentationNetwork
-from guidewire.segmentation.inference import save_checkpoint
+from guidewire.segmentation.inference import load_checkpoint, save_checkpoint
 from guidewire.segmentation.losses import deep_supervision_loss
 
 NETWORKS = {"shipped": SHIPPED_FGANET, "paper": PAPER_FGANET, "unet": SHIPPED_UNET, "paper-unet": PAPER_UNET}
@@ -89,7 +89,8 @@ class PatchSampler:
 
 
 def train(data: str, output: str, network_config: NetworkConfig, epochs: int, batch_size: int, patch: int,
-          learning_rate: float, seed: int, resume: bool, threads: int, cldice_outputs: int, command: str) -> Path:
+          learning_rate: float, seed: int, resume: bool, threads: int, cldice_outputs: int, command: str,
+          init: str | None = None) -> Path:
     from tqdm import tqdm
 
     output_dir = Path(output)
@@ -100,6 +101,11 @@ def train(data: str, output: str, network_config: NetworkConfig, epochs: int, ba
     samples = read_folder(data)
     sampler = PatchSampler(samples, patch, seed)
     network = SegmentationNetwork(network_config).train()
+    if init:  # fine-tune: start from a checkpoint's weights, with a fresh optimiser and schedule
+        initial, _ = load_checkpoint(init)
+        if initial.config != network_config:
+            raise ValueError(f"--init {init} is a {initial.config} network, not {network_config}")
+        network.load_state_dict(initial.state_dict())
     optimiser = torch.optim.AdamW(network.parameters(), lr=learning_rate, weight_decay=5e-5)
     steps_per_epoch = max(len(samples) // batch_size, 1)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=epochs * steps_per_epoch)
@@ -137,7 +143,7 @@ def train(data: str, output: str, network_config: NetworkConfig, epochs: int, ba
         state_file.with_suffix(".tmp").replace(state_file)
     data_record = Path(data) / "set.json"
     meta = {"command": command, "epochs": epochs, "batch_size": batch_size, "patch": patch,
-            "learning_rate": learning_rate, "seed": seed, "cldice_outputs": cldice_outputs, "training_time_s": round(elapsed, 1),
+            "learning_rate": learning_rate, "seed": seed, "init": init, "cldice_outputs": cldice_outputs, "training_time_s": round(elapsed, 1),
             "threads": torch.get_num_threads(), "history": history, "data": str(data),
             "data_set": json.loads(data_record.read_text()) if data_record.is_file() else None}
     model_file = output_dir / "model.pt"
@@ -159,6 +165,7 @@ def main(argv=None) -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--cldice-outputs", type=int, default=6,
                         help="how many outputs (main first) get the soft-clDice term; 6 = all, as the authors")
+    parser.add_argument("--init", help="checkpoint to start from (fine-tuning), e.g. the shipped weights")
     parser.add_argument("--resume", action="store_true", help="continue from OUTPUT/last.pt")
     args = parser.parse_args(argv)
     config = NETWORKS[args.network]
@@ -167,7 +174,7 @@ def main(argv=None) -> None:
                                bilateral_fusion=config.bilateral_fusion)
     command = "python -m guidewire.segmentation.train " + " ".join(sys.argv[1:] if argv is None else argv)
     print(train(args.data, args.output, config, args.epochs, args.batch_size, args.patch, args.learning_rate,
-                args.seed, args.resume, args.threads, args.cldice_outputs, command))
+                args.seed, args.resume, args.threads, args.cldice_outputs, command, args.init))
 
 
 if __name__ == "__main__":
