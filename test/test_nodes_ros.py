@@ -37,7 +37,11 @@ def test_driver_camera_and_recorder(ros):
                     domain, folder / "camera.log"), \
             running(node_args("recorder", "recorder", {"topics": ["/mag_array/frame"], "output": str(bag)}, folder),
                     domain, folder / "recorder.log") as recorder:
-        assert spin_until(executor, lambda: len(frames) >= 200 and len(images.get("camera_side", [])) >= 3, 60), \
+        # The recorder subscribes once discovery shows it the publisher: wait for that first.
+        assert spin_until(executor, lambda: len(node.get_subscriptions_info_by_topic("/mag_array/frame")) >= 2, 30)
+        recording_from = len(frames)
+        assert spin_until(executor, lambda: len(frames) >= recording_from + 150
+                          and len(images.get("camera_side", [])) >= 3, 60), \
             (folder / "driver.log").read_text() + (folder / "camera.log").read_text()
         recorder.send_signal(signal.SIGINT)
         recorder.wait(timeout=15)

@@ -25,6 +25,11 @@ def stamp_ns(data: bytes) -> int:
     return sec * 10 ** 9 + nanosec
 
 
+def recorder_subscribed(node, *topics) -> bool:
+    """The recorder subscribes once discovery shows it the publishers; ours is the other subscription."""
+    return all(len(node.get_subscriptions_info_by_topic(t)) >= 2 for t in topics)
+
+
 def test_nothing_is_lost_and_the_bag_replays_the_same_bytes(ros, tmp_path):
     domain, node, executor, _ = ros
     from guidewire_perception.msg import MagnetometerArray
@@ -44,6 +49,7 @@ def test_nothing_is_lost_and_the_bag_replays_the_same_bytes(ros, tmp_path):
     recorder = node_args("recorder", "recorder", {"topics": [ARRAY, IMAGE], "output": str(bag)}, tmp_path)
     with running(driver, domain, tmp_path / "driver.log"), running(camera, domain, tmp_path / "camera.log"), \
             running(recorder, domain, tmp_path / "recorder.log") as recording:
+        assert spin_until(executor, lambda: recorder_subscribed(node, ARRAY, IMAGE), 30)
         assert spin_until(executor, lambda: len(live[IMAGE]) >= 60, 60), (tmp_path / "camera.log").read_text()
         recording.send_signal(signal.SIGINT)
         recording.wait(timeout=15)
@@ -99,6 +105,7 @@ def test_a_killed_recorder_leaves_a_bag_recoverable_to_its_last_checkpoint(ros, 
     recorder = node_args("recorder", "recorder", {"topics": [ARRAY], "output": str(bag), "checkpoint_s": 0.25},
                          tmp_path)
     with running(driver, domain, tmp_path / "driver.log"), running(recorder, domain, tmp_path / "rec.log") as rec:
+        assert spin_until(executor, lambda: recorder_subscribed(node, ARRAY), 30)
         assert spin_until(executor, lambda: len(live) >= 250, 60)
         rec.send_signal(signal.SIGKILL)
         rec.wait(timeout=10)
