@@ -1,11 +1,8 @@
 """Real nodes on a private ROS domain: what arrives on the topics, and what the bag holds."""
-import os
 import signal
-from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
 rclpy = pytest.importorskip("rclpy")
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data  # noqa: E402
