@@ -40,6 +40,12 @@ def bench_from_parameter(path: str) -> Bench:
     return Bench(load_bench_config(path or None))
 
 
+def message_class(type_name: str):
+    """The Python class of a ROS type name such as 'sensor_msgs/msg/Image'."""
+    module, _, name = type_name.rpartition("/")
+    return getattr(__import__(module.replace("/", "."), fromlist=[name]), name)
+
+
 def image_message(array, encoding: str, header) -> Image:
     """sensor_msgs/Image from a numpy array (see guidewire.imaging for the layout rules)."""
     fields = to_image_fields(array, encoding)

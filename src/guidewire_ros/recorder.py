@@ -10,7 +10,7 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
 
 from guidewire.bag import BagWriter
-from guidewire_ros.common import OK, Diagnostics, declare, run
+from guidewire_ros.common import OK, Diagnostics, declare, message_class, run
 
 
 def offered_qos(node: Node, topic: str) -> tuple[QoSProfile, list]:
@@ -61,11 +61,9 @@ class Recorder(Node):
             profile, offered = offered_qos(self, topic)
             msgtype = types[0]
             self.bag.add_topic(topic, msgtype, [bag_qos(p) for p in offered])
-            module, _, name = msgtype.rpartition("/")
-            kind = getattr(__import__(module.replace("/", "."), fromlist=[name]), name)
             self.subscriptions_by_topic[topic] = self.create_subscription(
-                kind, topic, lambda data, t=topic: self.bag.write(t, self.get_clock().now().nanoseconds, data),
-                profile, raw=True)
+                message_class(msgtype), topic,
+                lambda data, t=topic: self.bag.write(t, self.get_clock().now().nanoseconds, data), profile, raw=True)
 
     def _report(self) -> None:
         self.diagnostics.publish(OK, "recording", {"bag": str(self.path), **{

@@ -14,7 +14,7 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile
 
 from guidewire.bag import bag_topics, replay_schedule
-from guidewire_ros.common import Diagnostics, OK, declare, localhost_discovery_default, qos_profile
+from guidewire_ros.common import OK, Diagnostics, declare, localhost_discovery_default, message_class, qos_profile
 
 
 class Replay(Node):
@@ -37,9 +37,7 @@ class Replay(Node):
         self.topics = wanted or sorted(available)
         self.publishers_by_topic = {}
         for topic in self.topics:
-            module, _, name = available[topic].rpartition("/")
-            kind = getattr(__import__(module.replace("/", "."), fromlist=[name]), name)
-            self.publishers_by_topic[topic] = self.create_publisher(kind, topic, qos)
+            self.publishers_by_topic[topic] = self.create_publisher(message_class(available[topic]), topic, qos)
         self.published = 0
         self.diagnostics = Diagnostics(self, f"replay/{self.bag}")
         self.create_timer(1.0, lambda: self.diagnostics.publish(OK, "playing", {"published": self.published}))
