@@ -2,7 +2,9 @@
 Gaussian weighting (50% overlap), the paper's crop + mask-guided z-score."""
 from __future__ import annotations
 
+import hashlib
 import io
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,6 +64,14 @@ def export_onnx(network: SegmentationNetwork, path: str | Path, size: int = 512)
     return path
 
 
+def cached_onnx_path(weights: str | Path) -> Path:
+    """Where the ONNX export of a checkpoint is kept: a user cache keyed by the checkpoint's
+    content, so the installed package stays read-only and new weights get a new export."""
+    digest = hashlib.sha256(Path(weights).read_bytes()).hexdigest()[:16]
+    cache = Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser() / "guidewire_perception" / "onnx"
+    return cache / f"{Path(weights).stem}-{digest}.onnx"
+
+
 def gaussian_window(size: int, sigma_scale: float = 0.125) -> np.ndarray:
     """nnU-Net's importance map: centre pixels of a window count more than its edges."""
     axis = np.exp(-0.5 * ((np.arange(size) - (size - 1) / 2) / (sigma_scale * size)) ** 2)
@@ -94,7 +104,7 @@ class Segmenter:
         if backend == "onnx":
             import onnxruntime
 
-            onnx_path = Path(onnx_file) if onnx_file else Path(weights).with_suffix(".onnx")
+            onnx_path = Path(onnx_file) if onnx_file else cached_onnx_path(weights)
             if not onnx_path.is_file():
                 export_onnx(self.network, onnx_path, window)
             options = onnxruntime.SessionOptions()
