@@ -132,7 +132,7 @@ def train(data: str, output: str, network_config: NetworkConfig, epochs: int, ba
             loss.backward()
             optimiser.step()
             schedule.step()
-            losses.append(float(loss))
+            losses.append(loss.item())
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
         elapsed += time.perf_counter() - started
         history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)), "elapsed_s": round(elapsed, 1)})
