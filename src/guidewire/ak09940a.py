@@ -45,9 +45,17 @@ def decode_burst(burst: bytes | list[int]) -> tuple[np.ndarray, int, float, int,
         raise ValueError(f"AK09940A burst must be {BURST_LENGTH} bytes, got {len(data)}")
     counts = np.array([int.from_bytes(data[1 + 3 * axis:4 + 3 * axis], "little", signed=True)
                        for axis in range(3)])
-    saturated = int(np.any(np.abs(counts) >= COUNT_LIMIT))
-    temperature = 30.0 - data[TMPS_OFFSET] / 1.72  # datasheet: TMPS to degrees Celsius
-    return counts * TESLA_PER_COUNT, saturated, temperature, data[0], data[ST2_OFFSET]
+    return counts * TESLA_PER_COUNT, int(clipped(counts)), tmps_celsius(data[TMPS_OFFSET]), data[0], data[ST2_OFFSET]
+
+
+def clipped(counts: np.ndarray) -> np.ndarray:
+    """True where a sensor's (last axis: x, y, z) counts hit the 18-bit limit."""
+    return np.any(np.abs(counts) >= COUNT_LIMIT, axis=-1)
+
+
+def tmps_celsius(tmps):
+    """Datasheet conversion of the TMPS register to degrees Celsius."""
+    return 30.0 - np.asarray(tmps, float) / 1.72
 
 
 def continuous_mode(rate_hz: float) -> int:

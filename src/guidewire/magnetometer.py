@@ -10,7 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from guidewire.bench import Bench
-from guidewire.bench.magnetics import STATUS_MISSING, STATUS_OK, STATUS_SATURATED, STATUS_STALE, sensor_positions
+from guidewire.bench.magnetics import STATUS_MISSING, STATUS_OK, STATUS_SATURATED, STATUS_STALE
+from guidewire.geometry import grid_positions
 
 __all__ = ["ArrayReading", "SimulatedArray", "STATUS_OK", "STATUS_SATURATED", "STATUS_STALE", "STATUS_MISSING"]
 
@@ -30,7 +31,7 @@ class SimulatedArray:
         config = bench.config.magnetometer_array
         self.rows, self.cols = config.rows, config.cols
         # The array frame sits at the centre of the sensor plane, axes parallel to the bench.
-        self.positions = sensor_positions(config) - np.array([0.0, 0.0, config.height])
+        self.positions = grid_positions(config.rows, config.cols, config.pitch)
         self.noise_rms = config.noise_rms
 
     def read(self, time: float) -> ArrayReading:

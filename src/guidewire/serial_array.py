@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from guidewire.ak09940a import COUNT_LIMIT, TESLA_PER_COUNT
+from guidewire.ak09940a import TESLA_PER_COUNT, clipped, tmps_celsius
 from guidewire.geometry import grid_positions
 from guidewire.magnetometer import STATUS_MISSING, STATUS_OK, STATUS_SATURATED, STATUS_STALE, ArrayReading
 
@@ -111,13 +111,13 @@ def frame_to_reading(frame: SerialFrame) -> ArrayReading:
     field = frame.counts * TESLA_PER_COUNT
     status = np.full(count, STATUS_OK, np.uint8)
     status[(frame.flags & FLAG_READY) == 0] = STATUS_STALE
-    status[np.any(np.abs(frame.counts) >= COUNT_LIMIT, axis=1)] = STATUS_SATURATED
+    status[clipped(frame.counts)] = STATUS_SATURATED
     invalid = (frame.flags & FLAG_INVALID) != 0
     status[invalid] = STATUS_STALE
     missing = (frame.flags & FLAG_NO_ANSWER) != 0
     status[missing] = STATUS_MISSING
     field[invalid | missing] = np.nan
-    temperature = np.where(missing, np.nan, 30.0 - frame.tmps / 1.72)
+    temperature = np.where(missing, np.nan, tmps_celsius(frame.tmps))
     return ArrayReading(field=field, status=status, temperature=temperature)
 
 
