@@ -26,13 +26,14 @@ def sensor_positions(config: MagnetometerArrayConfig) -> np.ndarray:
     return grid_positions(config.rows, config.cols, config.pitch, config.height)
 
 
-def _point_at_arc_length(state: WireState, distance_from_tip: float) -> tuple[np.ndarray, np.ndarray]:
-    """Position and tangent on the centreline `distance_from_tip` metres behind the tip."""
+def _points_at_arc_lengths(state: WireState, distances_from_tip) -> tuple[np.ndarray, np.ndarray]:
+    """Positions (m,3) and unit tangents (m,3) on the centreline, each `distance` metres behind the tip."""
     segment_lengths = np.linalg.norm(np.diff(state.centreline, axis=0), axis=1)
-    from_tip = np.concatenate([[0.0], np.cumsum(segment_lengths[::-1])])[::-1]
-    position = np.array([np.interp(distance_from_tip, from_tip[::-1], state.centreline[::-1, i]) for i in range(3)])
-    tangent = np.array([np.interp(distance_from_tip, from_tip[::-1], state.tangents[::-1, i]) for i in range(3)])
-    return position, tangent / np.linalg.norm(tangent)
+    from_entry = np.concatenate([[0.0], np.cumsum(segment_lengths)])
+    along = from_entry[-1] - np.asarray(distances_from_tip, float)
+    position = np.column_stack([np.interp(along, from_entry, state.centreline[:, i]) for i in range(3)])
+    tangent = np.column_stack([np.interp(along, from_entry, state.tangents[:, i]) for i in range(3)])
+    return position.reshape(-1, 3), (tangent / np.linalg.norm(tangent, axis=1, keepdims=True)).reshape(-1, 3)
 
 
 def axis_to_z(tangents: np.ndarray) -> Rotation:
@@ -65,9 +66,8 @@ def wire_magnet_placements(state: WireState, config: GuidewireConfig) -> MagnetP
         offset = config.tip_magnet_length + (k + 1) * config.segment_magnet_spacing
         if offset < state.length:
             placements.append((offset, config.segment_magnet_length, config.segment_magnet_polarization))
-    points = [_point_at_arc_length(state, distance) for distance, _, _ in placements]
-    return MagnetPlacements(positions=np.array([p for p, _ in points]).reshape(-1, 3),
-                            tangents=np.array([t for _, t in points]).reshape(-1, 3),
+    positions, tangents = _points_at_arc_lengths(state, [distance for distance, _, _ in placements])
+    return MagnetPlacements(positions=positions, tangents=tangents,
                             lengths=np.array([length for _, length, _ in placements]),
                             polarizations=np.array([pol for _, _, pol in placements]), diameter=state.diameter)
 
