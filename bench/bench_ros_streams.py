@@ -103,10 +103,10 @@ def rendered_frames(folder: Path, count: int = 8) -> Path:
 
 
 def node_command(module: str, name: str, parameters: dict, folder: Path) -> list[str]:
-    params = folder / f"{name}.yaml"
-    params.write_text(yaml.safe_dump({name: {"ros__parameters": parameters}}))
-    return [sys.executable, "-m", f"guidewire_ros.{module}", "--ros-args", "-r", f"__node:={name}",
-            "--params-file", str(params)]
+    from guidewire_ros.composition import NodeSpec
+    from guidewire_ros.run_pipeline import command_with_parameters
+
+    return command_with_parameters(NodeSpec(name=name, executable=module, parameters=parameters), folder)
 
 
 def main(argv=None) -> None:

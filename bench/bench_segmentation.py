@@ -149,8 +149,7 @@ def main(argv=None) -> None:
     print("| network | G MACs (with DCN) | G MACs (without) | PyTorch ms | ONNX Runtime ms | ratio torch | ratio ONNX |")
     print("|---|---|---|---|---|---|---|")
     frame = np.random.default_rng(0).integers(1, 255, (512, 512)).astype(np.uint8)
-    speed_networks = {"FGA-Net (shipped)": DEFAULT_WEIGHTS}
-    speed_networks.update(dict(item.split("=", 1) for item in args.model))
+    speed_networks = dict(networks)
     work = ROOT / "out" / "segmentation" / "speed"
     for name, config in (("FGA-Net (paper width)", PAPER_FGANET), ("U-Net (paper width)", PAPER_UNET)):
         checkpoint = work / f"{config.widths[0]}_{config.gated_attention}.pt"

@@ -9,7 +9,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -73,9 +72,11 @@ def ros(tmp_path_factory):
 
 
 def node_args(module: str, name: str, parameters: dict, folder: Path) -> list[str]:
-    params = folder / f"{name}.yaml"
-    params.write_text(yaml.safe_dump({name: {"ros__parameters": parameters}}))
-    return ["-m", f"guidewire_ros.{module}", "--ros-args", "-r", f"__node:={name}", "--params-file", str(params)]
+    """Arguments after the interpreter (running() adds it) that start a node as the runner does."""
+    from guidewire_ros.composition import NodeSpec
+    from guidewire_ros.run_pipeline import command_with_parameters
+
+    return command_with_parameters(NodeSpec(name=name, executable=module, parameters=parameters), folder)[1:]
 
 
 @pytest.fixture(scope="module")

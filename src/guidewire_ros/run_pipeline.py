@@ -30,13 +30,18 @@ def node_command(spec: NodeSpec, params_file: Path) -> list[str]:
     return command + ["--params-file", str(params_file)]
 
 
+def command_with_parameters(spec: NodeSpec, folder: Path) -> list[str]:
+    """Write the node's parameters file into `folder`; the command that starts the node with it."""
+    params_file = folder / f"{spec.name}.yaml"
+    params_file.write_text(yaml.safe_dump({spec.name: {"ros__parameters": spec.parameters}}))
+    return node_command(spec, params_file)
+
+
 def start_nodes(specs: list[NodeSpec], workdir: Path, log_dir: Path) -> list[tuple[NodeSpec, subprocess.Popen]]:
     processes = []
     for spec in specs:
-        params_file = workdir / f"{spec.name}.yaml"
-        params_file.write_text(yaml.safe_dump({spec.name: {"ros__parameters": spec.parameters}}))
         log = open(log_dir / f"{spec.name}.log", "w")
-        processes.append((spec, subprocess.Popen(node_command(spec, params_file), stdout=log,
+        processes.append((spec, subprocess.Popen(command_with_parameters(spec, workdir), stdout=log,
                                                  stderr=subprocess.STDOUT)))
     return processes
 
