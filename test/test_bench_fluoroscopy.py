@@ -2,9 +2,9 @@ import nibabel
 import numpy as np
 import pytest
 
-from guidewire.bench.fluoroscopy import (AnatomyRenderer, FluoroscopyRenderer, carm_to_bench, ct_to_bench,
-                                         wire_chord_lengths)
-from guidewire.bench.wire import GuidewireModel
+from guidewire.bench.fluoroscopy import (AnatomyRenderer, DetectorGeometry, FluoroscopyRenderer, carm_to_bench,
+                                         ct_to_bench, wire_chord_lengths, wire_footprint)
+from guidewire.bench.wire import GuidewireModel, WireState
 from guidewire.config import FluoroscopyConfig
 
 
@@ -68,6 +68,30 @@ def test_wire_attenuation_is_conserved_across_detector_resolutions(fluoro):
         sums.append(chord.sum() * pixel_area)
         assert chord.max() <= state.diameter * 1000 + 1e-6
     assert sums[0] == pytest.approx(sums[1], rel=0.05)
+
+
+@pytest.mark.parametrize("width_px, row", [(2.0, 20.3), (2.6, 31.5), (3.7, 40.0)])
+def test_wire_mask_is_as_wide_as_the_projected_wire(width_px, row):
+    # A straight wire along the detector's columns, 0.1 mm pixels, magnification 2:
+    # every column must have the pixel centres within the projected radius, no more.
+    pixel = 1e-4
+    geometry = DetectorGeometry(source=np.array([0.0, 0.0, 1.0]), origin=np.array([0.0, 0.0, -1.0]),
+                                column_step=np.array([pixel, 0, 0]), row_step=np.array([0, pixel, 0]),
+                                width=64, height=64)
+    x = np.linspace(-0.01, 0.02, 200)
+    centreline = np.column_stack([x, np.full_like(x, row * pixel / 2), np.zeros_like(x)])
+    tangents = np.tile([1.0, 0.0, 0.0], (len(x), 1))
+    state = WireState(0.0, 0.0, 0.0, centreline, tangents, width_px * pixel / 2)
+    footprint = wire_footprint(state, geometry)
+    mask = footprint.mask()
+    rows = np.arange(64)
+    expected = (np.abs(rows - row) <= width_px / 2).astype(np.uint8)
+    for column in range(64):
+        np.testing.assert_array_equal(mask[:, column], expected)
+    # The mean chord falls with the distance from the axis: every wire pixel of the
+    # mask attenuates more than every pixel outside it.
+    chord = footprint.chord_lengths()
+    assert chord[mask == 0].max() < chord[mask == 1].min()
 
 
 def test_wire_chord_is_zero_away_from_the_wire(fluoro):

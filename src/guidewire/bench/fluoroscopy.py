@@ -183,14 +183,41 @@ def _chord_integral(x: np.ndarray, radius: np.ndarray) -> np.ndarray:
     return x * np.sqrt(radius ** 2 - x ** 2) + radius ** 2 * np.arcsin(x / np.maximum(radius, 1e-12))
 
 
-def wire_chord_lengths(state: WireState, geometry: DetectorGeometry) -> np.ndarray:
-    """Mean path length (mm) of each pixel's rays through the wire.
+@dataclass(frozen=True)
+class WireFootprint:
+    """Pixels near the projected wire: (rows, cols), the distance of each pixel
+    centre from the wire's projected axis and the local projected radius (px)."""
+    rows: np.ndarray
+    cols: np.ndarray
+    distance_px: np.ndarray
+    radius_px: np.ndarray
+    mm_per_px: np.ndarray  # at the wire's depth
+    shape: tuple
 
-    A ray at distance d from the axis of a tube of radius r crosses 2*sqrt(r^2 - d^2)
-    of it. Averaging that over the pixel's width across the projected wire keeps the
-    integrated attenuation exact when the wire is thinner than a pixel, where sampling
-    only pixel centres would make it vanish between them.
-    """
+    def chord_lengths(self) -> np.ndarray:
+        """Mean path length (mm) of each pixel's rays through the wire.
+
+        A ray at distance d from the axis of a tube of radius r crosses 2*sqrt(r^2 - d^2)
+        of it. Averaging that over the pixel's width across the projected wire keeps the
+        integrated attenuation exact when the wire is thinner than a pixel, where sampling
+        only pixel centres would make it vanish between them.
+        """
+        chord = np.zeros(self.shape, np.float32)
+        d, r = self.distance_px, self.radius_px
+        chord[self.rows, self.cols] = (_chord_integral(d + 0.5, r) - _chord_integral(d - 0.5, r)) * self.mm_per_px
+        return chord
+
+    def mask(self) -> np.ndarray:
+        """Ground-truth wire pixels (uint8 0/1): pixel centres inside the projected wire,
+        i.e. the pixels the wire covers at least half across its width. A mask drawn
+        with anti-aliased lines instead would be 1-2 px wider than the wire."""
+        mask = np.zeros(self.shape, np.uint8)
+        inside = self.distance_px <= self.radius_px
+        mask[self.rows[inside], self.cols[inside]] = 1
+        return mask
+
+
+def wire_footprint(state: WireState, geometry: DetectorGeometry) -> WireFootprint:
     pixels, magnification = geometry.project(state.centreline)
     pixel_size = np.linalg.norm(geometry.column_step)
     radius_px = 0.5 * state.diameter * magnification / pixel_size
@@ -198,9 +225,6 @@ def wire_chord_lengths(state: WireState, geometry: DetectorGeometry) -> np.ndarr
     reach = int(np.ceil(radius_px.max() + 0.5)) + 1
     cv2.polylines(band, [np.rint(pixels).astype(np.int32)], False, 1, 2 * reach + 1)
     rows, cols = np.nonzero(band)
-    chord = np.zeros((geometry.height, geometry.width), np.float32)
-    if rows.size == 0:
-        return chord
     query = np.column_stack([cols, rows]).astype(float)
     start, end = pixels[:-1], pixels[1:]
     direction = end - start
@@ -216,11 +240,12 @@ def wire_chord_lengths(state: WireState, geometry: DetectorGeometry) -> np.ndarr
         closer = value < best
         best[closer] = value[closer]
         nearest[closer] = chunk + index[closer]
-    radius = radius_px[nearest]
-    mean_chord_px = _chord_integral(best + 0.5, radius) - _chord_integral(best - 0.5, radius)
-    mm_per_px = pixel_size * MM_PER_M / magnification[nearest]
-    chord[rows, cols] = mean_chord_px * mm_per_px
-    return chord
+    return WireFootprint(rows, cols, best, radius_px[nearest], pixel_size * MM_PER_M / magnification[nearest],
+                         (geometry.height, geometry.width))
+
+
+def wire_chord_lengths(state: WireState, geometry: DetectorGeometry) -> np.ndarray:
+    return wire_footprint(state, geometry).chord_lengths()
 
 
 class FluoroscopyRenderer:

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from guidewire.bench.fluoroscopy import AnatomyRenderer, DetectorGeometry, carm_to_bench, ct_to_bench, \
-    wire_chord_lengths
+    wire_footprint
 from guidewire.bench.wire import WireState
 from guidewire.config import FluoroscopyConfig
 
@@ -34,7 +34,7 @@ class SyntheticSetConfig:
     poses: int = 16  # anatomy renders (C-arm angles, table shift, zoom)
     frames_per_pose: int = 24
     seed: int = 1000
-    wire_width_px: tuple = (1.5, 4.0)  # projected wire diameter range
+    wire_width_px: tuple = (2.0, 4.0)  # projected wire diameter range
     pixel_spacings: tuple = (0.0004, 0.0006, 0.0008)  # m, detector zoom modes
     base: FluoroscopyConfig = dataclasses.field(default_factory=FluoroscopyConfig)
 
@@ -227,9 +227,9 @@ class SyntheticFluoroscopy:
         diameter = width_px * pose.pixel_spacing / magnification
         tangents = np.gradient(centreline, axis=0)
         tangents /= np.linalg.norm(tangents, axis=1, keepdims=True)
-        state = WireState(0.0, 0.0, 0.0, centreline, tangents, diameter)
+        footprint = wire_footprint(WireState(0.0, 0.0, 0.0, centreline, tangents, diameter), geometry)
         # Contrast from barely visible to clear: the paper's low-SNR regime.
-        attenuation = attenuation + rng.uniform(0.25, 1.0) * pose.wire_attenuation * wire_chord_lengths(state, geometry)
+        attenuation = attenuation + rng.uniform(0.25, 1.0) * pose.wire_attenuation * footprint.chord_lengths()
 
         for probability, draw in ((0.35, _stent), (0.4, _fixation), (0.3, _vessels), (0.5, _ecg_lead)):
             while rng.random() < probability:
@@ -246,9 +246,7 @@ class SyntheticFluoroscopy:
         image = np.rint(1 + 254 * display).astype(np.uint8)
         image[~valid] = 0
 
-        mask = np.zeros((size, size), np.uint8)
-        _polyline(mask, path, 1, int(round(width_px)))
-        mask = ((mask > 0) & valid).astype(np.uint8)
+        mask = footprint.mask() & valid
         visible = (path >= 0).all(1) & (path <= size - 1).all(1)
         visible &= valid[np.clip(np.rint(path[:, 1]).astype(int), 0, size - 1),
                          np.clip(np.rint(path[:, 0]).astype(int), 0, size - 1)]
