@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from guidewire.segmentation.fganet import NetworkConfig, SegmentationNetwork
+from guidewire.segmentation.fganet import NetworkConfig, SegmentationNetwork, fold_batch_norms
 from guidewire.segmentation.inference import Segmenter, WeightsError, gaussian_window, load_checkpoint, \
     save_checkpoint, segment_frame
 
@@ -55,6 +55,25 @@ def test_onnx_runtime_gives_the_same_mask_as_pytorch(weights, tmp_path):
     np.testing.assert_array_equal((onnx_result >= 0.5)[decided], (torch_result >= 0.5)[decided])
 
 
+def test_folding_batch_norms_keeps_the_function_and_removes_them(weights):
+    network, _ = load_checkpoint(weights)
+    folded, _ = load_checkpoint(weights)
+    fold_batch_norms(folded)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    x = torch.randn(2, 1, 64, 96)
+    with torch.no_grad():
+        torch.testing.assert_close(folded(x), network(x), atol=1e-5, rtol=1e-4)
+
+
+def test_bfloat16_inference_stays_close_to_float32(weights):
+    image = frame()
+    full = Segmenter(weights, window=128).probability(image)
+    half = Segmenter(weights, window=128, precision="bfloat16").probability(image)
+    assert np.abs(half - full).max() < 0.05
+    decided = np.abs(full - 0.5) > 0.05
+    np.testing.assert_array_equal((half >= 0.5)[decided], (full >= 0.5)[decided])
+
+
 def test_sliding_window_covers_the_image_and_blanks_the_collimated_border(weights):
     segmenter = Segmenter(weights, window=64)
     image = frame(100, 150)
@@ -76,3 +95,7 @@ def test_bad_backend_and_window_are_rejected(weights):
         Segmenter(weights, backend="tensorrt")
     with pytest.raises(ValueError, match="multiple of 32"):
         Segmenter(weights, window=100)
+    with pytest.raises(ValueError, match="precision"):
+        Segmenter(weights, backend="onnx", precision="bfloat16")
+    with pytest.raises(ValueError, match="precision"):
+        Segmenter(weights, precision="float16")

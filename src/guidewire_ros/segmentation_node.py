@@ -28,6 +28,8 @@ class SegmentationNode(Node):
         backend = declare(self, "backend", "torch", "Inference backend: torch or onnx")
         window = declare(self, "window", 512, "Sliding-window side in pixels (multiple of 32)")
         threads = declare(self, "threads", 0, "Inference threads; 0 = library default")
+        precision = declare(self, "precision", "float32",
+                            "torch backend arithmetic: float32, or bfloat16 (fast on CPUs with AMX/AVX512-BF16)")
         image_topic = declare(self, "image_topic", "xray/image_raw", "Mono image topic to segment")
         self.publish_overlay = declare(self, "publish_overlay", True, "Publish an rgb8 overlay for RViz")
         input_qos = qos_profile(declare(self, "input_qos", "sensor_data", "Subscription QoS"))
@@ -35,8 +37,10 @@ class SegmentationNode(Node):
         self.diagnostics = Diagnostics(self, "segmentation/fganet")
         self.segmenter, self.model_error = None, ""
         try:
-            self.segmenter = Segmenter(weights or DEFAULT_WEIGHTS, backend=backend, window=window, threads=threads)
-            self.get_logger().info(f"loaded {weights or DEFAULT_WEIGHTS} ({backend}), segmenting {image_topic}")
+            self.segmenter = Segmenter(weights or DEFAULT_WEIGHTS, backend=backend, window=window, threads=threads,
+                                       precision=precision)
+            self.get_logger().info(f"loaded {weights or DEFAULT_WEIGHTS} ({backend}, {precision}), "
+                                   f"segmenting {image_topic}")
         except (WeightsError, ValueError) as error:
             self.model_error = str(error)
             self.get_logger().error(f"no segmentation model: {error}")
