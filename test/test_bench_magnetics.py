@@ -90,3 +90,21 @@ def test_vectorised_wire_field_equals_magpylib_objects(default_config):
         objects = magpylib.getB(wire_magnets(state, default_config.guidewire), positions, sumup=True)
         vectorised = wire_magnets_field(wire_magnet_placements(state, default_config.guidewire), positions)
         np.testing.assert_allclose(vectorised, objects, rtol=1e-9, atol=1e-15)
+
+
+def test_a_block_of_samples_equals_one_sample_at_a_time(default_config):
+    # The driver simulates a block of upcoming samples in one call; the readings,
+    # noise included, must be those of sampling each time on its own.
+    from guidewire.bench import Bench
+    from guidewire.magnetometer import SimulatedArray
+
+    times = [1.0 + k / 400 for k in range(7)]
+    sequential_array = SimulatedArray(Bench(default_config))
+    one_by_one = [sequential_array.read(t) for t in times]
+    block = SimulatedArray(Bench(default_config)).read_ahead(times)
+    assert len(block) == len(times)
+    for single, batched in zip(one_by_one, block):
+        np.testing.assert_allclose(batched.field, single.field, rtol=0, atol=1e-15)
+        np.testing.assert_array_equal(batched.status, single.status)
+    # Consecutive samples differ: the wire moves and the noise is fresh.
+    assert not np.allclose(block[0].field, block[1].field)

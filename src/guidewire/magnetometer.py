@@ -35,9 +35,15 @@ class SimulatedArray:
         self.noise_rms = config.noise_rms
 
     def read(self, time: float) -> ArrayReading:
-        sample = self.bench.magnetometer.sample(self.bench.state(time))
-        count = len(sample.field)
-        return ArrayReading(field=sample.field, status=sample.status, temperature=np.full(count, 25.0))
+        return self.read_ahead([time])[0]
+
+    def read_ahead(self, times) -> list[ArrayReading]:
+        """Readings at several sample times at once. The bench is a pure function of
+        time, so the driver can simulate a block of upcoming samples in one vectorised
+        call and publish each at its own time (real hardware cannot, and has no such method)."""
+        samples = self.bench.magnetometer.samples([self.bench.state(t) for t in times])
+        temperature = np.full(len(self.positions), 25.0)
+        return [ArrayReading(field=s.field, status=s.status, temperature=temperature) for s in samples]
 
     def close(self) -> None:
         pass

@@ -3,6 +3,7 @@ per sensor), calibrated per sensor, with a service that records the background f
 field arrows for RViz."""
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from guidewire.calibration import ArrayCalibration
 from guidewire.magnetometer import STATUS_MISSING, STATUS_OK, STATUS_SATURATED, STATUS_STALE, SimulatedArray
+from guidewire.pacing import SamplePacer
 from guidewire_perception.msg import MagnetometerArray
 from guidewire_ros.common import ERROR, OK, WARN, Diagnostics, bench_from_parameter, declare, qos_profile, run
 
@@ -49,6 +51,7 @@ class MagnetometerDriver(Node):
             self.calibration.background = ArrayCalibration.load(self.background_file, count).background
         self.background_sum = self.background_valid = None
         self.background_count = 0
+        self.background_lock = threading.Lock()  # the service and the sampling thread share the background
         self.create_service(Trigger, "~/record_background", self._record_background)
         self.publisher = self.create_publisher(MagnetometerArray, "mag_array/frame", qos)
         self.marker_publisher = self.create_publisher(MarkerArray, "mag_array/field_markers", qos)
@@ -66,10 +69,11 @@ class MagnetometerDriver(Node):
         self.errors = 0
         self.last_error = ""
         self.status_counts = np.zeros(4, int)
-        self.period_ns = int(1e9 / self.rate)
-        self.next_sample_ns = None
-        self.dropped = 0
-        self.timer = self.create_timer(1.0 / self.rate, self._sample)
+        # Sampling runs on the pacer's own threads, not on an executor timer (see guidewire.pacing).
+        read_ahead = getattr(self.backend, "read_ahead", None)
+        self.pacer = SamplePacer(self.rate, self._publish_reading, self._read_failed,
+                                 read=None if read_ahead else self.backend.read, read_ahead=read_ahead)
+        self.pacer.start()
         self.report_timer = self.create_timer(1.0, self._report)
         self.last_report = time.monotonic()
         self.get_logger().info(f"{self.backend_name} backend, {count} sensors at {self.rate:g} Hz")
@@ -99,7 +103,8 @@ class MagnetometerDriver(Node):
     def _record_background(self, _request, response):
         """Start averaging the next samples; the result is logged and reported in diagnostics."""
         count = len(self.positions)
-        self.background_sum, self.background_valid, self.background_count = np.zeros((count, 3)), np.zeros(count), 0
+        with self.background_lock:
+            self.background_sum, self.background_valid, self.background_count = np.zeros((count, 3)), np.zeros(count), 0
         response.success = True
         response.message = f"recording the background over the next {self.background_samples} samples"
         self.get_logger().info(response.message)
@@ -143,28 +148,22 @@ class MagnetometerDriver(Node):
             markers.markers.append(marker)
         self.marker_publisher.publish(markers)
 
-    def _sample(self) -> None:
-        now_ns = self.get_clock().now().nanoseconds
-        # Timer callbacks that come late by whole periods are counted as dropped samples.
-        if self.next_sample_ns is not None and now_ns > self.next_sample_ns + self.period_ns:
-            self.dropped += (now_ns - self.next_sample_ns) // self.period_ns
-        self.next_sample_ns = now_ns + self.period_ns
-        try:
-            reading = self.backend.read(now_ns * 1e-9)
-        except Exception as error:  # a bus fault must not stop the node: report and try the next sample
-            self.errors += 1
-            self.last_error = str(error)
-            self.get_logger().error(f"array read failed: {error}", throttle_duration_sec=1.0)
-            return
+    def _read_failed(self, error: Exception) -> None:
+        self.errors += 1
+        self.last_error = str(error)
+        self.get_logger().error(f"array sample failed: {error}", throttle_duration_sec=1.0)
+
+    def _publish_reading(self, stamp_ns: int, reading) -> None:
         message = MagnetometerArray()
-        message.header.stamp.sec, message.header.stamp.nanosec = divmod(now_ns, 1_000_000_000)
+        message.header.stamp.sec, message.header.stamp.nanosec = divmod(stamp_ns, 1_000_000_000)
         message.header.frame_id = self.frame_id
         message.sequence = self.sequence
         message.rows, message.cols = self.backend.rows, self.backend.cols
         message.sensor_positions = self.positions
         raw_calibrated = self.calibration.apply(reading.field, subtract_background=False)
-        if self.background_sum is not None:
-            self._accumulate_background(raw_calibrated)
+        with self.background_lock:
+            if self.background_sum is not None:
+                self._accumulate_background(raw_calibrated)
         field = raw_calibrated - self.calibration.background \
             if self.subtract_background and self.calibration.background is not None else raw_calibrated
         message.magnetic_field = [Vector3(x=float(x), y=float(y), z=float(z)) for x, y, z in field]
@@ -194,7 +193,7 @@ class MagnetometerDriver(Node):
             level, message = ERROR, f"{self.errors} read errors: {self.last_error}"
         self.diagnostics.publish(level, message, {
             "rate_hz": f"{rate:.1f}", "target_rate_hz": self.rate, "published": self.sequence,
-            "dropped_frames": self.dropped + getattr(self.backend, "dropped", 0), "read_errors": self.errors,
+            "dropped_frames": self.pacer.dropped + getattr(self.backend, "dropped", 0), "read_errors": self.errors,
             "bus_errors_total": getattr(self.backend, "bus_errors", 0), "missing_sensor_samples": missing,
             "background": "subtracted" if self.subtract_background and self.calibration.background is not None
             else "recorded" if self.calibration.background is not None else "none",
@@ -204,6 +203,7 @@ class MagnetometerDriver(Node):
         self.status_counts[:] = 0
 
     def close(self) -> None:
+        self.pacer.stop()
         self.backend.close()
 
 
