@@ -5,8 +5,10 @@ stamped message (std_msgs/Header) published at the same rate by a plain rclpy ti
 
     make bench-streams   (= scripts/env.sh python bench/bench_ros_streams.py)
 
-Latency = receive time - header stamp (one host clock; the stamp is taken when a sample or grab
-starts, so it includes simulated rendering or file decoding); the subscriber is reliable, depth 1000.
+Two latencies, one host clock, at the listener's callback (reliable, depth 1000, raw CDR):
+- publish to receive: from the middleware's source timestamp, taken when the node publishes;
+- stamp to receive: from the header stamp, the sample or exposure time, so it adds the time the
+  node takes to read, simulate or render the sample before publishing it.
 """
 from __future__ import annotations
 
@@ -47,8 +49,8 @@ def measure(command: list[str], topic: str, message_type, seconds: float, warmup
     node = rclpy.create_node(f"bench_listener_{abs(hash(topic)) % 10 ** 6}")
     raw_arrivals = []
 
-    def received(data: bytes):  # raw CDR: the listener must not be the bottleneck
-        raw_arrivals.append((time.time_ns(), data))
+    def received(data: bytes, info):  # raw CDR: the listener must not be the bottleneck
+        raw_arrivals.append((time.time_ns(), info["source_timestamp"], data))
 
     node.create_subscription(message_type, topic, received, QoSProfile(depth=1000,
                                                                        reliability=ReliabilityPolicy.RELIABLE),
@@ -70,21 +72,20 @@ def measure(command: list[str], topic: str, message_type, seconds: float, warmup
     from rclpy.serialization import deserialize_message
 
     arrivals = []
-    for now, data in raw_arrivals:
+    for now, published, data in raw_arrivals:
         message = deserialize_message(data, message_type)
         stamp = message.header.stamp if hasattr(message, "header") else message.stamp
-        arrivals.append((now, stamp.sec * 10 ** 9 + stamp.nanosec, getattr(message, "sequence", None)))
+        arrivals.append((now, published, stamp.sec * 10 ** 9 + stamp.nanosec, getattr(message, "sequence", None)))
     if len(arrivals) < 2:
-        return {"rate": 0.0, "p50": float("nan"), "p99": float("nan"), "p95": float("nan"), "lost": "-", "cpu": cpu}
-    received_ns, stamps, sequences = zip(*arrivals)
-    latency_ms = (np.array(received_ns) - np.array(stamps)) / 1e6
+        return {"rate": 0.0, "transport": [float("nan")] * 3, "age": [float("nan")] * 3, "lost": "-", "cpu": cpu}
+    received_ns, published_ns, stamps, sequences = (np.array(column) for column in zip(*arrivals))
+    percentiles = lambda latency_ns: np.percentile(latency_ns / 1e6, [50, 95, 99]).tolist()
     span = (stamps[-1] - stamps[0]) / 1e9
     lost = "-"
     if sequences[0] is not None:
         lost = str(int(sequences[-1] - sequences[0] + 1 - len(sequences)))
-    return {"rate": (len(stamps) - 1) / span, "p50": float(np.percentile(latency_ms, 50)),
-            "p95": float(np.percentile(latency_ms, 95)), "p99": float(np.percentile(latency_ms, 99)),
-            "lost": lost, "cpu": cpu}
+    return {"rate": (len(stamps) - 1) / span, "transport": percentiles(received_ns - published_ns),
+            "age": percentiles(received_ns - stamps), "lost": lost, "cpu": cpu}
 
 
 def rendered_frames(folder: Path, count: int = 8) -> Path:
@@ -152,13 +153,15 @@ def main(argv=None) -> None:
     rclpy.shutdown()
     print(f"ROS 2 streams on this machine ({os.cpu_count()} cores), {args.seconds:g} s each after "
           f"{args.warmup:g} s warm-up; baseline: std_msgs/Header at the same rate, same run")
-    print("| stream | target Hz | sustained Hz | p50 ms | p95 ms | p99 ms | lost | node CPU | "
-          "baseline Hz | baseline p50 ms | p50 / baseline |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("Publish to receive, then stamp to receive, in ms: p50 / p95 / p99")
+    print("| stream | target Hz | sustained Hz | publish to receive | stamp to receive | lost | node CPU | "
+          "baseline Hz | baseline publish to receive | p99 / baseline p99 |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    triple = lambda values: " / ".join(f"{v:.2f}" for v in values)
     for name, rate, r, b in rows:
-        print(f"| {name} | {rate:g} | {r['rate']:.1f} | {r['p50']:.2f} | {r['p95']:.2f} | {r['p99']:.2f} | "
-              f"{r['lost']} | {100 * r['cpu']:.0f}% | {b['rate']:.1f} | {b['p50']:.2f} | "
-              f"{r['p50'] / b['p50']:.1f} |")
+        print(f"| {name} | {rate:g} | {r['rate']:.1f} | {triple(r['transport'])} | {triple(r['age'])} | "
+              f"{r['lost']} | {100 * r['cpu']:.0f}% | {b['rate']:.1f} | {triple(b['transport'])} | "
+              f"{r['transport'][2] / b['transport'][2]:.1f} |")
     print("command: scripts/env.sh python bench/bench_ros_streams.py " + " ".join(sys.argv[1:]))
 
 
