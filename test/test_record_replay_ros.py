@@ -93,7 +93,8 @@ def test_nothing_is_lost_and_the_bag_replays_the_same_bytes(ros, tmp_path):
     assert array_duration / 2 * 0.8 < elapsed < array_duration / 2 + 15
 
 
-def test_a_killed_recorder_leaves_a_bag_recoverable_to_its_last_checkpoint(ros, tmp_path):
+@pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
+def test_a_killed_recorder_leaves_a_bag_recoverable_to_its_last_checkpoint(ros, tmp_path, storage):
     domain, node, executor, _ = ros
     from guidewire.bag import recover_bag
     from guidewire_perception.msg import MagnetometerArray
@@ -104,8 +105,8 @@ def test_a_killed_recorder_leaves_a_bag_recoverable_to_its_last_checkpoint(ros, 
     bag = tmp_path / "killed"
     driver = node_args("magnetometer_driver", "magnetometer_driver", {"rate_hz": 100.0, "marker_rate_hz": 0.0},
                        tmp_path)
-    recorder = node_args("recorder", "recorder", {"topics": [ARRAY], "output": str(bag), "checkpoint_s": 0.25},
-                         tmp_path)
+    recorder = node_args("recorder", "recorder", {"topics": [ARRAY], "output": str(bag), "checkpoint_s": 0.25,
+                                                  "storage": storage}, tmp_path)
     with running(driver, domain, tmp_path / "driver.log"), running(recorder, domain, tmp_path / "rec.log") as rec:
         assert spin_until(executor, lambda: recorder_subscribed(node, ARRAY), 30)
         frames_before = len(live)

@@ -58,13 +58,15 @@ class BagWriter:
     def checkpoint(self) -> None:
         """Put everything written so far into the file, so that a recorder killed
         without warning (SIGKILL, power cut of the process) leaves it recoverable
-        with recover_bag(). rosbags buffers up to 1 MiB per mcap chunk and writes
-        metadata.yaml only on close; this closes the pending chunk early instead.
-        sqlite3 bags keep one transaction until close and have no such point."""
+        with recover_bag(). rosbags writes metadata.yaml only on close, buffers up
+        to 1 MiB per mcap chunk, and keeps one sqlite3 transaction open until close;
+        this closes the pending chunk, or commits the transaction, early instead."""
         storage = self.writer.storage
         if hasattr(storage, "close_chunk") and storage.chunk.msgs:
             storage.close_chunk()
             storage.bio.flush()
+        elif hasattr(storage, "conn"):
+            storage.conn.commit()
 
     def close(self) -> None:
         self.writer.close()
@@ -104,36 +106,26 @@ class RecoveryError(RuntimeError):
 
 
 def recover_bag(path: str | Path, output: str | Path | None = None) -> Path:
-    """Rewrite the complete messages of an unfinished mcap bag (no metadata.yaml, no
-    summary: its recorder was killed) as a new, readable bag; the original stays as it is.
+    """Rewrite the complete messages of an unfinished bag (no metadata.yaml: its
+    recorder was killed) as a new, readable bag of the same storage; the original
+    stays as it is, up to sqlite's own roll-back of the unfinished transaction.
 
-    mcap's stream reader reads chunk by chunk from the start and stops at the first
-    incomplete record, so everything up to the last checkpoint comes back.
+    mcap: the stream reader reads chunk by chunk from the start and stops at the
+    first incomplete record. sqlite3: every committed row. Either way everything
+    up to the last checkpoint comes back.
     """
-    from mcap.exceptions import McapError
-    from mcap.records import Channel, Message, Schema
-    from mcap.stream_reader import StreamReader
-
     path = Path(path)
-    files = sorted(path.glob("*.mcap"))
-    if not files:
-        raise RecoveryError(f"no .mcap file in {path} to recover (sqlite3 bags lose an unclosed transaction)")
     output = Path(output) if output else path.with_name(path.name + "_recovered")
-    schemas, topics, writer = {}, {}, BagWriter(output, "mcap")
+    if sorted(path.glob("*.mcap")):
+        writer = BagWriter(output, "mcap")
+        reader = _recover_mcap
+    elif sorted(path.glob("*.db3")):
+        writer = BagWriter(output, "sqlite3")
+        reader = _recover_sqlite3
+    else:
+        raise RecoveryError(f"no .mcap or .db3 file in {path} to recover")
     try:
-        for file in files:
-            with open(file, "rb") as stream:
-                try:
-                    for record in StreamReader(stream).records:
-                        if isinstance(record, Schema):
-                            schemas[record.id] = record.name
-                        elif isinstance(record, Channel):
-                            topics[record.id] = record.topic
-                            writer.add_topic(record.topic, schemas[record.schema_id])
-                        elif isinstance(record, Message):
-                            writer.write(topics[record.channel_id], record.log_time, record.data)
-                except (McapError, EOFError, ValueError, struct.error):
-                    pass  # the truncated tail: the last complete record has been read
+        reader(path, writer)
     finally:
         writer.close()
     if not sum(writer.counts.values()):
@@ -141,10 +133,47 @@ def recover_bag(path: str | Path, output: str | Path | None = None) -> Path:
     return output
 
 
+def _recover_sqlite3(path: Path, writer: BagWriter) -> None:
+    import sqlite3
+
+    for file in sorted(path.glob("*.db3")):
+        connection = sqlite3.connect(file)  # opening rolls back the transaction the recorder left open
+        try:
+            rows = connection.execute("SELECT topics.name, topics.type, messages.timestamp, messages.data "
+                                      "FROM messages JOIN topics ON messages.topic_id = topics.id "
+                                      "ORDER BY messages.id")
+            for topic, msgtype, timestamp, data in rows:
+                writer.add_topic(topic, msgtype)
+                writer.write(topic, timestamp, data)
+        finally:
+            connection.close()
+
+
+def _recover_mcap(path: Path, writer: BagWriter) -> None:
+    from mcap.exceptions import McapError
+    from mcap.records import Channel, Message, Schema
+    from mcap.stream_reader import StreamReader
+
+    schemas, topics = {}, {}
+    for file in sorted(path.glob("*.mcap")):
+        with open(file, "rb") as stream:
+            try:
+                for record in StreamReader(stream).records:
+                    if isinstance(record, Schema):
+                        schemas[record.id] = record.name
+                    elif isinstance(record, Channel):
+                        topics[record.id] = record.topic
+                        writer.add_topic(record.topic, schemas[record.schema_id])
+                    elif isinstance(record, Message):
+                        writer.write(topics[record.channel_id], record.log_time, record.data)
+            except (McapError, EOFError, ValueError, struct.error):
+                pass  # the truncated tail: the last complete record has been read
+
+
 def main(argv=None) -> None:
     import argparse
 
-    parser = argparse.ArgumentParser(description="Bag tools: recover an mcap bag whose recorder was killed.")
+    parser = argparse.ArgumentParser(description="Bag tools: recover a bag whose recorder was killed.")
     parser.add_argument("command", choices=["recover"])
     parser.add_argument("bag")
     parser.add_argument("--output", help="directory for the recovered bag (default: <bag>_recovered)")
