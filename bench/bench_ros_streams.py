@@ -1,7 +1,8 @@
 """Sensor streams over ROS 2 on this machine: sustained rate, publish-to-receive latency, frames
 lost and the publishing node's CPU share, for the magnetometer driver (sim backend, 16 sensors)
 and the camera node (sim stereo), each against a baseline measured in the same run: a minimal
-stamped message (std_msgs/Header) published at the same rate by a plain rclpy timer.
+stamped message published at the same rate by a plain rclpy timer: for the cameras a ready-made mono8
+Image of the same size (what the middleware alone costs), for the array a std_msgs/Header.
 
     make bench-streams   (= scripts/env.sh python bench/bench_ros_streams.py)
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -27,12 +29,21 @@ ROOT = Path(__file__).resolve().parents[1]
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 BASELINE = """
 import sys, rclpy
+from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 rclpy.init()
 node = rclpy.create_node("baseline_publisher")
-publisher = node.create_publisher(Header, "baseline", 10)
-node.create_timer(1.0 / float(sys.argv[1]), lambda: publisher.publish(Header(
-    stamp=node.get_clock().now().to_msg(), frame_id="baseline")))
+rate, width, height = float(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+if width:  # a ready-made mono8 image of the stream's size: only the middleware's cost remains
+    publisher = node.create_publisher(Image, "baseline", 10)
+    image = Image(width=width, height=height, encoding="mono8", step=width, data=bytes(width * height))
+    def publish():
+        image.header = Header(stamp=node.get_clock().now().to_msg(), frame_id="baseline")
+        publisher.publish(image)
+else:
+    publisher = node.create_publisher(Header, "baseline", 10)
+    publish = lambda: publisher.publish(Header(stamp=node.get_clock().now().to_msg(), frame_id="baseline"))
+node.create_timer(1.0 / rate, publish)
 rclpy.spin(node)
 """
 
@@ -114,6 +125,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=4.0)
+    parser.add_argument("--only", default="", help="run only the streams whose name contains this text")
     args = parser.parse_args(argv)
     import rclpy
     from guidewire_perception.msg import MagnetometerArray
@@ -145,14 +157,18 @@ def main(argv=None) -> None:
              {"source": "folder", "location": str(rendered_frames(folder)), "rate_hz": 15.0, "loop": True,
               "camera_name": "camera_top"}, folder), "/camera_top/image_raw", Image),
         ]
-        for name, rate, command, topic, kind in cases:
-            baseline = measure([sys.executable, "-c", BASELINE, str(rate)], "/baseline", Header, args.seconds,
-                               args.warmup)
+        for name, rate, command, topic, kind in (case for case in cases if args.only in case[0]):
+            size = re.search(r"(\d+)x(\d+)", name)
+            width, height = size.groups() if size else ("0", "0")
+            baseline = measure([sys.executable, "-c", BASELINE, str(rate), width, height], "/baseline",
+                               Image if size else Header, args.seconds, args.warmup)
             result = measure(command, topic, kind, args.seconds, args.warmup)
             rows.append((name, rate, result, baseline))
     rclpy.shutdown()
     print(f"ROS 2 streams on this machine ({os.cpu_count()} cores), {args.seconds:g} s each after "
-          f"{args.warmup:g} s warm-up; baseline: std_msgs/Header at the same rate, same run")
+          f"{args.warmup:g} s warm-up; baseline: a plain rclpy publisher "
+          "of a ready-made message at the same rate, same run (cameras: a mono8 Image of the same size; "
+          "array: std_msgs/Header)")
     print("Publish to receive, then stamp to receive, in ms: p50 / p95 / p99")
     print("| stream | target Hz | sustained Hz | publish to receive | stamp to receive | lost | node CPU | "
           "baseline Hz | baseline publish to receive | p99 / baseline p99 |")
