@@ -125,8 +125,10 @@ def main(argv=None) -> None:
     networks.update(dict(item.split("=", 1) for item in args.model))
 
     rows, shipped_probabilities = [], None
-    for name, checkpoint in networks.items():
-        segmenter = Segmenter(checkpoint, window=512, threads=args.threads)
+    evaluated = [(name, checkpoint, "float32") for name, checkpoint in networks.items()]
+    evaluated.insert(1, ("FGA-Net (shipped, bfloat16 inference)", DEFAULT_WEIGHTS, "bfloat16"))
+    for name, checkpoint, precision in evaluated:
+        segmenter = Segmenter(checkpoint, window=512, threads=args.threads, precision=precision)
         probabilities = [segmenter.probability(image) for image in images]
         shipped_probabilities = shipped_probabilities if shipped_probabilities is not None else probabilities
         rows.append((name, scores_for(probabilities, images, masks, tips, segmenter.threshold).as_percent_row()))
@@ -146,8 +148,9 @@ def main(argv=None) -> None:
 
     print("\nSpeed at 512x512, one frame, "
           f"{args.threads} threads (median of {args.speed_repeats}); ratio to the shipped network under PyTorch")
-    print("| network | G MACs (with DCN) | G MACs (without) | PyTorch ms | ONNX Runtime ms | ratio torch | ratio ONNX |")
-    print("|---|---|---|---|---|---|---|")
+    print("| network | G MACs (with DCN) | G MACs (without) | PyTorch ms | PyTorch bf16 ms | ONNX Runtime ms | "
+          "ratio torch | ratio bf16 | ratio ONNX |")
+    print("|---|---|---|---|---|---|---|---|---|")
     frame = np.random.default_rng(0).integers(1, 255, (512, 512)).astype(np.uint8)
     speed_networks = dict(networks)
     work = ROOT / "out" / "segmentation" / "speed"
@@ -162,14 +165,17 @@ def main(argv=None) -> None:
         onnx_file = work / (Path(checkpoint).stem + f"_{abs(hash(str(checkpoint))) % 10 ** 6}.onnx")
         export_onnx(torch_segmenter.network, onnx_file)
         onnx_segmenter = Segmenter(checkpoint, backend="onnx", window=512, onnx_file=onnx_file, threads=args.threads)
+        bf16_segmenter = Segmenter(checkpoint, window=512, threads=args.threads, precision="bfloat16")
         repeats = args.speed_repeats if sum(torch_segmenter.network.config.widths) < 1000 else 2
         torch_ms = timed_ms(lambda: torch_segmenter.probability(frame), repeats)
+        bf16_ms = timed_ms(lambda: bf16_segmenter.probability(frame), repeats)
         onnx_ms = timed_ms(lambda: onnx_segmenter.probability(frame), repeats)
         baseline = baseline or torch_ms
         macs = count_multiply_accumulates(torch_segmenter.network, 512)
         print(f"| {name} | {macs['total'] / 1e9:.2f} | {macs['without_deformable'] / 1e9:.2f} | {torch_ms:.0f} | "
-              f"{onnx_ms:.0f} | {torch_ms / baseline:.2f} | {onnx_ms / baseline:.2f} |")
-    print("| paper (RTX 4090): FGA-Net 75.36 G, 17.18 ms; U-Net 54.98 G, 4.06 ms | | | | | | |")
+              f"{bf16_ms:.0f} | {onnx_ms:.0f} | {torch_ms / baseline:.2f} | {bf16_ms / baseline:.2f} | "
+              f"{onnx_ms / baseline:.2f} |")
+    print("| paper (RTX 4090): FGA-Net 75.36 G, 17.18 ms; U-Net 54.98 G, 4.06 ms | | | | | | | | |")
 
     overlay_png(args.png, images, masks, shipped_probabilities, 0.5)
     print(f"\noverlays: {args.png}")
