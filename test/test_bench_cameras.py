@@ -45,3 +45,22 @@ def test_stereo_triangulation_recovers_ground_truth(default_config, distortion):
         points = model.state(time).centreline
         recovered = triangulate(cameras[0], cameras[0].project(points), cameras[1], cameras[1].project(points))
         assert np.linalg.norm(recovered - points, axis=1).max() < 0.05e-3  # 0.05 mm
+
+
+def test_noise_is_each_cameras_own_whichever_thread_renders_it(default_config):
+    # OpenCV's noise generator is per thread: each frame is seeded from the camera's own
+    # stream, so a camera's frames repeat for its seed wherever they are rendered, and
+    # the two cameras of a pair never share a noise field.
+    from concurrent.futures import ThreadPoolExecutor
+
+    state = GuidewireModel(default_config.guidewire, default_config.seed).state(3.0)
+    top, side = (CameraRenderer(camera, default_config.seed) for camera in default_config.stereo)
+    with ThreadPoolExecutor(2) as pool:
+        in_threads = [pool.submit(r.render, state).result() for r in
+                      (CameraRenderer(camera, default_config.seed) for camera in default_config.stereo)]
+    here = [top.render(state), side.render(state)]
+    for threaded, local in zip(in_threads, here):
+        np.testing.assert_array_equal(threaded, local)
+    noise = [image[:200, :200] - renderer.background[:200, :200] for image, renderer in zip(here, (top, side))]
+    assert abs(np.corrcoef(noise[0].ravel(), noise[1].ravel())[0, 1]) < 0.05
+    assert not np.array_equal(top.render(state), here[0])  # fresh noise every frame

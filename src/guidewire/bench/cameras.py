@@ -38,10 +38,7 @@ class CameraRenderer:
         radius2 = ((u - config.cx) / config.width) ** 2 + ((v - config.cy) / config.height) ** 2
         self.background = (config.background_level * (1.0 - 0.25 * radius2)).astype(np.float32)
         self._frame = np.empty_like(self.background)
-        # Sensor noise comes from OpenCV's generator: numpy's takes about 60 ms for a
-        # 2048x1536 frame here, too slow for 15 Hz stereo. Seeded, so a process's
-        # sequence of frames repeats; cv2's generator is per thread, not per renderer.
-        cv2.setRNGSeed(int(np.random.SeedSequence([seed, 0xCA, sum(config.name.encode())]).generate_state(1)[0] >> 1))
+        self._rng = np.random.default_rng([seed, 0xCA, sum(config.name.encode())])
 
     def _coverage_u8(self, state: WireState) -> tuple[np.ndarray, tuple[slice, slice]]:
         """Wire coverage 0..255 of each pixel, and the bounding box it lies in."""
@@ -72,6 +69,10 @@ class CameraRenderer:
     def render(self, state: WireState) -> np.ndarray:
         """A mono8 image of the wire with sensor noise."""
         coverage, box = self._coverage_u8(state)
+        # Sensor noise from OpenCV's generator: numpy's takes about 60 ms for a 2048x1536
+        # frame here, too slow for 15 Hz stereo. cv2's generator is per thread, so it is
+        # seeded from this camera's own stream on every frame, whichever thread renders it.
+        cv2.setRNGSeed(int(self._rng.integers(1 << 31)))
         frame = cv2.randn(self._frame, 0.0, self.config.noise_rms)
         frame += self.background
         shading = self.background[box] * (self.config.wire_contrast / 255.0) * coverage[box]
