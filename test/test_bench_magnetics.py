@@ -81,14 +81,14 @@ def test_array_sample_noise_and_signal(default_config):
 
 def test_vectorised_wire_field_equals_magpylib_objects(default_config):
     from guidewire.bench import Bench
-    from guidewire.bench.magnetics import wire_magnet_placements, wire_magnets_field
+    from guidewire.bench.magnetics import wire_magnet_placements, wire_magnets_fields
 
     bench = Bench(default_config)
     positions = sensor_positions(default_config.magnetometer_array)
     for time in (0.0, 3.3, 11.0):
         state = bench.state(time)
         objects = magpylib.getB(wire_magnets(state, default_config.guidewire), positions, sumup=True)
-        vectorised = wire_magnets_field(wire_magnet_placements(state, default_config.guidewire), positions)
+        vectorised = wire_magnets_fields([wire_magnet_placements(state, default_config.guidewire)], positions)[0]
         np.testing.assert_allclose(vectorised, objects, rtol=1e-9, atol=1e-15)
 
 

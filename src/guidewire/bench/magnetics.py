@@ -111,11 +111,6 @@ def wire_magnets_fields(placements: list[MagnetPlacements], observers: np.ndarra
     return fields
 
 
-def wire_magnets_field(placed: MagnetPlacements, observers: np.ndarray) -> np.ndarray:
-    """Summed field (n,3) of one placement's magnets at the observers."""
-    return wire_magnets_fields([placed], observers)[0]
-
-
 def static_source(config: StaticSourceConfig) -> magpylib.magnet.Cuboid:
     return magpylib.magnet.Cuboid(polarization=config.polarization, dimension=config.dimension,
                                   position=config.position)
@@ -142,8 +137,12 @@ class MagnetometerArrayModel:
         self.background = magpylib.getB(static_source(source), self.positions) + np.asarray(earth_field, float)
         self._rng = np.random.default_rng([seed, 0xA4])
 
+    def wire_fields(self, states: list[WireState]) -> np.ndarray:
+        """Noise-free field (t,n,3) of the wire alone, for several states in one magpylib call."""
+        return wire_magnets_fields([wire_magnet_placements(state, self.wire) for state in states], self.positions)
+
     def wire_field(self, state: WireState) -> np.ndarray:
-        return wire_magnets_field(wire_magnet_placements(state, self.wire), self.positions)
+        return self.wire_fields([state])[0]
 
     def true_field(self, state: WireState) -> np.ndarray:
         return self.background + self.wire_field(state)
@@ -154,8 +153,7 @@ class MagnetometerArrayModel:
     def samples(self, states: list[WireState]) -> list[ArraySample]:
         """Read-outs of consecutive states, the field of all of them in one magpylib call.
         The noise is drawn in the same order as one sample() per state."""
-        truth = self.background + wire_magnets_fields([wire_magnet_placements(state, self.wire) for state in states],
-                                                      self.positions)
+        truth = self.background + self.wire_fields(states)
         noisy = truth + self._rng.normal(0.0, self.array.noise_rms, truth.shape)
         counts, status = quantise(noisy, self.array)
         return [ArraySample(field=counts[i] * self.array.lsb, true_field=truth[i], status=status[i], counts=counts[i])
