@@ -82,20 +82,21 @@ class SamplePacer:
 
     def _read_and_emit(self, slot_ns: int) -> None:
         while self._wait_until(slot_ns):
-            try:
-                self.emit(slot_ns, self.read(slot_ns * 1e-9))
-            except Exception as error:  # a bus fault must not end the sampling: report, go on
-                self.on_error(error)
+            self._reported(lambda: self.emit(slot_ns, self.read(slot_ns * 1e-9)))
             slot_ns = self._catch_up(slot_ns + self.period_ns)
+
+    def _reported(self, work: Callable[[], Any]) -> Any:
+        """Run one read or emit; a fault (bus, middleware) must not end the sampling: report it, go on."""
+        try:
+            return work()
+        except Exception as error:
+            self.on_error(error)
+            return None
 
     def _produce(self, slot_ns: int) -> None:
         while not self._stop.is_set():
             slots = [slot_ns + k * self.period_ns for k in range(self.block)]
-            try:
-                readings = self.read_ahead([s * 1e-9 for s in slots])
-            except Exception as error:
-                self.on_error(error)
-                readings = []
+            readings = self._reported(lambda: self.read_ahead([s * 1e-9 for s in slots])) or []
             for slot, reading in zip(slots, readings):
                 while not self._stop.is_set():
                     try:
@@ -113,7 +114,4 @@ class SamplePacer:
                 continue
             if not self._wait_until(slot_ns):
                 return
-            try:
-                self.emit(slot_ns, reading)
-            except Exception as error:
-                self.on_error(error)
+            self._reported(lambda: self.emit(slot_ns, reading))
