@@ -3,6 +3,7 @@ import signal
 import struct
 import time
 
+import numpy as np
 import pytest
 import yaml
 
@@ -10,7 +11,7 @@ rclpy = pytest.importorskip("rclpy")
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 
 from ros_support import node_args, ros, running, spin_until  # noqa: E402,F401 (ros: fixture)
-from guidewire.bag import read_bag, suite_typestore  # noqa: E402
+from guidewire.bag import BagWriter, read_bag, suite_typestore  # noqa: E402
 
 ARRAY, IMAGE = "/mag_array/frame", "/camera_top/image_raw"
 SMALL_CAMERAS = {"bench": {"stereo": [
@@ -124,3 +125,39 @@ def test_a_killed_recorder_leaves_a_bag_recoverable_to_its_last_checkpoint(ros, 
             for d in live}
     overlap = [(seen[q], d) for q, d in zip(sequences, recovered) if q in seen]
     assert len(overlap) > 30 and all(a == b for a, b in overlap)
+
+
+def test_replay_waits_for_a_slow_reader_before_it_exits(ros, tmp_path):
+    """The player's last messages are still in flight when the bag ends (large images are
+    sent by the middleware's own thread, and a reader on a busy machine falls behind);
+    the reader must still get every one."""
+    domain, node, executor, _ = ros
+    from sensor_msgs.msg import Image
+
+    typestore = suite_typestore()
+    bag = tmp_path / "burst"
+    writer = BagWriter(bag)
+    writer.add_topic(IMAGE, "sensor_msgs/msg/Image")
+    count, height, width = 40, 1536, 2048
+    pixels = np.zeros(height * width, np.uint8)
+    for index in range(count):
+        image = typestore.types["sensor_msgs/msg/Image"](
+            header=typestore.types["std_msgs/msg/Header"](
+                stamp=typestore.types["builtin_interfaces/msg/Time"](sec=index, nanosec=0), frame_id="camera"),
+            height=height, width=width, encoding="mono8", is_bigendian=0, step=width, data=pixels)
+        writer.write(IMAGE, index * 1_000_000, typestore.serialize_cdr(image, "sensor_msgs/msg/Image"))
+    writer.close()
+
+    received = []
+
+    def slow_reader(message):
+        time.sleep(0.02)
+        received.append(message.header.stamp.sec)
+
+    node.create_subscription(Image, IMAGE, slow_reader, QoSProfile(depth=count, reliability=ReliabilityPolicy.RELIABLE))
+    player = node_args("replay", "replay", {"bag": str(bag), "wait_for_subscribers": 1}, tmp_path)
+    with running(player, domain, tmp_path / "replay.log") as replay:
+        assert spin_until(executor, lambda: len(received) >= count, 30), (len(received),
+                                                                           (tmp_path / "replay.log").read_text())
+        assert replay.wait(timeout=15) == 0
+    assert received == list(range(count))

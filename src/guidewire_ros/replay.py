@@ -10,6 +10,7 @@ import threading
 import time
 
 import rclpy
+from rclpy.duration import Duration
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
 
@@ -27,6 +28,9 @@ class Replay(Node):
         wanted = [t for t in declare(self, "topics", [""], "Topics to play; [''] plays all") if t]
         self.wait_for_subscribers = declare(self, "wait_for_subscribers", 0,
                                             "Wait (up to 10 s) until every topic has this many subscribers")
+        self.wait_for_all_acked_s = declare(self, "wait_for_all_acked_s", 10.0,
+                                            "At the end, wait up to this long until reliable readers "
+                                            "acknowledged every message (as ros2 bag play --wait-for-all-acked)")
         chosen = qos_profile(declare(self, "qos", "reliable", "Publisher QoS: reliable (default) or sensor_data"))
         # A bag plays faster than it was recorded: keep a deep history so a reliable reader catches up.
         qos = QoSProfile(depth=1000, reliability=chosen.reliability, durability=chosen.durability)
@@ -57,7 +61,18 @@ class Replay(Node):
                 self.publishers_by_topic[topic].publish(bytes(data))
                 self.published += 1
             if not self.loop:
+                self.wait_until_delivered()
                 return
+
+    def wait_until_delivered(self) -> None:
+        """The middleware sends large messages from its own thread and repairs lost
+        fragments on request; a publisher destroyed at once would drop that tail."""
+        timeout = Duration(seconds=self.wait_for_all_acked_s)
+        unacknowledged = [topic for topic, publisher in self.publishers_by_topic.items()
+                          if not publisher.wait_for_all_acked(timeout)]
+        if unacknowledged:
+            self.get_logger().warning(f"not every reader acknowledged the end of {', '.join(unacknowledged)} "
+                                      f"within {self.wait_for_all_acked_s:g} s")
 
 
 def main() -> None:
