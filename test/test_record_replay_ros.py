@@ -97,6 +97,7 @@ def test_nothing_is_lost_and_the_bag_replays_the_same_bytes(ros, tmp_path):
 @pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
 def test_a_killed_recorder_leaves_a_bag_recoverable_to_its_last_checkpoint(ros, tmp_path, storage):
     domain, node, executor, _ = ros
+    from diagnostic_msgs.msg import DiagnosticArray
     from guidewire.bag import recover_bag
     from guidewire_perception.msg import MagnetometerArray
 
@@ -108,10 +109,14 @@ def test_a_killed_recorder_leaves_a_bag_recoverable_to_its_last_checkpoint(ros, 
                        tmp_path)
     recorder = node_args("recorder", "recorder", {"topics": [ARRAY], "output": str(bag), "checkpoint_s": 0.25,
                                                   "storage": storage}, tmp_path)
+    recorded_counts = []
+    node.create_subscription(DiagnosticArray, "/diagnostics", lambda array: recorded_counts.extend(
+        int(value.value) for status in array.status if status.hardware_id.startswith("recorder/")
+        for value in status.values if value.key == f"messages {ARRAY}"), 10)
     with running(driver, domain, tmp_path / "driver.log"), running(recorder, domain, tmp_path / "rec.log") as rec:
-        assert spin_until(executor, lambda: recorder_subscribed(node, ARRAY), 30)
-        frames_before = len(live)
-        assert spin_until(executor, lambda: len(live) >= frames_before + 200, 60)
+        # Wait for the recorder's own count: on a loaded machine it may start writing long after it subscribed.
+        assert spin_until(executor, lambda: recorded_counts and recorded_counts[-1] >= 100, 60)
+        spin_until(executor, lambda: False, 1.0)  # four checkpoints later
         rec.send_signal(signal.SIGKILL)
         rec.wait(timeout=10)
     assert not (bag / "metadata.yaml").exists()  # it never closed
@@ -119,7 +124,7 @@ def test_a_killed_recorder_leaves_a_bag_recoverable_to_its_last_checkpoint(ros, 
     typestore = suite_typestore()
     sequences = [typestore.deserialize_cdr(d, "guidewire_perception/msg/MagnetometerArray").sequence
                  for d in recovered]
-    assert len(recovered) > 50
+    assert len(recovered) >= 100
     assert sequences == list(range(sequences[0], sequences[0] + len(sequences)))
     seen = {typestore.deserialize_cdr(bytes(d), "guidewire_perception/msg/MagnetometerArray").sequence: bytes(d)
             for d in live}
