@@ -94,6 +94,35 @@ def test_nothing_is_lost_and_the_bag_replays_the_same_bytes(ros, tmp_path):
     assert array_duration / 2 * 0.8 < elapsed < array_duration / 2 + 15
 
 
+def test_a_recorder_that_stalls_half_a_second_loses_no_image(ros, tmp_path):
+    """A loaded machine can stop the recorder's process for a while; the camera's
+    reliable publisher must keep what it has not delivered until the recorder is back."""
+    domain, node, executor, _ = ros
+    from sensor_msgs.msg import Image
+
+    live = []
+    node.create_subscription(Image, IMAGE, lambda data: live.append(stamp_ns(data)),
+                             QoSProfile(depth=5000, reliability=ReliabilityPolicy.RELIABLE), raw=True)
+    bench = tmp_path / "bench.yaml"
+    bench.write_text(yaml.safe_dump(SMALL_CAMERAS))
+    bag = tmp_path / "stalled"
+    camera = node_args("camera_capture", "stereo_capture",
+                       {"source": "sim_stereo", "rate_hz": 30.0, "bench_config": str(bench)}, tmp_path)
+    recorder = node_args("recorder", "recorder", {"topics": [IMAGE], "output": str(bag)}, tmp_path)
+    with running(camera, domain, tmp_path / "camera.log"), running(recorder, domain, tmp_path / "rec.log") as rec:
+        assert spin_until(executor, lambda: recorder_subscribed(node, IMAGE), 30)
+        spin_until(executor, lambda: False, 1.0)
+        rec.send_signal(signal.SIGSTOP)
+        spin_until(executor, lambda: False, 0.5)
+        rec.send_signal(signal.SIGCONT)
+        spin_until(executor, lambda: False, 1.0)
+        rec.send_signal(signal.SIGINT)
+        assert rec.wait(timeout=15) == 0
+    recorded = [stamp_ns(bytes(data)) for _, _, _, data in read_bag(bag)]
+    missing = [s for s in live if recorded[0] <= s <= recorded[-1] and s not in set(recorded)]
+    assert len(recorded) > 45 and not missing, f"{len(missing)} of {len(live)} images not recorded"
+
+
 @pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
 def test_a_killed_recorder_leaves_a_bag_recoverable_to_its_last_checkpoint(ros, tmp_path, storage):
     domain, node, executor, _ = ros

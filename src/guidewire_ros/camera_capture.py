@@ -9,7 +9,7 @@ from std_msgs.msg import Header
 from guidewire.capture import (DicomCineSource, EndOfStream, FolderSource, FrameError, SimulatedFluoroscopy,
                                SimulatedStereo, VideoSource)
 from guidewire_ros.common import ERROR, OK, WARN, Diagnostics, bench_from_parameter, declare, image_message, \
-    qos_profile, run
+    publisher_qos, run
 
 SOURCES = ("sim_stereo", "sim_xray", "device", "video", "folder", "dicom")
 
@@ -48,7 +48,7 @@ class CameraCapture(Node):
         camera_name = declare(self, "camera_name", "camera", "Camera name for single-camera sources")
         self.loop = declare(self, "loop", False, "Restart a file or folder at its end")
         bench_config = declare(self, "bench_config", "", "Bench YAML for sim sources; '' = embedded defaults")
-        qos = qos_profile(declare(self, "qos", "reliable", "Publisher QoS: reliable (default) or sensor_data"))
+        qos = publisher_qos(self, default_depth=30)
         self.source, bench = self._open(self.source_name, location, camera_name, bench_config)
         self.image_publishers = {name: self.create_publisher(Image, f"{name}/image_raw", qos)
                                  for name in self.source.names}

@@ -6,7 +6,7 @@ import os
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
-from rclpy.qos import QoSProfile, qos_profile_sensor_data, qos_profile_system_default
+from rclpy.qos import HistoryPolicy, QoSProfile, qos_profile_sensor_data, qos_profile_system_default
 from sensor_msgs.msg import Image
 
 from guidewire.bench import Bench
@@ -33,6 +33,19 @@ def qos_profile(choice: str) -> QoSProfile:
     if choice == "sensor_data":
         return qos_profile_sensor_data
     raise ValueError(f"unknown QoS '{choice}' (choose from {', '.join(QOS_CHOICES)})")
+
+
+def publisher_qos(node: Node, default_depth: int) -> QoSProfile:
+    """The node's publisher QoS from its `qos` and `qos_depth` parameters.
+
+    The history depth is explicit: with the system default, Fast DDS keeps one
+    message, so a reliable reader that stalls (a recorder on a loaded machine)
+    loses every large message published meanwhile."""
+    choice = qos_profile(declare(node, "qos", "reliable", f"Publisher QoS: {' or '.join(QOS_CHOICES)}"))
+    depth = declare(node, "qos_depth", default_depth,
+                    "Publisher history: messages a reliable reader may fall behind before it loses any")
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth, reliability=choice.reliability,
+                      durability=choice.durability)
 
 
 def bench_from_parameter(path: str) -> Bench:

@@ -18,7 +18,7 @@ from guidewire.calibration import ArrayCalibration
 from guidewire.magnetometer import STATUS_MISSING, STATUS_OK, STATUS_SATURATED, STATUS_STALE, SimulatedArray
 from guidewire.pacing import SamplePacer
 from guidewire_perception.msg import MagnetometerArray
-from guidewire_ros.common import ERROR, OK, WARN, Diagnostics, bench_from_parameter, declare, qos_profile, run
+from guidewire_ros.common import ERROR, OK, WARN, Diagnostics, bench_from_parameter, declare, publisher_qos, run
 
 BACKENDS = ("sim", "i2c", "serial")
 STATUS_COLOURS = {STATUS_OK: (0.1, 0.8, 0.2), STATUS_SATURATED: (1.0, 0.5, 0.0), STATUS_STALE: (0.6, 0.6, 0.6)}
@@ -33,7 +33,7 @@ class MagnetometerDriver(Node):
         self.per_sensor = declare(self, "publish_per_sensor", False,
                                   "Also publish sensor_msgs/MagneticField on mag_array/sensor_NN per sensor")
         bench_config = declare(self, "bench_config", "", "Bench YAML for the sim backend; '' = embedded defaults")
-        qos = qos_profile(declare(self, "qos", "reliable", "Publisher QoS: reliable (default) or sensor_data"))
+        qos = publisher_qos(self, default_depth=400)
         self.backend = self._open_backend(bench_config)
         count = self.backend.rows * self.backend.cols
         calibration_file = declare(self, "calibration_file", "",

@@ -12,10 +12,9 @@ import time
 import rclpy
 from rclpy.duration import Duration
 from rclpy.node import Node
-from rclpy.qos import QoSProfile
 
 from guidewire.bag import bag_topics, replay_schedule
-from guidewire_ros.common import OK, Diagnostics, declare, localhost_discovery_default, message_class, qos_profile
+from guidewire_ros.common import OK, Diagnostics, declare, localhost_discovery_default, message_class, publisher_qos
 
 
 class Replay(Node):
@@ -31,9 +30,8 @@ class Replay(Node):
         self.wait_for_all_acked_s = declare(self, "wait_for_all_acked_s", 10.0,
                                             "At the end, wait up to this long until reliable readers "
                                             "acknowledged every message (as ros2 bag play --wait-for-all-acked)")
-        chosen = qos_profile(declare(self, "qos", "reliable", "Publisher QoS: reliable (default) or sensor_data"))
-        # A bag plays faster than it was recorded: keep a deep history so a reliable reader catches up.
-        qos = QoSProfile(depth=1000, reliability=chosen.reliability, durability=chosen.durability)
+        # A bag plays faster than it was recorded: a deep history lets a reliable reader catch up.
+        qos = publisher_qos(self, default_depth=1000)
         available = bag_topics(self.bag)
         missing = [t for t in wanted if t not in available]
         if missing:

@@ -15,7 +15,7 @@ from sensor_msgs.msg import Image
 from guidewire.imaging import ImageFormatError
 from guidewire.segmentation.inference import DEFAULT_WEIGHTS, Segmenter, WeightsError, overlay, segment_frame
 from guidewire_perception.msg import GuidewireSegmentation
-from guidewire_ros.common import ERROR, OK, Diagnostics, declare, image_array, image_message, qos_profile, run
+from guidewire_ros.common import ERROR, OK, Diagnostics, declare, image_array, image_message, publisher_qos, qos_profile, run
 
 SUPPORTED_ENCODINGS = ("mono8", "mono16", "8UC1", "16UC1", "32FC1")
 MIN_SIDE = 32
@@ -33,7 +33,7 @@ class SegmentationNode(Node):
         image_topic = declare(self, "image_topic", "xray/image_raw", "Mono image topic to segment")
         self.publish_overlay = declare(self, "publish_overlay", True, "Publish an rgb8 overlay for RViz")
         input_qos = qos_profile(declare(self, "input_qos", "sensor_data", "Subscription QoS"))
-        output_qos = qos_profile(declare(self, "qos", "reliable", "Publisher QoS"))
+        output_qos = publisher_qos(self, default_depth=30)
         self.diagnostics = Diagnostics(self, "segmentation/fganet")
         self.segmenter, self.model_error = None, ""
         try:
