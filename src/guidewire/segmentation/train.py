@@ -144,7 +144,8 @@ def train(data: str, output: str, network_config: NetworkConfig, epochs: int, ba
         state_file.with_suffix(".tmp").replace(state_file)
     data_record = Path(data) / "set.json"
     meta = {"command": command, "epochs": epochs, "batch_size": batch_size, "patch": patch,
-            "learning_rate": learning_rate, "seed": seed, "init": init, "cldice_outputs": cldice_outputs, "training_time_s": round(elapsed, 1),
+            "learning_rate": learning_rate, "seed": seed, "init": init, "cldice_outputs": cldice_outputs,
+            "training_time_s": round(elapsed, 1),
             "threads": torch.get_num_threads(), "history": history, "data": str(data),
             "data_set": json.loads(data_record.read_text()) if data_record.is_file() else None}
     model_file = output_dir / "model.pt"
