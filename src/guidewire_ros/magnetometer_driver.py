@@ -33,7 +33,7 @@ class MagnetometerDriver(Node):
         self.per_sensor = declare(self, "publish_per_sensor", False,
                                   "Also publish sensor_msgs/MagneticField on mag_array/sensor_NN per sensor")
         bench_config = declare(self, "bench_config", "", "Bench YAML for the sim backend; '' = embedded defaults")
-        qos = publisher_qos(self, default_depth=400)
+        qos = publisher_qos(self, default_depth=2000)
         self.backend = self._open_backend(bench_config)
         count = self.backend.rows * self.backend.cols
         calibration_file = declare(self, "calibration_file", "",

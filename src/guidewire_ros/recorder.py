@@ -13,12 +13,12 @@ from guidewire.bag import BagWriter
 from guidewire_ros.common import OK, Diagnostics, declare, message_class, run
 
 
-def offered_qos(node: Node, topic: str) -> tuple[QoSProfile, list]:
+def offered_qos(node: Node, topic: str, depth: int) -> tuple[QoSProfile, list]:
     """A subscription QoS compatible with every current publisher, and their profiles for the bag."""
     infos = node.get_publishers_info_by_topic(topic)
     reliable = bool(infos) and all(i.qos_profile.reliability == ReliabilityPolicy.RELIABLE for i in infos)
     transient = bool(infos) and all(i.qos_profile.durability == DurabilityPolicy.TRANSIENT_LOCAL for i in infos)
-    profile = QoSProfile(depth=1000,
+    profile = QoSProfile(depth=depth,
                          reliability=ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT,
                          durability=DurabilityPolicy.TRANSIENT_LOCAL if transient else DurabilityPolicy.VOLATILE)
     return profile, [i.qos_profile for i in infos]
@@ -38,6 +38,8 @@ class Recorder(Node):
         self.topics = [t for t in declare(self, "topics", [""], "Topics to record; [''] records all") if t]
         output = declare(self, "output", "", "Bag directory to create; '' = rosbag2_<date> in the cwd")
         storage = declare(self, "storage", "mcap", "Storage plugin: mcap (default) or sqlite3")
+        self.queue_depth = declare(self, "queue_depth", 4000,
+                                   "Messages per topic held while writing falls behind (10 s at 400 Hz)")
         self.path = Path(output or time.strftime("rosbag2_%Y_%m_%d-%H_%M_%S"))
         self.bag = BagWriter(self.path, storage)
         self.subscriptions_by_topic = {}
@@ -58,7 +60,7 @@ class Recorder(Node):
                 continue
             if not self.get_publishers_info_by_topic(topic):
                 continue
-            profile, offered = offered_qos(self, topic)
+            profile, offered = offered_qos(self, topic, self.queue_depth)
             msgtype = types[0]
             self.bag.add_topic(topic, msgtype, [bag_qos(p) for p in offered])
             self.subscriptions_by_topic[topic] = self.create_subscription(
