@@ -68,7 +68,9 @@ def test_nothing_is_lost_and_the_bag_replays_the_same_bytes(ros, tmp_path):
         # (The test's Python spin can itself fall behind at 400 Hz, so it is a lower bound.)
         window = {bytes(d) for d in live[topic] if stamps[0] <= stamp_ns(bytes(d)) <= stamps[-1]}
         missing = window - set(recorded[topic])
-        assert len(window) > 20 and not missing, f"{topic}: {len(missing)} of {len(window)} not in the bag"
+        late_ms = sorted((stamp_ns(d) - stamps[0]) * 1e-6 for d in missing)
+        assert len(window) > 20 and not missing, \
+            f"{topic}: {len(missing)} of {len(window)} not in the bag, {late_ms} ms after its first"
     # The driver numbers its frames: the bag holds every one from its first to its last.
     typestore = suite_typestore()
     sequences = [typestore.deserialize_cdr(d, "guidewire_perception/msg/MagnetometerArray").sequence
