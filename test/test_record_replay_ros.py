@@ -147,8 +147,9 @@ def test_a_killed_recorder_leaves_a_bag_recoverable_to_its_last_checkpoint(ros, 
         int(value.value) for status in array.status if status.hardware_id.startswith("recorder/")
         for value in status.values if value.key == f"messages {ARRAY}"), 10)
     with running(driver, domain, tmp_path / "driver.log"), running(recorder, domain, tmp_path / "rec.log") as rec:
-        # Wait for the recorder's own count: on a loaded machine it may start writing long after it subscribed.
-        assert spin_until(executor, lambda: recorded_counts and recorded_counts[-1] >= 100, 60)
+        # Wait for the recorder's own count (on a loaded machine it may start writing long after it
+        # subscribed) and for frames on this test's subscription, to compare with the bag.
+        assert spin_until(executor, lambda: recorded_counts and recorded_counts[-1] >= 100 and len(live) >= 50, 60)
         spin_until(executor, lambda: False, 1.0)  # four checkpoints later
         rec.send_signal(signal.SIGKILL)
         rec.wait(timeout=10)
