@@ -116,10 +116,10 @@ def recover_bag(path: str | Path, output: str | Path | None = None) -> Path:
     """
     path = Path(path)
     output = Path(output) if output else path.with_name(path.name + "_recovered")
-    if sorted(path.glob("*.mcap")):
+    if any(path.glob("*.mcap")):
         writer = BagWriter(output, "mcap")
         reader = _recover_mcap
-    elif sorted(path.glob("*.db3")):
+    elif any(path.glob("*.db3")):
         writer = BagWriter(output, "sqlite3")
         reader = _recover_sqlite3
     else:

@@ -47,8 +47,8 @@ class Recorder(Node):
         self.create_timer(0.2, self._discover)
         self.create_timer(1.0, self._report)
         # A killed recorder leaves its bag recoverable up to the last checkpoint.
-        self.create_timer(declare(self, "checkpoint_s", 0.5, "Seconds between flushes to disk (mcap chunk, sqlite3 commit)"),
-                          self.bag.checkpoint)
+        self.create_timer(declare(self, "checkpoint_s", 0.5,
+                                  "Seconds between flushes to disk (mcap chunk, sqlite3 commit)"), self.bag.checkpoint)
         self.get_logger().info(f"recording {'all topics' if not self.topics else ', '.join(self.topics)} "
                                f"to {self.path} ({storage})")
 

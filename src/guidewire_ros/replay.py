@@ -65,9 +65,9 @@ class Replay(Node):
     def wait_until_delivered(self) -> None:
         """The middleware sends large messages from its own thread and repairs lost
         fragments on request; a publisher destroyed at once would drop that tail."""
-        timeout = Duration(seconds=self.wait_for_all_acked_s)
+        deadline = time.monotonic() + self.wait_for_all_acked_s
         unacknowledged = [topic for topic, publisher in self.publishers_by_topic.items()
-                          if not publisher.wait_for_all_acked(timeout)]
+                          if not publisher.wait_for_all_acked(Duration(seconds=max(deadline - time.monotonic(), 0.0)))]
         if unacknowledged:
             self.get_logger().warning(f"not every reader acknowledged the end of {', '.join(unacknowledged)} "
                                       f"within {self.wait_for_all_acked_s:g} s")

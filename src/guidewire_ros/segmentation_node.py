@@ -15,7 +15,8 @@ from sensor_msgs.msg import Image
 from guidewire.imaging import ImageFormatError
 from guidewire.segmentation.inference import DEFAULT_WEIGHTS, Segmenter, WeightsError, overlay, segment_frame
 from guidewire_perception.msg import GuidewireSegmentation
-from guidewire_ros.common import ERROR, OK, Diagnostics, declare, image_array, image_message, publisher_qos, qos_profile, run
+from guidewire_ros.common import ERROR, OK, Diagnostics, declare, image_array, image_message, publisher_qos, \
+    qos_profile, run
 
 SUPPORTED_ENCODINGS = ("mono8", "mono16", "8UC1", "16UC1", "32FC1")
 MIN_SIDE = 32

@@ -90,10 +90,11 @@ def _starts(length: int, window: int, step: int) -> list[int]:
 class Segmenter:
     """Probability map of the wire for a mono image, with either backend.
 
-    precision "bfloat16" runs the PyTorch backend under bf16 autocast: faster on CPUs
-    with AMX or AVX512-BF16 (1.3x for the shipped FGA-Net, 1.5x for the U-Net on this
-    one; the convolutions gain, the deformable sampling does not), slower on others.
-    Probabilities differ from float32 by about 1e-2; held-out metrics are unchanged."""
+    precision "bfloat16" runs the PyTorch backend under bf16 autocast, which can be faster
+    on CPUs with AMX or AVX512-BF16 (only the convolutions gain, not the deformable
+    sampling; on this machine between 1.05x and 1.3x for the shipped FGA-Net, run to run,
+    see bench/results/segmentation.md) and is slower on others. Probabilities differ
+    from float32 by about 1e-2; held-out metrics are about unchanged."""
 
     def __init__(self, weights: str | Path = DEFAULT_WEIGHTS, backend: str = "torch", window: int = 512,
                  overlap: float = 0.5, onnx_file: str | Path | None = None, threads: int = 0,
