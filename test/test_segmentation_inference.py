@@ -55,6 +55,31 @@ def test_onnx_runtime_gives_the_same_mask_as_pytorch(weights, tmp_path):
     np.testing.assert_array_equal((onnx_result >= 0.5)[decided], (torch_result >= 0.5)[decided])
 
 
+def test_compiled_backend_gives_the_same_mask_as_pytorch_and_caches_its_build(weights, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    image = frame()
+    torch_result = Segmenter(weights, backend="torch", window=128).probability(image)
+    compiled = Segmenter(weights, backend="compiled", window=128)
+    packages = list((tmp_path / "guidewire_perception" / "compiled").glob("*.pt2"))
+    assert len(packages) == 1 and "-128-float32-" in packages[0].name
+    np.testing.assert_allclose(compiled.probability(image), torch_result, atol=2e-5)
+    built = packages[0].stat().st_mtime_ns
+    again = Segmenter(weights, backend="compiled", window=128)  # loads, does not rebuild
+    assert packages[0].stat().st_mtime_ns == built
+    np.testing.assert_array_equal(again.probability(image), compiled.probability(image))
+
+
+def test_a_damaged_compiled_package_is_named_in_the_error(weights, tmp_path, monkeypatch):
+    from guidewire.segmentation.inference import cached_compiled_path
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    damaged = cached_compiled_path(weights, 64, "float32")
+    damaged.parent.mkdir(parents=True)
+    damaged.write_bytes(b"PK\x03\x04 not a package")
+    with pytest.raises(WeightsError, match="cannot load compiled model .*-64-float32-"):
+        Segmenter(weights, backend="compiled", window=64)
+
+
 def test_folding_batch_norms_keeps_the_function_and_removes_them(weights):
     network, _ = load_checkpoint(weights)
     folded, _ = load_checkpoint(weights)

@@ -1,16 +1,18 @@
-"""Checkpoints and inference: PyTorch or ONNX Runtime, sliding windows with
-Gaussian weighting (50% overlap), the paper's crop + mask-guided z-score."""
+"""Checkpoints and inference: PyTorch (eager or compiled ahead of time) or ONNX Runtime,
+sliding windows with Gaussian weighting (50% overlap), the paper's crop + mask-guided z-score."""
 from __future__ import annotations
 
 import hashlib
 import io
 import os
+import platform
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
+from torch import nn
 
 from guidewire.preprocessing import crop_and_normalise
 from guidewire.segmentation.centreline import Centreline, extract_centreline
@@ -20,6 +22,7 @@ DEFAULT_WEIGHTS = Path(__file__).parent / "weights" / "fganet_small.pt"
 ONNX_OPSET = 18
 SIZE_MULTIPLE = 32  # five 2x poolings
 PRECISIONS = ("float32", "bfloat16")
+BACKENDS = ("torch", "compiled", "onnx")
 
 
 class WeightsError(RuntimeError):
@@ -65,12 +68,71 @@ def export_onnx(network: SegmentationNetwork, path: str | Path, size: int = 512)
     return path
 
 
+class _Autocast(nn.Module):
+    """Runs the network under bf16 autocast inside forward, so that torch.export records the
+    casts (an autocast context around the export call is not kept in the graph)."""
+
+    def __init__(self, network: nn.Module):
+        super().__init__()
+        self.network = network
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        with torch.autocast("cpu", torch.bfloat16):
+            return self.network(image).float()
+
+
+def export_compiled(network: SegmentationNetwork, path: str | Path, size: int = 512,
+                    precision: str = "float32") -> Path:
+    """AOTInductor package for one (1,1,size,size) input: the graph compiled to C++ with fused
+    elementwise kernels and frozen, prepacked weights. Eager PyTorch spends most of the
+    shipped network's time in separate passes over the DCN's sampled tensor (mask, sigmoid,
+    layer norm), which this fuses. A static shape compiles in half the time of a dynamic
+    one and runs faster; other window sizes get their own package."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    module = _Autocast(network.eval()) if precision == "bfloat16" else network.eval()
+    example = torch.zeros(1, network.config.in_channels, size, size).contiguous(memory_format=torch.channels_last)
+    try:
+        with torch.no_grad():
+            program = torch.export.export(module, (example,))
+        temporary = path.with_suffix(".tmp.pt2")
+        torch._inductor.aoti_compile_and_package(program, package_path=str(temporary),
+                                                 inductor_configs={"freezing": True})
+    except Exception as error:  # inductor raises many types; a missing C++ compiler is the usual one
+        raise RuntimeError(f"cannot compile the segmentation network with AOTInductor (it needs a C++ "
+                           f"compiler such as g++): {type(error).__name__}: {error}") from error
+    temporary.replace(path)  # a crash mid-compile never leaves a half package in the cache
+    return path
+
+
+def _cache_folder(kind: str) -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser() / "guidewire_perception" / kind
+
+
 def cached_onnx_path(weights: str | Path) -> Path:
     """Where the ONNX export of a checkpoint is kept: a user cache keyed by the checkpoint's
     content, so the installed package stays read-only and new weights get a new export."""
     digest = hashlib.sha256(Path(weights).read_bytes()).hexdigest()[:16]
-    cache = Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser() / "guidewire_perception" / "onnx"
-    return cache / f"{Path(weights).stem}-{digest}.onnx"
+    return _cache_folder("onnx") / f"{Path(weights).stem}-{digest}.onnx"
+
+
+def cached_compiled_path(weights: str | Path, size: int, precision: str) -> Path:
+    """Where a compiled package is kept. Machine code is specific to the torch version, the
+    CPU's vector instructions and the thread count baked into its parallel loops, so all
+    of them key the cache along with the checkpoint's content."""
+    key = hashlib.sha256(Path(weights).read_bytes())
+    key.update(f"{torch.__version__}|{platform.machine()}|{_cpu_model()}|{torch.get_num_threads()}".encode())
+    return _cache_folder("compiled") / f"{Path(weights).stem}-{size}-{precision}-{key.hexdigest()[:16]}.pt2"
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line
+    except OSError:
+        pass
+    return platform.processor()
 
 
 def gaussian_window(size: int, sigma_scale: float = 0.125) -> np.ndarray:
@@ -78,6 +140,10 @@ def gaussian_window(size: int, sigma_scale: float = 0.125) -> np.ndarray:
     axis = np.exp(-0.5 * ((np.arange(size) - (size - 1) / 2) / (sigma_scale * size)) ** 2)
     window = np.outer(axis, axis)
     return (window / window.max()).clip(1e-3, None).astype(np.float32)
+
+
+def _sigmoid(logits: np.ndarray) -> np.ndarray:
+    return 1 / (1 + np.exp(-logits))
 
 
 def _starts(length: int, window: int, step: int) -> list[int]:
@@ -88,24 +154,27 @@ def _starts(length: int, window: int, step: int) -> list[int]:
 
 
 class Segmenter:
-    """Probability map of the wire for a mono image, with either backend.
+    """Probability map of the wire for a mono image, with one of three backends:
+    "torch" (eager PyTorch), "compiled" (AOTInductor, compiled once per checkpoint, window
+    size and machine into a user cache: a minute or two the first time, instant after) and
+    "onnx" (ONNX Runtime).
 
-    precision "bfloat16" runs the PyTorch backend under bf16 autocast, which can be faster
-    on CPUs with AMX or AVX512-BF16 (only the convolutions gain, not the deformable
-    sampling; on this machine between 1.05x and 1.3x for the shipped FGA-Net, run to run,
-    see bench/results/segmentation.md) and is slower on others. Probabilities differ
-    from float32 by about 1e-2; held-out metrics are about unchanged."""
+    precision "bfloat16" runs PyTorch under bf16 autocast, which is faster on CPUs with AMX
+    or AVX512-BF16 (eager: only the convolutions gain; compiled: the fused kernels too, see
+    bench/results/segmentation.md) and slower on others. Probabilities differ from float32
+    by about 1e-2; held-out metrics are about unchanged."""
 
     def __init__(self, weights: str | Path = DEFAULT_WEIGHTS, backend: str = "torch", window: int = 512,
                  overlap: float = 0.5, onnx_file: str | Path | None = None, threads: int = 0,
                  precision: str = "float32"):
-        if backend not in ("torch", "onnx"):
-            raise ValueError(f"unknown segmentation backend {backend!r}: use 'torch' or 'onnx'")
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown segmentation backend {backend!r}: use one of {BACKENDS}")
         if precision not in PRECISIONS or (backend == "onnx" and precision != "float32"):
             raise ValueError(f"precision {precision!r} is not one of {PRECISIONS} for the {backend} backend "
                              "(ONNX Runtime runs float32)")
         if window % SIZE_MULTIPLE:
             raise ValueError(f"window must be a multiple of {SIZE_MULTIPLE}, got {window}")
+        self.weights = Path(weights)
         self.network, self.meta = load_checkpoint(weights)
         # oneDNN's fast layout for narrow convolutions, with BN folded away.
         fold_batch_norms(self.network).to(memory_format=torch.channels_last)
@@ -115,6 +184,7 @@ class Segmenter:
         if threads:
             torch.set_num_threads(threads)
         self._session = None
+        self._compiled = self._load_compiled() if backend == "compiled" else None
         if backend == "onnx":
             import onnxruntime
 
@@ -130,30 +200,49 @@ class Segmenter:
             except Exception as error:  # onnxruntime raises its own untyped errors for bad files
                 raise WeightsError(f"cannot load ONNX model {onnx_path}: {error}") from error
 
-    def _logits(self, batch: np.ndarray) -> np.ndarray:
+    def _load_compiled(self):
+        """The compiled model for the window, loaded from the cache or built into it."""
+        path = cached_compiled_path(self.weights, self.window, self.precision)
+        if not path.is_file():
+            export_compiled(self.network, path, self.window, self.precision)
+        try:
+            return torch._inductor.aoti_load_package(str(path))
+        except Exception as error:  # a damaged cache file: say which, so it can be deleted
+            raise WeightsError(f"cannot load compiled model {path}: {error}") from error
+
+    def logits(self, batch: np.ndarray) -> np.ndarray:
+        """Logits for a (B,1,H,W) float32 batch of normalised square windows."""
         if self._session is not None:
             return self._session.run(None, {"image": batch})[0]
-        with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16, enabled=self.precision == "bfloat16"):
-            logits = self.network(torch.from_numpy(batch).contiguous(memory_format=torch.channels_last))
+        tensor = torch.from_numpy(batch).contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode():
+            if self._compiled is not None:
+                return self._compiled(tensor).numpy()
+            with torch.autocast("cpu", torch.bfloat16, enabled=self.precision == "bfloat16"):
+                logits = self.network(tensor)
         return logits.float().numpy()
 
     def probability_normalised(self, image: np.ndarray) -> np.ndarray:
         """Sliding-window probabilities for an already normalised float image."""
         height, width = image.shape
         window = min(self.window, -(-max(height, width) // SIZE_MULTIPLE) * SIZE_MULTIPLE)
+        if self.backend == "compiled":  # one static input size: a smaller crop is padded, not compiled anew
+            window = self.window
         padded_h, padded_w = max(height, window), max(width, window)
         padded = np.zeros((padded_h, padded_w), np.float32)
         padded[:height, :width] = image
+        step = max(int(window * (1 - self.overlap)), 1)
+        corners = [(top, left) for top in _starts(padded_h, window, step) for left in _starts(padded_w, window, step)]
+        if len(corners) == 1:  # one window: the Gaussian weights cancel
+            return _sigmoid(self.logits(padded[None, None])[0, 0])[:height, :width]
         weight = gaussian_window(window)
         total = np.zeros_like(padded)
         norm = np.zeros_like(padded)
-        step = max(int(window * (1 - self.overlap)), 1)
-        for top in _starts(padded_h, window, step):
-            for left in _starts(padded_w, window, step):
-                tile = padded[None, None, top:top + window, left:left + window]
-                logits = self._logits(np.ascontiguousarray(tile))[0, 0]
-                total[top:top + window, left:left + window] += weight / (1 + np.exp(-logits))
-                norm[top:top + window, left:left + window] += weight
+        for top, left in corners:
+            tile = padded[None, None, top:top + window, left:left + window]
+            logits = self.logits(np.ascontiguousarray(tile))[0, 0]
+            total[top:top + window, left:left + window] += weight * _sigmoid(logits)
+            norm[top:top + window, left:left + window] += weight
         return (total / norm)[:height, :width]
 
     def probability(self, image: np.ndarray) -> np.ndarray:
