@@ -2,11 +2,15 @@
 
 A frame that cannot be used (wrong encoding, too small, corrupt) or a model
 that cannot be loaded is logged and reported on /diagnostics; the node keeps
-serving the next frame.
+serving the next frame. With backend "compiled" the node serves frames with
+eager PyTorch while the compiled model is built (a minute or two, the first time
+on a machine) or loaded from the cache, and switches over when it is ready.
 """
 from __future__ import annotations
 
 import math
+import threading
+import time
 
 import numpy as np
 from rclpy.node import Node
@@ -15,7 +19,7 @@ from sensor_msgs.msg import Image
 from guidewire.imaging import ImageFormatError
 from guidewire.segmentation.inference import DEFAULT_WEIGHTS, Segmenter, WeightsError, overlay, segment_frame
 from guidewire_perception.msg import GuidewireSegmentation
-from guidewire_ros.common import ERROR, OK, Diagnostics, declare, image_array, image_message, publisher_qos, \
+from guidewire_ros.common import ERROR, OK, WARN, Diagnostics, declare, image_array, image_message, publisher_qos, \
     qos_profile, run
 
 SUPPORTED_ENCODINGS = ("mono8", "mono16", "8UC1", "16UC1", "32FC1")
@@ -26,25 +30,30 @@ class SegmentationNode(Node):
     def __init__(self):
         super().__init__("segmentation")
         weights = declare(self, "weights", "", f"FGA-Net checkpoint (.pt); '' = the shipped {DEFAULT_WEIGHTS.name}")
-        backend = declare(self, "backend", "torch", "Inference backend: torch or onnx")
+        backend = declare(self, "backend", "torch",
+                          "Inference backend: torch (eager), compiled (AOTInductor, built once into the user "
+                          "cache) or onnx")
         window = declare(self, "window", 512, "Sliding-window side in pixels (multiple of 32)")
         threads = declare(self, "threads", 0, "Inference threads; 0 = library default")
         precision = declare(self, "precision", "float32",
-                            "torch backend arithmetic: float32, or bfloat16 (fast on CPUs with AMX/AVX512-BF16)")
+                            "torch and compiled backends' arithmetic: float32, or bfloat16 (fast on CPUs with "
+                            "AMX/AVX512-BF16)")
         image_topic = declare(self, "image_topic", "xray/image_raw", "Mono image topic to segment")
         self.publish_overlay = declare(self, "publish_overlay", True, "Publish an rgb8 overlay for RViz")
         input_qos = qos_profile(declare(self, "input_qos", "sensor_data", "Subscription QoS"))
         output_qos = publisher_qos(self, default_depth=30)
         self.diagnostics = Diagnostics(self, "segmentation/fganet")
-        self.segmenter, self.model_error = None, ""
+        self.segmenter, self.model_error, self.compile_error = None, "", ""
+        settings = dict(weights=weights or DEFAULT_WEIGHTS, window=window, threads=threads, precision=precision)
         try:
-            self.segmenter = Segmenter(weights or DEFAULT_WEIGHTS, backend=backend, window=window, threads=threads,
-                                       precision=precision)
-            self.get_logger().info(f"loaded {weights or DEFAULT_WEIGHTS} ({backend}, {precision}), "
+            self.segmenter = Segmenter(backend="torch" if backend == "compiled" else backend, **settings)
+            self.get_logger().info(f"loaded {settings['weights']} ({self.segmenter.backend}, {precision}), "
                                    f"segmenting {image_topic}")
         except (WeightsError, ValueError) as error:
             self.model_error = str(error)
             self.get_logger().error(f"no segmentation model: {error}")
+        if self.segmenter is not None and backend == "compiled":
+            threading.Thread(target=self._switch_to_compiled, args=(settings,), daemon=True).start()
         self.mask_publisher = self.create_publisher(Image, "segmentation/mask", output_qos)
         self.result_publisher = self.create_publisher(GuidewireSegmentation, "segmentation/result", output_qos)
         self.overlay_publisher = self.create_publisher(Image, "segmentation/overlay", output_qos)
@@ -53,6 +62,18 @@ class SegmentationNode(Node):
         self.latency_ms: list[float] = []
         self.last_error = ""
         self.create_timer(1.0, self._report)
+
+    def _switch_to_compiled(self, settings: dict) -> None:
+        self.get_logger().info("building or loading the compiled model; eager PyTorch serves frames meanwhile")
+        started = time.monotonic()
+        try:
+            compiled = Segmenter(backend="compiled", **settings)
+        except (WeightsError, RuntimeError) as error:
+            self.compile_error = str(error)
+            self.get_logger().error(f"compiled backend unavailable, staying on eager PyTorch: {error}")
+            return
+        self.segmenter = compiled  # one reference swap: a frame in flight finishes on the eager model
+        self.get_logger().info(f"compiled model ready after {time.monotonic() - started:.0f} s")
 
     def _reject(self, reason: str) -> None:
         self.rejected += 1
@@ -95,14 +116,18 @@ class SegmentationNode(Node):
         self.latency_ms.append((now - started).nanoseconds / 1e6)
 
     def _report(self) -> None:
-        values = {"frames_segmented": self.processed, "frames_rejected": self.rejected}
+        segmenter = self.segmenter
+        values = {"frames_segmented": self.processed, "frames_rejected": self.rejected,
+                  "backend": segmenter.backend if segmenter else "none"}
         if self.latency_ms:
             values["latency_ms_median"] = f"{np.median(self.latency_ms):.1f}"
         level, text = OK, "ok"
-        if self.segmenter is None:
+        if segmenter is None:
             level, text = ERROR, f"no segmentation model: {self.model_error}"
         elif self.rejected:
             level, text = ERROR, f"{self.rejected} frames rejected: {self.last_error}"
+        elif self.compile_error:
+            level, text = WARN, f"compiled backend unavailable, running eager PyTorch: {self.compile_error}"
         self.diagnostics.publish(level, text, values)
         self.rejected = 0
         self.latency_ms.clear()
