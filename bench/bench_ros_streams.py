@@ -3,6 +3,8 @@ lost and the publishing node's CPU share, for the magnetometer driver (sim backe
 and the camera node (sim stereo), each against a baseline measured in the same run: a minimal
 stamped message published at the same rate by a plain rclpy timer: for the cameras a ready-made mono8
 Image of the same size (what the middleware alone costs), for the array a std_msgs/Header.
+Every process runs with the pipeline's Fast DDS profile (config/pipeline.yaml, fastdds_profile),
+as the launch files and `make run` start them, except one row that shows the camera without it.
 
     make bench-streams   (= scripts/env.sh python bench/bench_ros_streams.py)
 
@@ -53,7 +55,8 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
-def measure(command: list[str], topic: str, message_type, seconds: float, warmup: float) -> dict:
+def measure(command: list[str], topic: str, message_type, seconds: float, warmup: float,
+            environment: dict | None = None) -> dict:
     import rclpy
     from rclpy.qos import QoSProfile, ReliabilityPolicy
 
@@ -66,7 +69,8 @@ def measure(command: list[str], topic: str, message_type, seconds: float, warmup
     node.create_subscription(message_type, topic, received, QoSProfile(depth=1000,
                                                                        reliability=ReliabilityPolicy.RELIABLE),
                              raw=True)
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT,
+                               env=environment)
     try:
         deadline = time.monotonic() + warmup
         while time.monotonic() < deadline:
@@ -132,7 +136,11 @@ def main(argv=None) -> None:
     from sensor_msgs.msg import Image
     from std_msgs.msg import Header
 
+    from guidewire_ros.composition import FASTDDS_PROFILE_VARIABLE, middleware_environment
+
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    os.environ.update(middleware_environment())  # as the launch files and `make run` start the nodes
+    fastdds_defaults = {k: v for k, v in os.environ.items() if k != FASTDDS_PROFILE_VARIABLE}
     os.environ["ROS_DOMAIN_ID"] = str(150 + os.getpid() % 80)
     rclpy.init()
     rows = []
@@ -153,16 +161,19 @@ def main(argv=None) -> None:
              "/camera_top/image_raw", Image),
             ("camera_top 2048x1536 mono8 (sim render)", 15.0, node_command("camera_capture", "camera2048",
              {"source": "sim_stereo", "rate_hz": 15.0}, folder), "/camera_top/image_raw", Image),
+            ("camera_top 2048x1536 mono8 (sim render, node on Fast DDS's default transports)", 15.0,
+             node_command("camera_capture", "camera2048_defaults", {"source": "sim_stereo", "rate_hz": 15.0},
+                          folder), "/camera_top/image_raw", Image, fastdds_defaults),
             ("camera 2048x1536 mono8 (image folder)", 15.0, node_command("camera_capture", "folder2048",
              {"source": "folder", "location": str(rendered_frames(folder)), "rate_hz": 15.0, "loop": True,
               "camera_name": "camera_top"}, folder), "/camera_top/image_raw", Image),
         ]
-        for name, rate, command, topic, kind in (case for case in cases if args.only in case[0]):
+        for name, rate, command, topic, kind, *environment in (case for case in cases if args.only in case[0]):
             size = re.search(r"(\d+)x(\d+)", name)
             width, height = size.groups() if size else ("0", "0")
             baseline = measure([sys.executable, "-c", BASELINE, str(rate), width, height], "/baseline",
                                Image if size else Header, args.seconds, args.warmup)
-            result = measure(command, topic, kind, args.seconds, args.warmup)
+            result = measure(command, topic, kind, args.seconds, args.warmup, *environment)
             rows.append((name, rate, result, baseline))
     rclpy.shutdown()
     print(f"ROS 2 streams on this machine ({os.cpu_count()} cores), {args.seconds:g} s each after "

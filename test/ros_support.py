@@ -58,6 +58,9 @@ def ros(tmp_path_factory):
     domain = private_domain_id()
     os.environ["ROS_DOMAIN_ID"] = str(domain)
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    from guidewire_ros.composition import middleware_environment
+
+    os.environ.update(middleware_environment())  # nodes and this listener, as the launch files run them
     import rclpy
 
     if not rclpy.ok():

@@ -5,7 +5,7 @@ import types
 import pytest
 
 from conftest import ROOT
-from guidewire_ros.composition import load_pipeline
+from guidewire_ros.composition import FASTDDS_PROFILE_VARIABLE, load_pipeline, middleware_environment
 from guidewire_ros.run_pipeline import node_command
 
 
@@ -25,11 +25,16 @@ def load_launch_file_with_recording_launch_ros(monkeypatch, name="pipeline"):
         def __init__(self, name, default_value, description):
             self.name, self.default_value, self.description = name, default_value, description
 
+    class SetEnvironmentVariable:
+        def __init__(self, name, value):
+            self.name, self.value = name, value
+
     launch = types.ModuleType("launch")
     launch.LaunchDescription = list
     launch_actions = types.ModuleType("launch.actions")
     launch_actions.OpaqueFunction = OpaqueFunction
     launch_actions.DeclareLaunchArgument = DeclareLaunchArgument
+    launch_actions.SetEnvironmentVariable = SetEnvironmentVariable
     launch_ros = types.ModuleType("launch_ros")
     launch_ros_actions = types.ModuleType("launch_ros.actions")
     launch_ros_actions.Node = Node
@@ -93,3 +98,36 @@ def test_unknown_node_key_is_named(tmp_path):
     config.write_text("nodes:\n  recorder:\n    paramters: {}\n")
     with pytest.raises(ValueError, match="unknown key 'paramters'"):
         load_pipeline(config)
+
+
+@pytest.mark.parametrize("name", ["pipeline", "magnetometer", "cameras", "recorder"])
+def test_launch_files_and_runner_give_nodes_the_same_fastdds_profile(monkeypatch, name):
+    import xml.etree.ElementTree as ElementTree
+
+    monkeypatch.delenv(FASTDDS_PROFILE_VARIABLE, raising=False)
+    generate, _ = load_launch_file_with_recording_launch_ros(monkeypatch, name)
+    launched = {a.name: a.value for a in generate() if type(a).__name__ == "SetEnvironmentVariable"}
+    profile = ROOT / "config" / "fastdds_large_data.xml"
+    assert launched == middleware_environment() == {FASTDDS_PROFILE_VARIABLE: str(profile)}
+    namespace = {"dds": "http://www.eprosima.com"}
+    tree = ElementTree.parse(profile)
+    participant = tree.find(".//dds:participant[@is_default_profile='true']", namespace)
+    assert participant.find(".//dds:useBuiltinTransports", namespace).text == "false"
+    used = [t.text for t in participant.findall(".//dds:userTransports/dds:transport_id", namespace)]
+    shared_memory = next(d for d in tree.findall(".//dds:transport_descriptor", namespace)
+                         if d.find("dds:type", namespace).text == "SHM")
+    assert shared_memory.find("dds:transport_id", namespace).text in used
+    # A 2048x1536 rgb8 image goes in one piece, and fits the segment.
+    largest_image = 2048 * 1536 * 3
+    message_size = int(shared_memory.find("dds:maxMessageSize", namespace).text)
+    assert largest_image < message_size <= int(shared_memory.find("dds:segment_size", namespace).text)
+
+
+def test_a_fastdds_profile_the_user_chose_is_left_alone(monkeypatch, tmp_path):
+    monkeypatch.setenv(FASTDDS_PROFILE_VARIABLE, str(tmp_path / "mine.xml"))
+    assert middleware_environment() == {}
+    config = tmp_path / "p.yaml"
+    config.write_text("fastdds_profile: missing.xml\nnodes: {}\n")
+    monkeypatch.delenv(FASTDDS_PROFILE_VARIABLE)
+    with pytest.raises(ValueError, match="fastdds_profile missing.xml not found"):
+        middleware_environment(config)

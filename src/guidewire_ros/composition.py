@@ -4,12 +4,14 @@ own runner (run_pipeline, here, where launch_ros cannot be installed), so the
 two can never drift apart."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
 CONFIG = Path(__file__).resolve().parents[2] / "config" / "pipeline.yaml"
+FASTDDS_PROFILE_VARIABLE = "FASTDDS_DEFAULT_PROFILES_FILE"
 EXECUTABLES = {"magnetometer_driver", "camera_capture", "recorder", "replay", "segmentation_node"}
 
 
@@ -73,6 +75,19 @@ def load_pipeline(path: str | Path | None = None, overrides: dict | None = None,
     return nodes
 
 
+def middleware_environment(path: str | Path | None = None) -> dict:
+    """Environment variables every node's process gets: the Fast DDS profile the pipeline
+    file names (resolved beside it), unless the user's environment already chose one."""
+    file = Path(path) if path else pipeline_file()
+    profile = (yaml.safe_load(file.read_text()) or {}).get("fastdds_profile")
+    if not profile or os.environ.get(FASTDDS_PROFILE_VARIABLE):
+        return {}
+    resolved = (file.parent / profile).resolve()
+    if not resolved.is_file():
+        raise ValueError(f"{file}: fastdds_profile {profile} not found at {resolved}")
+    return {FASTDDS_PROFILE_VARIABLE: str(resolved)}
+
+
 def launch_arguments(context, short_names: dict) -> tuple[dict, str]:
     """Overrides and namespace from a launch context: 'node.param' arguments as they are, the
     launch file's short names (e.g. backend -> magnetometer_driver.backend) mapped, '' ignored."""
@@ -84,10 +99,11 @@ def launch_arguments(context, short_names: dict) -> tuple[dict, str]:
 
 
 def launch_description(only: list[str] | None = None, short_arguments: dict | None = None):
-    """The LaunchDescription every launch file returns: `namespace` plus the file's short
-    arguments, and the nodes of config/pipeline.yaml (only those named) with their parameters."""
+    """The LaunchDescription every launch file returns: the middleware environment, `namespace`
+    plus the file's short arguments, and the nodes of config/pipeline.yaml (only those named)
+    with their parameters."""
     from launch import LaunchDescription
-    from launch.actions import DeclareLaunchArgument, OpaqueFunction
+    from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
     from launch_ros.actions import Node
 
     short_arguments = short_arguments or {}
@@ -99,7 +115,8 @@ def launch_description(only: list[str] | None = None, short_arguments: dict | No
                 for spec in load_pipeline(overrides=overrides, only=only, namespace=namespace)]
 
     return LaunchDescription(
-        [DeclareLaunchArgument("namespace", default_value="", description="Namespace for every node")]
+        [SetEnvironmentVariable(name, value) for name, value in middleware_environment().items()]
+        + [DeclareLaunchArgument("namespace", default_value="", description="Namespace for every node")]
         + [DeclareLaunchArgument(short, default_value="", description=f"{target} ('' = config/pipeline.yaml)")
            for short, target in short_arguments.items()]
         + [OpaqueFunction(function=nodes_from_config)])

@@ -20,7 +20,7 @@ from pathlib import Path
 import yaml
 
 from guidewire.bag import read_bag
-from guidewire_ros.composition import NodeSpec, load_pipeline
+from guidewire_ros.composition import NodeSpec, load_pipeline, middleware_environment
 
 
 def node_command(spec: NodeSpec, params_file: Path) -> list[str]:
@@ -74,6 +74,7 @@ def main(argv=None) -> int:
     overrides.setdefault("recorder.output", str(bag))
     specs = load_pipeline(args.config, overrides, only=args.only, namespace=args.namespace)
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    os.environ.update(middleware_environment(args.config))
     print(f"starting {', '.join(s.name for s in specs)} for {args.duration:g} s; logs in {run_dir}", flush=True)
     with tempfile.TemporaryDirectory() as workdir:
         processes = start_nodes(specs, Path(workdir), run_dir)
