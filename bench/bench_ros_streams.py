@@ -140,8 +140,8 @@ def main(argv=None) -> None:
 
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     os.environ.update(middleware_environment())  # as the launch files and `make run` start the nodes
-    fastdds_defaults = {k: v for k, v in os.environ.items() if k != FASTDDS_PROFILE_VARIABLE}
     os.environ["ROS_DOMAIN_ID"] = str(150 + os.getpid() % 80)
+    fastdds_defaults = {k: v for k, v in os.environ.items() if k != FASTDDS_PROFILE_VARIABLE}
     rclpy.init()
     rows = []
     with tempfile.TemporaryDirectory() as folder:
