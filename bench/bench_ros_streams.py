@@ -55,7 +55,7 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
-def measure(command: list[str], topic: str, message_type, seconds: float, warmup: float,
+def measure(command: list[str], topic: str, message_type, rate: float, seconds: float, warmup: float,
             environment: dict | None = None) -> dict:
     import rclpy
     from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -92,13 +92,14 @@ def measure(command: list[str], topic: str, message_type, seconds: float, warmup
         stamp = message.header.stamp if hasattr(message, "header") else message.stamp
         arrivals.append((now, published, stamp.sec * 10 ** 9 + stamp.nanosec, getattr(message, "sequence", None)))
     if len(arrivals) < 2:
-        return {"rate": 0.0, "transport": [float("nan")] * 3, "age": [float("nan")] * 3, "lost": "-", "cpu": cpu}
+        return {"rate": 0.0, "transport": [float("nan")] * 3, "age": [float("nan")] * 3, "lost": "all", "cpu": cpu}
     received_ns, published_ns, stamps, sequences = (np.array(column) for column in zip(*arrivals))
     percentiles = lambda latency_ns: np.percentile(latency_ns / 1e6, [50, 95, 99]).tolist()
     span = (stamps[-1] - stamps[0]) / 1e9
-    lost = "-"
     if sequences[0] is not None:
-        lost = str(int(sequences[-1] - sequences[0] + 1 - len(sequences)))
+        lost = int(sequences[-1] - sequences[0] + 1 - len(sequences))
+    else:  # images carry no sequence number: frames missing from the node's fixed exposure schedule
+        lost = int(np.sum(np.maximum(np.rint(np.diff(np.sort(stamps)) / (1e9 / rate)) - 1, 0)))
     return {"rate": (len(stamps) - 1) / span, "transport": percentiles(received_ns - published_ns),
             "age": percentiles(received_ns - stamps), "lost": lost, "cpu": cpu}
 
@@ -172,8 +173,8 @@ def main(argv=None) -> None:
             size = re.search(r"(\d+)x(\d+)", name)
             width, height = size.groups() if size else ("0", "0")
             baseline = measure([sys.executable, "-c", BASELINE, str(rate), width, height], "/baseline",
-                               Image if size else Header, args.seconds, args.warmup)
-            result = measure(command, topic, kind, args.seconds, args.warmup, *environment)
+                               Image if size else Header, rate, args.seconds, args.warmup)
+            result = measure(command, topic, kind, rate, args.seconds, args.warmup, *environment)
             rows.append((name, rate, result, baseline))
     rclpy.shutdown()
     print(f"ROS 2 streams on this machine ({os.cpu_count()} cores), {args.seconds:g} s each after "
