@@ -125,10 +125,14 @@ def main(argv=None) -> None:
     networks.update(dict(item.split("=", 1) for item in args.model))
 
     rows, shipped_probabilities = [], None
-    evaluated = [(name, checkpoint, "float32") for name, checkpoint in networks.items()]
-    evaluated.insert(1, ("FGA-Net (shipped, bfloat16 inference)", DEFAULT_WEIGHTS, "bfloat16"))
-    for name, checkpoint, precision in evaluated:
-        segmenter = Segmenter(checkpoint, window=512, threads=args.threads, precision=precision)
+    evaluated = [(name, checkpoint, "torch", "float32") for name, checkpoint in networks.items()]
+    evaluated[1:1] = [("FGA-Net (shipped, bfloat16 inference)", DEFAULT_WEIGHTS, "torch", "bfloat16"),
+                      ("FGA-Net (shipped, compiled, bfloat16)", DEFAULT_WEIGHTS, "compiled", "bfloat16")]
+    # The frames' own size: eager windows shrink to it anyway, and a compiled model, which has one
+    # static size, would otherwise see a 256-px frame padded into 512 px of zeros.
+    window = -(-max(images[0].shape) // 32) * 32
+    for name, checkpoint, backend, precision in evaluated:
+        segmenter = Segmenter(checkpoint, backend=backend, window=window, threads=args.threads, precision=precision)
         probabilities = [segmenter.probability(image) for image in images]
         shipped_probabilities = shipped_probabilities if shipped_probabilities is not None else probabilities
         rows.append((name, scores_for(probabilities, images, masks, tips, segmenter.threshold).as_percent_row()))
@@ -147,10 +151,14 @@ def main(argv=None) -> None:
         print(f"| {name} | " + " | ".join(values) + " |")
 
     print("\nSpeed at 512x512, one frame, "
-          f"{args.threads} threads (median of {args.speed_repeats}); ratio to the shipped network under PyTorch")
-    print("| network | G MACs (with DCN) | G MACs (without) | PyTorch ms | PyTorch bf16 ms | ONNX Runtime ms | "
-          "ratio torch | ratio bf16 | ratio ONNX |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          f"{args.threads} threads (median of {args.speed_repeats}); ratio to the shipped network under PyTorch. "
+          "Compiled = AOTInductor, built once into the user cache (build time not included)")
+    backends = (("PyTorch", "torch", "float32"), ("PyTorch bf16", "torch", "bfloat16"),
+                ("compiled", "compiled", "float32"), ("compiled bf16", "compiled", "bfloat16"),
+                ("ONNX Runtime", "onnx", "float32"))
+    print("| network | G MACs (with DCN) | G MACs (without) | " + " | ".join(f"{b[0]} ms" for b in backends)
+          + " | " + " | ".join(f"ratio {b[0]}" for b in backends) + " |")
+    print("|---|---|---|" + "---|" * 2 * len(backends))
     frame = np.random.default_rng(0).integers(1, 255, (512, 512)).astype(np.uint8)
     speed_networks = dict(networks)
     work = ROOT / "out" / "segmentation" / "speed"
@@ -161,21 +169,19 @@ def main(argv=None) -> None:
         speed_networks[name] = checkpoint
     baseline = None
     for name, checkpoint in speed_networks.items():
-        torch_segmenter = Segmenter(checkpoint, window=512, threads=args.threads)
+        network = Segmenter(checkpoint, window=512, threads=args.threads).network
         # Exported afresh for every network (one file, overwritten): the timing is of this code's graph.
-        onnx_file = export_onnx(torch_segmenter.network, work / "timed.onnx")
-        onnx_segmenter = Segmenter(checkpoint, backend="onnx", window=512, onnx_file=onnx_file, threads=args.threads)
-        bf16_segmenter = Segmenter(checkpoint, window=512, threads=args.threads, precision="bfloat16")
-        repeats = args.speed_repeats if sum(torch_segmenter.network.config.widths) < 1000 else 2
-        torch_ms = timed_ms(lambda: torch_segmenter.probability(frame), repeats)
-        bf16_ms = timed_ms(lambda: bf16_segmenter.probability(frame), repeats)
-        onnx_ms = timed_ms(lambda: onnx_segmenter.probability(frame), repeats)
-        baseline = baseline or torch_ms
-        macs = count_multiply_accumulates(torch_segmenter.network, 512)
-        print(f"| {name} | {macs['total'] / 1e9:.2f} | {macs['without_deformable'] / 1e9:.2f} | {torch_ms:.0f} | "
-              f"{bf16_ms:.0f} | {onnx_ms:.0f} | {torch_ms / baseline:.2f} | {bf16_ms / baseline:.2f} | "
-              f"{onnx_ms / baseline:.2f} |")
-    print("| paper (RTX 4090): FGA-Net 75.36 G, 17.18 ms; U-Net 54.98 G, 4.06 ms | | | | | | | | |")
+        onnx_file = export_onnx(network, work / "timed.onnx")
+        segmenters = [Segmenter(checkpoint, backend=backend, window=512, threads=args.threads, precision=precision,
+                                onnx_file=onnx_file) for _, backend, precision in backends]
+        repeats = args.speed_repeats if sum(network.config.widths) < 1000 else 2
+        times = [timed_ms(lambda: segmenter.probability(frame), repeats) for segmenter in segmenters]
+        baseline = baseline or times[0]
+        macs = count_multiply_accumulates(network, 512)
+        print(f"| {name} | {macs['total'] / 1e9:.2f} | {macs['without_deformable'] / 1e9:.2f} | "
+              + " | ".join(f"{ms:.0f}" for ms in times) + " | " + " | ".join(f"{ms / baseline:.2f}" for ms in times)
+              + " |")
+    print("| paper (RTX 4090): FGA-Net 75.36 G, 17.18 ms; U-Net 54.98 G, 4.06 ms |" + " |" * (2 + 2 * len(backends)))
 
     overlay_png(args.png, images, masks, shipped_probabilities, 0.5)
     print(f"\noverlays: {args.png}")
