@@ -83,11 +83,11 @@ class _Autocast(nn.Module):
 
 def export_compiled(network: SegmentationNetwork, path: str | Path, size: int = 512,
                     precision: str = "float32") -> Path:
-    """AOTInductor package for one (1,1,size,size) input: the graph compiled to C++ with fused
-    elementwise kernels and frozen, prepacked weights. Eager PyTorch spends most of the
-    shipped network's time in separate passes over the DCN's sampled tensor (mask, sigmoid,
-    layer norm), which this fuses. A static shape compiles in half the time of a dynamic
-    one and runs faster; other window sizes get their own package."""
+    """AOTInductor package for one (1,1,size,size) input: the graph compiled to C++ with frozen,
+    prepacked weights, and the elementwise passes eager PyTorch makes one by one (the DCN's
+    sampling and modulation, the gates' sigmoids and norms, the BGA products) fused. A static
+    shape compiles in half the time of a dynamic one and runs faster; other window sizes get
+    their own package."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     module = _Autocast(network.eval()) if precision == "bfloat16" else network.eval()
@@ -118,8 +118,8 @@ def cached_onnx_path(weights: str | Path) -> Path:
 
 def cached_compiled_path(weights: str | Path, size: int, precision: str) -> Path:
     """Where a compiled package is kept. Machine code is specific to the torch version, the
-    CPU's vector instructions and the thread count baked into its parallel loops, so all
-    of them key the cache along with the checkpoint's content."""
+    CPU's vector instructions and the thread count (inductor writes it into its OpenMP
+    pragmas), so all of them key the cache along with the checkpoint's content."""
     key = hashlib.sha256(Path(weights).read_bytes())
     key.update(f"{torch.__version__}|{platform.machine()}|{_cpu_model()}|{torch.get_num_threads()}".encode())
     return _cache_folder("compiled") / f"{Path(weights).stem}-{size}-{precision}-{key.hexdigest()[:16]}.pt2"
