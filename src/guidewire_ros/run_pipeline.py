@@ -46,6 +46,25 @@ def start_nodes(specs: list[NodeSpec], workdir: Path, log_dir: Path) -> list[tup
     return processes
 
 
+def build_compiled_segmentation(specs: list[NodeSpec]) -> None:
+    """Build a segmentation node's compiled model before the nodes start, the first time on a
+    machine (a minute or two): the node would build it in the background, and a short run
+    would end first, every time."""
+    for spec in specs:
+        parameters = spec.parameters
+        if spec.executable != "segmentation_node" or parameters.get("backend") != "compiled":
+            continue
+        from guidewire.segmentation.inference import DEFAULT_WEIGHTS, Segmenter, WeightsError
+
+        settings = dict(weights=parameters.get("weights") or DEFAULT_WEIGHTS, window=parameters.get("window", 512),
+                        threads=parameters.get("threads", 0), precision=parameters.get("precision", "float32"))
+        print(f"{spec.name}: loading or building its compiled model ({settings['precision']})", flush=True)
+        try:
+            Segmenter(backend="compiled", **settings)
+        except (WeightsError, RuntimeError, ValueError) as error:  # the node reports it and runs eagerly
+            print(f"{spec.name}: no compiled model, it will run eager PyTorch: {error}", flush=True)
+
+
 def stop_nodes(processes) -> None:
     # Recorder last, so it still receives what the others published before stopping.
     for spec, process in sorted(processes, key=lambda item: item[0].executable == "recorder"):
@@ -75,6 +94,7 @@ def main(argv=None) -> int:
     specs = load_pipeline(args.config, overrides, only=args.only, namespace=args.namespace)
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     os.environ.update(middleware_environment(args.config))
+    build_compiled_segmentation(specs)
     print(f"starting {', '.join(s.name for s in specs)} for {args.duration:g} s; logs in {run_dir}", flush=True)
     with tempfile.TemporaryDirectory() as workdir:
         processes = start_nodes(specs, Path(workdir), run_dir)
