@@ -28,10 +28,11 @@ def ros_environment(domain_id: int) -> dict:
 
 
 @contextmanager
-def running(args: list[str], domain_id: int, log_path: Path, unset: tuple[str, ...] = ()):
+def running(args: list[str], domain_id: int, log_path: Path, unset: tuple[str, ...] = (),
+            extra: dict | None = None):
     """Run a Python module/script in its own process on the given domain, without the environment
-    variables named in `unset`; stop it on exit."""
-    environment = {k: v for k, v in ros_environment(domain_id).items() if k not in unset}
+    variables named in `unset` and with those in `extra`; stop it on exit."""
+    environment = {k: v for k, v in ros_environment(domain_id).items() if k not in unset} | (extra or {})
     with open(log_path, "w") as log:
         process = subprocess.Popen([sys.executable, *args], env=environment, stdout=log,
                                    stderr=subprocess.STDOUT, cwd=ROOT)

@@ -87,7 +87,8 @@ def test_missing_weights_are_reported_and_the_node_stays_up(ros, tmp_path):
     assert diagnostics[-1].level == DiagnosticStatus.ERROR and str(missing) in diagnostics[-1].message
 
 
-def test_compiled_backend_serves_eager_frames_at_once_then_switches_to_the_same_masks(ros, tiny_weights, tmp_path):
+def test_compiled_backend_serves_eager_frames_while_it_builds_then_loads_the_build_at_start(
+        ros, tiny_weights, tmp_path):
     domain, node, executor, _ = ros
     from diagnostic_msgs.msg import DiagnosticArray
     from guidewire_perception.msg import GuidewireSegmentation
@@ -102,25 +103,32 @@ def test_compiled_backend_serves_eager_frames_at_once_then_switches_to_the_same_
     frame = np.random.default_rng(1).integers(1, 255, (96, 128), dtype=np.uint8)
     parameters = {"weights": str(tiny_weights), "backend": "compiled", "window": 128, "input_qos": "reliable",
                   "image_topic": "compiled/image_raw"}
-    with running(node_args("segmentation_node", "segmentation_compiled", parameters, tmp_path), domain,
-                 tmp_path / "compiled.log") as process:
+    command = node_args("segmentation_node", "segmentation_compiled", parameters, tmp_path)
+    cache = {"XDG_CACHE_HOME": str(tmp_path / "cache")}  # empty: the first node must build the model
+
+    def segmented_by(backend: str, timeout: float):
+        """Publish the frame every second until a result arrives while the node reports `backend`."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            results.clear()
+            publisher.publish(image("mono8", frame, 1_000_000_000))
+            if spin_until(executor, lambda: results, 1.0) and backends and backends[-1] == backend:
+                return results[0]
+        return None
+
+    with running(command, domain, tmp_path / "building.log", extra=cache) as process:
         assert spin_until(executor, lambda: publisher.get_subscription_count() > 0, 30)
-
-        def segmented_by(backend: str, timeout: float):
-            """Publish the frame every second until a result arrives while the node reports `backend`."""
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
-                results.clear()
-                publisher.publish(image("mono8", frame, 1_000_000_000))
-                if spin_until(executor, lambda: results, 1.0) and backends and backends[-1] == backend:
-                    return results[0]
-            return None
-
         eager = segmented_by("torch", 60)
         assert eager is not None, "no frame segmented before the compiled model was ready"
         # A slow first build on a slow machine: the tiny network compiles in about 2 min here.
         compiled = segmented_by("compiled", 900)
-        assert compiled is not None, f"never switched to the compiled model; see {tmp_path / 'compiled.log'}"
+        assert compiled is not None, f"never switched to the compiled model; see {tmp_path / 'building.log'}"
         assert process.poll() is None
     eager_mask, compiled_mask = (np.frombuffer(bytes(r.mask.data), np.uint8) for r in (eager, compiled))
     assert np.mean(eager_mask == compiled_mask) > 0.999
+
+    backends.clear()
+    with running(command, domain, tmp_path / "loading.log", extra=cache):
+        assert spin_until(executor, lambda: publisher.get_subscription_count() > 0, 30)
+        assert segmented_by("compiled", 60) is not None
+    assert set(backends) == {"compiled"}, "the built model was not used from the first frame"

@@ -2,9 +2,9 @@
 
 A frame that cannot be used (wrong encoding, too small, corrupt) or a model
 that cannot be loaded is logged and reported on /diagnostics; the node keeps
-serving the next frame. With backend "compiled" the node serves frames with
-eager PyTorch while the compiled model is built (a minute or two, the first time
-on a machine) or loaded from the cache, and switches over when it is ready.
+serving the next frame. With backend "compiled" the node loads the compiled model
+from the cache; the first time on a machine it serves frames with eager PyTorch
+while the model is built (a minute or two) and switches over when it is ready.
 """
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from rclpy.node import Node
 from sensor_msgs.msg import Image
 
 from guidewire.imaging import ImageFormatError
-from guidewire.segmentation.inference import DEFAULT_WEIGHTS, Segmenter, WeightsError, overlay, segment_frame
+from guidewire.segmentation.inference import DEFAULT_WEIGHTS, Segmenter, WeightsError, cached_compiled_path, \
+    overlay, segment_frame
 from guidewire_perception.msg import GuidewireSegmentation
 from guidewire_ros.common import ERROR, OK, WARN, Diagnostics, declare, image_array, image_message, publisher_qos, \
     qos_profile, run
@@ -53,7 +54,10 @@ class SegmentationNode(Node):
             self.model_error = str(error)
             self.get_logger().error(f"no segmentation model: {error}")
         if self.segmenter is not None and backend == "compiled":
-            threading.Thread(target=self._switch_to_compiled, args=(settings,), daemon=True).start()
+            if cached_compiled_path(settings["weights"], window, precision).is_file():
+                self._switch_to_compiled(settings)  # a built package loads in seconds: use it from the first frame
+            else:
+                threading.Thread(target=self._switch_to_compiled, args=(settings,), daemon=True).start()
         self.mask_publisher = self.create_publisher(Image, "segmentation/mask", output_qos)
         self.result_publisher = self.create_publisher(GuidewireSegmentation, "segmentation/result", output_qos)
         self.overlay_publisher = self.create_publisher(Image, "segmentation/overlay", output_qos)
