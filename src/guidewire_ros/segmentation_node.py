@@ -57,6 +57,7 @@ class SegmentationNode(Node):
             if cached_compiled_path(settings["weights"], window, precision).is_file():
                 self._switch_to_compiled(settings)  # a built package loads in seconds: use it from the first frame
             else:
+                self.get_logger().info("building the compiled model; eager PyTorch serves frames meanwhile")
                 threading.Thread(target=self._switch_to_compiled, args=(settings,), daemon=True).start()
         self.mask_publisher = self.create_publisher(Image, "segmentation/mask", output_qos)
         self.result_publisher = self.create_publisher(GuidewireSegmentation, "segmentation/result", output_qos)
@@ -68,7 +69,6 @@ class SegmentationNode(Node):
         self.create_timer(1.0, self._report)
 
     def _switch_to_compiled(self, settings: dict) -> None:
-        self.get_logger().info("building or loading the compiled model; eager PyTorch serves frames meanwhile")
         started = time.monotonic()
         try:
             compiled = Segmenter(backend="compiled", **settings)
