@@ -54,13 +54,12 @@ def build_compiled_segmentation(specs: list[NodeSpec]) -> None:
         parameters = spec.parameters
         if spec.executable != "segmentation_node" or parameters.get("backend") != "compiled":
             continue
-        from guidewire.segmentation.inference import DEFAULT_WEIGHTS, Segmenter, WeightsError
+        from guidewire.segmentation.inference import DEFAULT_WEIGHTS, WeightsError, build_compiled
 
-        settings = dict(weights=parameters.get("weights") or DEFAULT_WEIGHTS, window=parameters.get("window", 512),
-                        threads=parameters.get("threads", 0), precision=parameters.get("precision", "float32"))
-        print(f"{spec.name}: loading or building its compiled model ({settings['precision']})", flush=True)
+        configured = {key: parameters[key] for key in ("window", "precision", "threads") if key in parameters}
+        print(f"{spec.name}: checking for, or building, its compiled model", flush=True)
         try:
-            Segmenter(backend="compiled", **settings)
+            build_compiled(parameters.get("weights") or DEFAULT_WEIGHTS, **configured)
         except (WeightsError, RuntimeError, ValueError) as error:  # the node reports it and runs eagerly
             print(f"{spec.name}: no compiled model, it will run eager PyTorch: {error}", flush=True)
 

@@ -105,6 +105,29 @@ def export_compiled(network: SegmentationNetwork, path: str | Path, size: int = 
     return path
 
 
+def build_compiled(weights: str | Path, window: int = 512, precision: str = "float32", threads: int = 0) -> Path:
+    """The cached compiled package for these settings, built first if the cache lacks it
+    (a minute or two); not loaded, so a launcher can prepare it for a node."""
+    _check_settings("compiled", window, precision)
+    if threads:
+        torch.set_num_threads(threads)  # part of the cache key
+    path = cached_compiled_path(weights, window, precision)
+    if not path.is_file():
+        network, _ = load_checkpoint(weights)
+        export_compiled(fold_batch_norms(network).to(memory_format=torch.channels_last), path, window, precision)
+    return path
+
+
+def _check_settings(backend: str, window: int, precision: str) -> None:
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown segmentation backend {backend!r}: use one of {BACKENDS}")
+    if precision not in PRECISIONS or (backend == "onnx" and precision != "float32"):
+        raise ValueError(f"precision {precision!r} is not one of {PRECISIONS} for the {backend} backend "
+                         "(ONNX Runtime runs float32)")
+    if window % SIZE_MULTIPLE:
+        raise ValueError(f"window must be a multiple of {SIZE_MULTIPLE}, got {window}")
+
+
 def _cache_folder(kind: str) -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser() / "guidewire_perception" / kind
 
@@ -167,13 +190,7 @@ class Segmenter:
     def __init__(self, weights: str | Path = DEFAULT_WEIGHTS, backend: str = "torch", window: int = 512,
                  overlap: float = 0.5, onnx_file: str | Path | None = None, threads: int = 0,
                  precision: str = "float32"):
-        if backend not in BACKENDS:
-            raise ValueError(f"unknown segmentation backend {backend!r}: use one of {BACKENDS}")
-        if precision not in PRECISIONS or (backend == "onnx" and precision != "float32"):
-            raise ValueError(f"precision {precision!r} is not one of {PRECISIONS} for the {backend} backend "
-                             "(ONNX Runtime runs float32)")
-        if window % SIZE_MULTIPLE:
-            raise ValueError(f"window must be a multiple of {SIZE_MULTIPLE}, got {window}")
+        _check_settings(backend, window, precision)
         self.weights = Path(weights)
         self.network, self.meta = load_checkpoint(weights)
         # oneDNN's fast layout for narrow convolutions, with BN folded away.
@@ -202,9 +219,7 @@ class Segmenter:
 
     def _load_compiled(self):
         """The compiled model for the window, loaded from the cache or built into it."""
-        path = cached_compiled_path(self.weights, self.window, self.precision)
-        if not path.is_file():
-            export_compiled(self.network, path, self.window, self.precision)
+        path = build_compiled(self.weights, self.window, self.precision)
         try:
             return torch._inductor.aoti_load_package(str(path))
         except Exception as error:  # a damaged cache file: say which, so it can be deleted
