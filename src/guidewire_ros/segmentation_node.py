@@ -4,11 +4,14 @@ A frame that cannot be used (wrong encoding, too small, corrupt) or a model
 that cannot be loaded is logged and reported on /diagnostics; the node keeps
 serving the next frame. With backend "compiled" the node loads the compiled model
 from the cache; the first time on a machine it serves frames with eager PyTorch
-while the model is built (a minute or two) and switches over when it is ready.
+while a child process builds the model (a minute or two) and switches over when
+it is ready.
 """
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 import threading
 import time
 
@@ -58,7 +61,7 @@ class SegmentationNode(Node):
                 self._switch_to_compiled(settings)  # a built package loads in seconds: use it from the first frame
             else:
                 self.get_logger().info("building the compiled model; eager PyTorch serves frames meanwhile")
-                threading.Thread(target=self._switch_to_compiled, args=(settings,), daemon=True).start()
+                threading.Thread(target=self._build_then_switch, args=(settings,), daemon=True).start()
         self.mask_publisher = self.create_publisher(Image, "segmentation/mask", output_qos)
         self.result_publisher = self.create_publisher(GuidewireSegmentation, "segmentation/result", output_qos)
         self.overlay_publisher = self.create_publisher(Image, "segmentation/overlay", output_qos)
@@ -67,6 +70,21 @@ class SegmentationNode(Node):
         self.latency_ms: list[float] = []
         self.last_error = ""
         self.create_timer(1.0, self._report)
+
+    def _build_then_switch(self, settings: dict) -> None:
+        """Build in a child process: torch.export patches nn.Module.__call__ process-wide while it
+        traces, and an eager frame segmented meanwhile in this process fails inside the tracer."""
+        command = [sys.executable, "-m", "guidewire.segmentation.export", str(settings["weights"]), "--compiled",
+                   "--size", str(settings["window"]), "--precision", settings["precision"],
+                   "--threads", str(settings["threads"])]
+        build = subprocess.run(command, capture_output=True, text=True)
+        if build.returncode:
+            reason = (build.stderr.strip().splitlines() or [f"exit status {build.returncode}"])[-1]
+            self.compile_error = f"build failed: {reason}"
+            self.get_logger().error(f"compiled backend unavailable, staying on eager PyTorch: {self.compile_error}")
+            return
+        self.get_logger().info(build.stdout.strip())
+        self._switch_to_compiled(settings)
 
     def _switch_to_compiled(self, settings: dict) -> None:
         started = time.monotonic()
