@@ -1,0 +1,62 @@
+"""Do the networks underfit? Mean Dice and clDice of checkpoints on training frames, beside
+the held-out set's, at the shipped threshold.
+
+    scripts/env.sh python bench/training_fit.py CHECKPOINT [CHECKPOINT ...]
+
+A checkpoint that scores about the same on frames it trained on as on held-out
+ones is limited by its capacity, not by the data; one far better on the
+training frames overfits.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from bench_segmentation import load_set  # noqa: E402
+from guidewire.segmentation.inference import Segmenter  # noqa: E402
+from guidewire.segmentation.metrics import cldice, dice  # noqa: E402
+
+THRESHOLD = 0.5
+
+
+def mean_scores(segmenter: Segmenter, images, masks) -> tuple[float, float]:
+    predictions = [segmenter.probability(image) >= THRESHOLD for image in images]
+    return (100 * float(np.mean([dice(p, m) for p, m in zip(predictions, masks)])),
+            100 * float(np.mean([cldice(p, m) for p, m in zip(predictions, masks)])))
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("checkpoints", nargs="+")
+    parser.add_argument("--train", type=Path, default=ROOT / "out" / "segmentation" / "train_large")
+    parser.add_argument("--heldout", type=Path, default=ROOT / "out" / "segmentation" / "heldout")
+    parser.add_argument("--every", type=int, default=8, help="use every N-th training frame (all poses)")
+    args = parser.parse_args(argv)
+    for folder in (args.train, args.heldout):
+        if not (folder / "frames.jsonl").is_file():
+            parser.error(f"{folder} holds no data set: write it with the command in the model card "
+                         "(src/guidewire/segmentation/weights/MODEL_CARD.md)")
+    train_images, train_masks, _ = load_set(args.train)
+    train_images, train_masks = train_images[::args.every], train_masks[::args.every]
+    heldout_images, heldout_masks, _ = load_set(args.heldout)
+    print(f"    scripts/env.sh python bench/training_fit.py {' '.join(args.checkpoints)}\n")
+    print(f"Every {args.every}th frame of {args.train} ({len(train_images)}) and all of {args.heldout} "
+          f"({len(heldout_images)}); mean per frame, %, threshold {THRESHOLD}")
+    print("| checkpoint | train Dice | train clDice | held-out Dice | held-out clDice |")
+    print("|---|---|---|---|---|")
+    for checkpoint in args.checkpoints:
+        segmenter = Segmenter(checkpoint, threads=2)
+        train = mean_scores(segmenter, train_images, train_masks)
+        heldout = mean_scores(segmenter, heldout_images, heldout_masks)
+        print(f"| {checkpoint} | {train[0]:.2f} | {train[1]:.2f} | {heldout[0]:.2f} | {heldout[1]:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
