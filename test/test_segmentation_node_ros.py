@@ -1,5 +1,6 @@
 """The segmentation node on a private ROS domain: results per frame, bad frames and missing weights reported."""
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -132,3 +133,31 @@ def test_compiled_backend_serves_eager_frames_while_it_builds_then_loads_the_bui
         assert spin_until(executor, lambda: publisher.get_subscription_count() > 0, 30)
         assert segmented_by("compiled", 60) is not None
     assert set(backends) == {"compiled"}, "the built model was not used from the first frame"
+
+
+def builds_of(weights) -> list[int]:
+    """Process ids of compiled-model builds of these weights (the node's child processes)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            arguments = cmdline.read_bytes().split(b"\0")
+        except OSError:  # the process ended while we looked
+            continue
+        if b"guidewire.segmentation.export" in arguments and str(weights).encode() in arguments:
+            found.append(int(cmdline.parent.name))
+    return found
+
+
+def test_stopping_the_node_stops_its_compiled_model_build(ros, tiny_weights, tmp_path):
+    domain, _, _, _ = ros
+    parameters = {"weights": str(tiny_weights), "backend": "compiled", "window": 96}
+    command = node_args("segmentation_node", "segmentation_stopped", parameters, tmp_path)
+    with running(command, domain, tmp_path / "stopped.log", extra={"XDG_CACHE_HOME": str(tmp_path / "cache")}):
+        deadline = time.monotonic() + 60
+        while not builds_of(tiny_weights) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert builds_of(tiny_weights), f"the node started no build; see {tmp_path / 'stopped.log'}"
+    deadline = time.monotonic() + 15
+    while builds_of(tiny_weights) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not builds_of(tiny_weights), "a compiled-model build outlived its node"

@@ -48,6 +48,8 @@ class SegmentationNode(Node):
         output_qos = publisher_qos(self, default_depth=30)
         self.diagnostics = Diagnostics(self, "segmentation/fganet")
         self.segmenter, self.model_error, self.compile_error = None, "", ""
+        self.build_process: subprocess.Popen | None = None
+        self.build_lock, self.closed = threading.Lock(), False
         settings = dict(weights=weights or DEFAULT_WEIGHTS, window=window, threads=threads, precision=precision)
         try:
             self.segmenter = Segmenter(backend="torch" if backend == "compiled" else backend, **settings)
@@ -77,14 +79,26 @@ class SegmentationNode(Node):
         command = [sys.executable, "-m", "guidewire.segmentation.export", str(settings["weights"]), "--compiled",
                    "--size", str(settings["window"]), "--precision", settings["precision"],
                    "--threads", str(settings["threads"])]
-        build = subprocess.run(command, capture_output=True, text=True)
-        if build.returncode:
-            reason = (build.stderr.strip().splitlines() or [f"exit status {build.returncode}"])[-1]
+        with self.build_lock:
+            if self.closed:
+                return
+            self.build_process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                                  text=True)
+        output, errors = self.build_process.communicate()
+        if self.build_process.returncode:
+            reason = (errors.strip().splitlines() or [f"exit status {self.build_process.returncode}"])[-1]
             self.compile_error = f"build failed: {reason}"
             self.get_logger().error(f"compiled backend unavailable, staying on eager PyTorch: {self.compile_error}")
             return
-        self.get_logger().info(build.stdout.strip())
+        self.get_logger().info(output.strip())
         self._switch_to_compiled(settings)
+
+    def close(self) -> None:
+        """Stop a build still running, so that no compiler outlives the node."""
+        with self.build_lock:  # a build starting while the node stops must not escape
+            self.closed = True
+            if self.build_process is not None and self.build_process.poll() is None:
+                self.build_process.terminate()
 
     def _switch_to_compiled(self, settings: dict) -> None:
         started = time.monotonic()
