@@ -149,15 +149,10 @@ def builds_of(weights) -> list[int]:
 
 
 def test_stopping_the_node_stops_its_compiled_model_build(ros, tiny_weights, tmp_path):
-    domain, _, _, _ = ros
+    domain, _, executor, _ = ros
     parameters = {"weights": str(tiny_weights), "backend": "compiled", "window": 96}
     command = node_args("segmentation_node", "segmentation_stopped", parameters, tmp_path)
     with running(command, domain, tmp_path / "stopped.log", extra={"XDG_CACHE_HOME": str(tmp_path / "cache")}):
-        deadline = time.monotonic() + 60
-        while not builds_of(tiny_weights) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert builds_of(tiny_weights), f"the node started no build; see {tmp_path / 'stopped.log'}"
-    deadline = time.monotonic() + 15
-    while builds_of(tiny_weights) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not builds_of(tiny_weights), "a compiled-model build outlived its node"
+        assert spin_until(executor, lambda: builds_of(tiny_weights), 60), \
+            f"the node started no build; see {tmp_path / 'stopped.log'}"
+    assert spin_until(executor, lambda: not builds_of(tiny_weights), 15), "a compiled-model build outlived its node"

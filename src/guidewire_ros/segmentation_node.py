@@ -87,9 +87,7 @@ class SegmentationNode(Node):
         output, errors = self.build_process.communicate()
         if self.build_process.returncode:
             reason = (errors.strip().splitlines() or [f"exit status {self.build_process.returncode}"])[-1]
-            self.compile_error = f"build failed: {reason}"
-            self.get_logger().error(f"compiled backend unavailable, staying on eager PyTorch: {self.compile_error}")
-            return
+            return self._compiled_unavailable(f"build failed: {reason}")
         self.get_logger().info(output.strip())
         self._switch_to_compiled(settings)
 
@@ -105,11 +103,13 @@ class SegmentationNode(Node):
         try:
             compiled = Segmenter(backend="compiled", **settings)
         except (WeightsError, RuntimeError) as error:
-            self.compile_error = str(error)
-            self.get_logger().error(f"compiled backend unavailable, staying on eager PyTorch: {error}")
-            return
+            return self._compiled_unavailable(str(error))
         self.segmenter = compiled  # one reference swap: a frame in flight finishes on the eager model
         self.get_logger().info(f"compiled model ready after {time.monotonic() - started:.0f} s")
+
+    def _compiled_unavailable(self, reason: str) -> None:
+        self.compile_error = reason
+        self.get_logger().error(f"compiled backend unavailable, staying on eager PyTorch: {reason}")
 
     def _reject(self, reason: str) -> None:
         self.rejected += 1
