@@ -1,5 +1,7 @@
 """Real nodes on a private ROS domain: what arrives on the topics, and what the bag holds."""
 import signal
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -7,7 +9,7 @@ import pytest
 rclpy = pytest.importorskip("rclpy")
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data  # noqa: E402
 
-from ros_support import node_args, ros, running, spin_until  # noqa: E402,F401 (ros: fixture)
+from ros_support import node_args, ros, ros_environment, running, spin_until  # noqa: E402,F401 (ros: fixture)
 
 
 def test_driver_camera_and_recorder(ros):
@@ -93,3 +95,29 @@ def test_bad_backend_is_reported_by_name(ros, tmp_path):
                  tmp_path / "driver.log") as process:
         process.wait(timeout=30)
     assert "unknown backend 'spi'" in (tmp_path / "driver.log").read_text()
+
+
+STOPPED_WHILE_STARTING = """
+import os, signal, time
+import rclpy
+from rclpy.node import Node
+from std_msgs.msg import String
+from guidewire_ros.common import run
+
+class StoppedWhileStarting(Node):
+    def __init__(self):
+        super().__init__("stopped_while_starting")
+        os.kill(os.getpid(), signal.SIGTERM)  # a launch system stopping the node as it starts
+        while rclpy.ok():
+            time.sleep(0.01)
+        self.create_publisher(String, "after_the_stop", 10)
+
+run(StoppedWhileStarting)
+"""
+
+
+def test_a_node_stopped_while_it_starts_exits_cleanly(ros):
+    domain, *_ = ros
+    finished = subprocess.run([sys.executable, "-c", STOPPED_WHILE_STARTING], env=ros_environment(domain),
+                              capture_output=True, text=True, timeout=60)
+    assert finished.returncode == 0 and "Traceback" not in finished.stderr, finished.stderr

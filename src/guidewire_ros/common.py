@@ -96,6 +96,7 @@ def run(node_class) -> None:
     """Entry point body shared by every node's main()."""
     import rclpy
     from rclpy.executors import ExternalShutdownException
+    from rclpy.impl.implementation_singleton import rclpy_implementation
 
     localhost_discovery_default()
     rclpy.init()
@@ -105,6 +106,9 @@ def run(node_class) -> None:
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except rclpy_implementation.RCLError:
+        if rclpy.ok():
+            raise  # otherwise a stop signal during start-up invalidated the context: a stop, not a fault
     finally:
         if node is not None:
             getattr(node, "close", lambda: None)()

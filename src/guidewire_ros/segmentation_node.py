@@ -58,12 +58,6 @@ class SegmentationNode(Node):
         except (WeightsError, ValueError) as error:
             self.model_error = str(error)
             self.get_logger().error(f"no segmentation model: {error}")
-        if self.segmenter is not None and backend == "compiled":
-            if cached_compiled_path(settings["weights"], window, precision).is_file():
-                self._switch_to_compiled(settings)  # a built package loads in seconds: use it from the first frame
-            else:
-                self.get_logger().info("building the compiled model; eager PyTorch serves frames meanwhile")
-                threading.Thread(target=self._build_then_switch, args=(settings,), daemon=True).start()
         self.mask_publisher = self.create_publisher(Image, "segmentation/mask", output_qos)
         self.result_publisher = self.create_publisher(GuidewireSegmentation, "segmentation/result", output_qos)
         self.overlay_publisher = self.create_publisher(Image, "segmentation/overlay", output_qos)
@@ -72,6 +66,17 @@ class SegmentationNode(Node):
         self.latency_ms: list[float] = []
         self.last_error = ""
         self.create_timer(1.0, self._report)
+        if self.segmenter is not None and backend == "compiled":
+            self._start_compiled(settings)
+
+    def _start_compiled(self, settings: dict) -> None:
+        """Last in __init__: a stop signal earlier in it fails the constructor, and main() could not
+        then close() the node to stop a build already started."""
+        if cached_compiled_path(settings["weights"], settings["window"], settings["precision"]).is_file():
+            self._switch_to_compiled(settings)  # a built package loads in seconds: use it from the first frame
+        else:
+            self.get_logger().info("building the compiled model; eager PyTorch serves frames meanwhile")
+            threading.Thread(target=self._build_then_switch, args=(settings,), daemon=True).start()
 
     def _build_then_switch(self, settings: dict) -> None:
         """Build in a child process: torch.export patches nn.Module.__call__ process-wide while it
@@ -85,6 +90,8 @@ class SegmentationNode(Node):
             self.build_process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                                   text=True)
         output, errors = self.build_process.communicate()
+        if self.closed:
+            return  # close() stopped it
         if self.build_process.returncode:
             reason = (errors.strip().splitlines() or [f"exit status {self.build_process.returncode}"])[-1]
             return self._compiled_unavailable(f"build failed: {reason}")
