@@ -6,7 +6,7 @@ from torch.nn import functional as F
 
 from guidewire.segmentation.deformable import DeformableConv2d, deform_conv2d
 from guidewire.segmentation.fganet import (DEEP_SUPERVISION_WEIGHTS, PAPER_FGANET, PAPER_UNET, NetworkConfig,
-                                           SegmentationNetwork, count_multiply_accumulates, spatial_shift)
+                                           SegmentationNetwork, count_multiply_accumulates, spatial_shift, widen)
 from guidewire.segmentation.losses import deep_supervision_loss, soft_skeleton
 
 TINY = NetworkConfig(widths=(4, 8, 8, 8, 8, 8))
@@ -88,6 +88,43 @@ def test_training_outputs_are_six_full_size_maps_and_eval_one():
     loss.backward()
     assert torch.isfinite(loss)
     assert network.eval()(x).shape == (2, 1, 64, 96)
+
+
+@pytest.mark.parametrize("fganet", [True, False], ids=["FGA-Net", "U-Net"])
+def test_widening_keeps_the_function_and_lets_the_copies_diverge(fganet):
+    torch.manual_seed(0)
+    network = SegmentationNetwork(NetworkConfig((8, 8, 8, 16, 16, 16), gated_attention=fganet,
+                                                bilateral_fusion=fganet))
+    with torch.no_grad():  # as if trained: non-zero offsets, norms and batch statistics
+        for parameter in network.parameters():
+            parameter.add_(0.2 * torch.randn_like(parameter))
+        for _ in range(3):
+            network.train()(torch.randn(2, 1, 64, 64))
+    x = torch.randn(2, 1, 64, 64)
+    wider = widen(network.eval(), (8, 8, 16, 16, 32, 32))
+    assert sum(p.numel() for p in wider.parameters()) > 2 * sum(p.numel() for p in network.parameters())
+    with torch.no_grad():
+        expected, widened = network(x), wider(x)
+    assert torch.allclose(widened, expected, atol=1e-4 * float(expected.abs().max()))
+
+    def doubled_stage(network):  # encoder stage 2 went from 8 to 16 channels: copies 2c and 2c+1
+        seen = []
+        hook = network.encoder[2].register_forward_hook(lambda module, inputs, output: seen.append(output))
+        with torch.no_grad():
+            network.eval()(x)
+        hook.remove()
+        return seen[0]
+
+    assert torch.allclose(doubled_stage(wider)[:, 0], doubled_stage(wider)[:, 1], atol=1e-5)
+    loss = deep_supervision_loss(wider.train()(x), (torch.rand(2, 1, 64, 64) > 0.9).float())
+    loss.backward()
+    torch.optim.SGD(wider.parameters(), lr=0.1).step()
+    assert not torch.allclose(doubled_stage(wider)[:, 0], doubled_stage(wider)[:, 1], atol=1e-3)
+
+
+def test_widening_refuses_widths_that_are_not_kept_or_doubled():
+    with pytest.raises(ValueError, match="stay or double"):
+        widen(SegmentationNetwork(TINY), tuple(3 * w for w in TINY.widths))
 
 
 def test_unet_baseline_has_no_attention_or_fusion_modules():

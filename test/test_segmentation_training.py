@@ -38,3 +38,19 @@ def test_training_checkpoints_resumes_and_writes_a_loadable_model(tmp_path):
     # Resuming continued from the saved weights: they differ from the first epoch's.
     changed = any(not torch.equal(a, b) for a, b in zip(first["network"].values(), network.state_dict().values()))
     assert changed
+
+
+def test_fine_tuning_into_doubled_stages_starts_from_the_widened_checkpoint(tmp_path):
+    write_folder(tmp_path / "data")
+    arguments = dict(batch_size=2, patch=64, seed=0, threads=1, cldice_outputs=1, command="test")
+    narrow = train(str(tmp_path / "data"), str(tmp_path / "narrow"), TINY, epochs=1, learning_rate=1e-2,
+                   resume=False, **arguments)
+    wide = NetworkConfig(widths=(4, 4, 8, 16, 16, 16))
+    # A zero learning rate keeps the starting weights (batch statistics still move).
+    model_file = train(str(tmp_path / "data"), str(tmp_path / "wide"), wide, epochs=1, learning_rate=0.0,
+                       resume=False, init=str(narrow), **arguments)
+    (narrow_network, _), (wide_network, _) = load_checkpoint(narrow), load_checkpoint(model_file)
+    assert wide_network.config == wide
+    # Stage 3 doubled from 8 to 16 channels: each narrow filter became two adjacent copies.
+    narrow_filters, wide_filters = narrow_network.encoder[3][0][0].weight, wide_network.encoder[3][0][0].weight
+    assert torch.equal(wide_filters[0::2], narrow_filters) and torch.equal(wide_filters[1::2], narrow_filters)

@@ -9,7 +9,7 @@ paper's network and the smaller shipped one are the same code.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import torch
 from torch import nn
@@ -179,6 +179,44 @@ class SegmentationNetwork(nn.Module):
         return [head(o) if o.shape[-2:] == size else
                 F.interpolate(head(o), size=size, mode="bilinear", align_corners=False)
                 for head, o in zip(self.heads, outputs)]
+
+
+def widen(network: SegmentationNetwork, widths: tuple, seed: int = 0, split_noise: float = 0.1
+          ) -> SegmentationNetwork:
+    """Net2WiderNet (Chen et al. 2016): the same function in a network whose stages are each as wide
+    as `network`'s or twice as wide, to give a trained network more capacity without starting over.
+
+    Each channel of a doubled stage becomes two adjacent copies: adjacent, so the spatial shift's
+    eight contiguous channel groups and the channel LayerNorm see what they saw before. A layer that
+    reads a doubled stage gives the copies w*(1/2 + e) and w*(1/2 - e) with random e, which sums to w
+    on equal copies; the copies then get different gradients and do not stay twins in training.
+    """
+    old_widths, widths = network.config.widths, tuple(int(w) for w in widths)
+    if len(widths) != 6 or any(w not in (o, 2 * o) for w, o in zip(widths, old_widths)):
+        raise ValueError(f"each width must stay or double: {old_widths} -> {widths}")
+    if network.config.gated_attention and any(
+            w != o and o % len(SHIFT_DIRECTIONS) for w, o in zip(widths, old_widths)):
+        raise ValueError(f"a doubled stage needs a multiple of {len(SHIFT_DIRECTIONS)} channels, so that its "
+                         f"copies stay in the same spatial-shift group: {old_widths}")
+    wider = SegmentationNetwork(replace(network.config, widths=widths))
+    generator = torch.Generator().manual_seed(seed)
+    for (name, old_module), (_, new_module) in zip(network.named_modules(), wider.named_modules()):
+        for key, old_value in [*old_module.named_parameters(recurse=False), *old_module.named_buffers(recurse=False)]:
+            # Which dimension holds output and which input channels.
+            transposed = isinstance(old_module, nn.ConvTranspose2d) and key == "weight"
+            out_dim, in_dim = (1, 0) if transposed else (0, 1)
+            target = getattr(new_module, key)
+            value = old_value.detach()
+            if value.dim() > out_dim and target.shape[out_dim] == 2 * value.shape[out_dim]:
+                value = value.repeat_interleave(2, dim=out_dim)
+            if value.dim() > in_dim and target.shape[in_dim] == 2 * value.shape[in_dim]:
+                share = split_noise * torch.randn(value.shape, generator=generator, dtype=value.dtype)
+                value = torch.stack([value * (0.5 + share), value * (0.5 - share)], dim=in_dim + 1)
+                value = value.flatten(in_dim, in_dim + 1)
+            if value.shape != target.shape:
+                raise ValueError(f"cannot widen {name}.{key} from {tuple(old_value.shape)} to {tuple(target.shape)}")
+            target.data.copy_(value)
+    return wider.train(network.training)
 
 
 def fold_batch_norms(network: SegmentationNetwork) -> SegmentationNetwork:

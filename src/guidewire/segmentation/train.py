@@ -14,6 +14,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -22,7 +23,7 @@ import torch
 
 from guidewire.preprocessing import crop_and_normalise
 from guidewire.segmentation.fganet import PAPER_FGANET, PAPER_UNET, SHIPPED_FGANET, SHIPPED_UNET, NetworkConfig, \
-    SegmentationNetwork
+    SegmentationNetwork, widen
 from guidewire.segmentation.inference import load_checkpoint, save_checkpoint
 from guidewire.segmentation.losses import deep_supervision_loss
 
@@ -104,8 +105,11 @@ def train(data: str, output: str, network_config: NetworkConfig, epochs: int, ba
     network = SegmentationNetwork(network_config).train().to(memory_format=torch.channels_last)
     if init:  # fine-tune: start from a checkpoint's weights, with a fresh optimiser and schedule
         initial, _ = load_checkpoint(init)
-        if initial.config != network_config:
+        if replace(initial.config, widths=network_config.widths) != network_config:
             raise ValueError(f"--init {init} is a {initial.config} network, not {network_config}")
+        if initial.config.widths != network_config.widths:
+            print(f"widening {init} from {initial.config.widths} to {network_config.widths} (same function)")
+            initial = widen(initial, network_config.widths, seed)
         network.load_state_dict(initial.state_dict())
     optimiser = torch.optim.AdamW(network.parameters(), lr=learning_rate, weight_decay=5e-5)
     steps_per_epoch = max(len(samples) // batch_size, 1)
@@ -167,7 +171,8 @@ def main(argv=None) -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--cldice-outputs", type=int, default=6,
                         help="how many outputs (main first) get the soft-clDice term; 6 = all, as the authors")
-    parser.add_argument("--init", help="checkpoint to start from (fine-tuning), e.g. the shipped weights")
+    parser.add_argument("--init", help="checkpoint to start from (fine-tuning), e.g. the shipped weights; with "
+                        "--widths that double some of its stages, it is widened first (same function)")
     parser.add_argument("--resume", action="store_true", help="continue from OUTPUT/last.pt")
     args = parser.parse_args(argv)
     config = NETWORKS[args.network]
