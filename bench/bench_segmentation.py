@@ -27,7 +27,7 @@ from guidewire.segmentation.centreline import extract_centreline  # noqa: E402
 from guidewire.segmentation.fganet import PAPER_FGANET, PAPER_UNET, SegmentationNetwork, \
     count_multiply_accumulates  # noqa: E402
 from guidewire.segmentation.inference import DEFAULT_WEIGHTS, Segmenter, export_onnx, save_checkpoint  # noqa: E402
-from guidewire.segmentation.metrics import HEADER, evaluate_set  # noqa: E402
+from guidewire.segmentation.metrics import HEADER, best_threshold, evaluate_set  # noqa: E402
 from guidewire.segmentation.synthetic import SyntheticSetConfig, write_folder  # noqa: E402
 
 PAPER_TABLE = {"FGA-Net (paper, TCGSeg)": ["91.61", "85.63", "71.29", "56.59", "55.30", "-", "-", "-"],
@@ -64,16 +64,12 @@ def tune_ridge(train_folder: Path, count: int = 24) -> tuple[float, float]:
     """Scale and threshold of the ridge filter chosen on training frames (best mean Dice)."""
     from skimage.filters import sato
 
-    from guidewire.segmentation.metrics import dice
-
     images, masks, _ = load_set(train_folder)
     images, masks = images[:count], masks[:count]
     scale = float(np.median([np.percentile(sato(crop_and_normalise(i)[0], sigmas=(1.0, 1.5, 2.0),
                                                 black_ridges=True), 99.9) for i in images]))
     probabilities = [ridge_probability(i, scale) for i in images]
-    thresholds = np.linspace(0.05, 0.95, 19)
-    best = max(thresholds, key=lambda t: np.mean([dice(p >= t, m) for p, m in zip(probabilities, masks)]))
-    return scale, float(best)
+    return scale, best_threshold(probabilities, masks, np.linspace(0.05, 0.95, 19))[0]
 
 
 def timed_ms(function, repeats: int) -> float:

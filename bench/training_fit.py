@@ -1,5 +1,5 @@
 """Do the networks underfit? Mean Dice and clDice of checkpoints on training frames, beside
-the held-out set's, at the shipped threshold.
+the held-out set's, each at its own threshold (0.5 unless the checkpoint stores one).
 
     scripts/env.sh python bench/training_fit.py CHECKPOINT [CHECKPOINT ...]
 
@@ -23,11 +23,8 @@ from bench_segmentation import load_set  # noqa: E402
 from guidewire.segmentation.inference import Segmenter  # noqa: E402
 from guidewire.segmentation.metrics import cldice, dice  # noqa: E402
 
-THRESHOLD = 0.5
-
-
 def mean_scores(segmenter: Segmenter, images, masks) -> tuple[float, float]:
-    predictions = [segmenter.probability(image) >= THRESHOLD for image in images]
+    predictions = [segmenter.probability(image) >= segmenter.threshold for image in images]
     return (100 * float(np.mean([dice(p, m) for p, m in zip(predictions, masks)])),
             100 * float(np.mean([cldice(p, m) for p, m in zip(predictions, masks)])))
 
@@ -48,14 +45,15 @@ def main(argv=None) -> None:
     heldout_images, heldout_masks, _ = load_set(args.heldout)
     print(f"    scripts/env.sh python bench/training_fit.py {' '.join(args.checkpoints)}\n")
     print(f"Every {args.every}th frame of {args.train} ({len(train_images)}) and all of {args.heldout} "
-          f"({len(heldout_images)}); mean per frame, %, threshold {THRESHOLD}")
-    print("| checkpoint | train Dice | train clDice | held-out Dice | held-out clDice |")
-    print("|---|---|---|---|---|")
+          f"({len(heldout_images)}); mean per frame, %")
+    print("| checkpoint | threshold | train Dice | train clDice | held-out Dice | held-out clDice |")
+    print("|---|---|---|---|---|---|")
     for checkpoint in args.checkpoints:
         segmenter = Segmenter(checkpoint, threads=2)
         train = mean_scores(segmenter, train_images, train_masks)
         heldout = mean_scores(segmenter, heldout_images, heldout_masks)
-        print(f"| {checkpoint} | {train[0]:.2f} | {train[1]:.2f} | {heldout[0]:.2f} | {heldout[1]:.2f} |")
+        print(f"| {checkpoint} | {segmenter.threshold:.2f} | {train[0]:.2f} | {train[1]:.2f} | {heldout[0]:.2f} "
+              f"| {heldout[1]:.2f} |")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from guidewire.segmentation.centreline import extract_centreline
-from guidewire.segmentation.metrics import cldice, dice, evaluate_set, foreground_iou, macro_f1, roc_auc
+from guidewire.segmentation.metrics import best_threshold, cldice, dice, evaluate_set, foreground_iou, macro_f1, \
+    roc_auc
 
 
 def masks():
@@ -49,6 +50,17 @@ def test_auc_is_the_probability_a_wire_pixel_scores_above_background():
     # Pairs (wire, background): 9, of which 0.3 < 0.7 is the one wrong: 8/9.
     assert roc_auc(scores, truth) == pytest.approx(8 / 9)
     assert roc_auc(np.ones(6), truth) == pytest.approx(0.5)
+
+
+def test_best_threshold_keeps_the_wire_and_drops_its_faint_halo():
+    _, truth = masks()
+    probability = np.full(truth.shape, 0.05)
+    probability[1:4, 0:10] = 0.25  # a halo one pixel around the wire
+    probability[truth] = 0.35
+    threshold, sweep = best_threshold([probability], [truth], [0.2, 0.3, 0.4])
+    assert threshold == 0.3 and sweep[0.3] == 1.0
+    assert sweep[0.2] == pytest.approx(16 / 38)  # the halo's 22 pixels are false positives
+    assert sweep[0.4] == 0.0
 
 
 def test_set_scores_pool_oiou_and_average_dice():

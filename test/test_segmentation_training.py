@@ -4,7 +4,8 @@ import numpy as np
 import torch
 
 from guidewire.segmentation.fganet import NetworkConfig
-from guidewire.segmentation.inference import load_checkpoint
+from guidewire.segmentation.inference import Segmenter, load_checkpoint
+from guidewire.segmentation.threshold import CANDIDATES, choose_threshold
 from guidewire.segmentation.train import train
 
 TINY = NetworkConfig(widths=(4, 4, 8, 8, 8, 8))
@@ -54,3 +55,15 @@ def test_fine_tuning_into_doubled_stages_starts_from_the_widened_checkpoint(tmp_
     # Stage 3 doubled from 8 to 16 channels: each narrow filter became two adjacent copies.
     narrow_filters, wide_filters = narrow_network.encoder[3][0][0].weight, wide_network.encoder[3][0][0].weight
     assert torch.equal(wide_filters[0::2], narrow_filters) and torch.equal(wide_filters[1::2], narrow_filters)
+
+
+def test_the_threshold_chosen_on_training_frames_is_stored_and_used(tmp_path):
+    write_folder(tmp_path / "data")
+    model_file = train(str(tmp_path / "data"), str(tmp_path / "run"), TINY, epochs=1, batch_size=2, patch=64,
+                       learning_rate=1e-2, seed=0, resume=False, threads=1, cldice_outputs=1, command="test")
+    threshold, sweep = choose_threshold(model_file, tmp_path / "data", every=1, threads=1)
+    assert list(sweep) == list(CANDIDATES) and sweep[threshold] == max(sweep.values())
+    _, meta = load_checkpoint(model_file)
+    assert meta["threshold"] == threshold and meta["threshold_chosen_on"]["frames"] == 4
+    assert meta["command"] == "test" and len(meta["history"]) == 1  # the training record is kept
+    assert Segmenter(model_file).threshold == threshold

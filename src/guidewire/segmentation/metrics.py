@@ -77,6 +77,13 @@ class SegmentationScores:
             [f"{self.tip_error_px:.1f}", f"{100 * self.tip_found:.0f}"]
 
 
+def best_threshold(probabilities: list[np.ndarray], truths: list[np.ndarray],
+                   candidates) -> tuple[float, dict[float, float]]:
+    """The candidate threshold with the best mean per-image Dice, and that Dice for each candidate."""
+    sweep = {float(t): float(np.mean([dice(p >= t, m) for p, m in zip(probabilities, truths)])) for t in candidates}
+    return max(sweep, key=sweep.get), sweep
+
+
 HEADER = ["AUC", "Macro-F1", "Dice", "MIoU", "OIoU", "clDice", "tip err px (median)", "tip found %"]
 
 
