@@ -4,10 +4,9 @@
 
 DATA is an images/ + masks/ folder the network trained on, never the held-out set: the
 threshold is part of the model. The one with the best mean Dice on every N-th frame is
-written into the checkpoint's metadata, which the Segmenter and the node read.
-Training on whole frames, where the wire is about 1 % of the pixels, leaves the network's
-probabilities at the wire's edges lower than patch training centred on the wire does, so
-0.5 is not always the best cut.
+written into the checkpoint's metadata, which the Segmenter and the node read (0.5 for a
+checkpoint without one). Patch sampling centred on the wire and whole-frame training see
+the wire at different rates, so a network's best cut need not be 0.5.
 """
 from __future__ import annotations
 
