@@ -31,10 +31,11 @@ def choose_threshold(checkpoint: str | Path, data: str | Path, every: int = 8,
     segmenter = Segmenter(checkpoint, threads=threads)
     probabilities, masks = [], []
     for image_path in image_paths:
+        image = cv2.imread(str(image_path), cv2.IMREAD_GRAYSCALE)
         mask = cv2.imread(str(Path(data) / "masks" / image_path.name), cv2.IMREAD_GRAYSCALE)
-        if mask is None:
-            raise ValueError(f"unreadable or missing mask for {image_path}")
-        probabilities.append(segmenter.probability(cv2.imread(str(image_path), cv2.IMREAD_GRAYSCALE)))
+        if image is None or mask is None:
+            raise ValueError(f"unreadable image or missing mask: {image_path}")
+        probabilities.append(segmenter.probability(image))
         masks.append(mask > 0)
     threshold, sweep = best_threshold(probabilities, masks, CANDIDATES)
     network, meta = load_checkpoint(checkpoint)
