@@ -13,11 +13,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from guidewire.segmentation.inference import Segmenter, load_checkpoint, save_checkpoint
 from guidewire.segmentation.metrics import best_threshold
+from guidewire.segmentation.train import read_pairs
 
 CANDIDATES = np.round(np.arange(0.2, 0.81, 0.05), 2)
 
@@ -25,22 +25,12 @@ CANDIDATES = np.round(np.arange(0.2, 0.81, 0.05), 2)
 def choose_threshold(checkpoint: str | Path, data: str | Path, every: int = 8,
                      threads: int = 0) -> tuple[float, dict[float, float]]:
     """Best threshold on every `every`-th frame of `data`, stored into `checkpoint`; and the sweep."""
-    image_paths = sorted((Path(data) / "images").glob("*.png"))[::every]
-    if not image_paths:
-        raise FileNotFoundError(f"no images/*.png under {data}")
+    pairs = read_pairs(data, every)  # as training reads them: 16-bit and colour frames included
     segmenter = Segmenter(checkpoint, threads=threads)
-    probabilities, masks = [], []
-    for image_path in image_paths:
-        image = cv2.imread(str(image_path), cv2.IMREAD_GRAYSCALE)
-        mask = cv2.imread(str(Path(data) / "masks" / image_path.name), cv2.IMREAD_GRAYSCALE)
-        if image is None or mask is None:
-            raise ValueError(f"unreadable image or missing mask: {image_path}")
-        probabilities.append(segmenter.probability(image))
-        masks.append(mask > 0)
-    threshold, sweep = best_threshold(probabilities, masks, CANDIDATES)
+    probabilities = [segmenter.probability(image) for _, image, _ in pairs]
+    threshold, sweep = best_threshold(probabilities, [mask for _, _, mask in pairs], CANDIDATES)
     network, meta = load_checkpoint(checkpoint)
-    meta.update(threshold=threshold, threshold_chosen_on={"data": str(data), "every": every,
-                                                          "frames": len(image_paths)})
+    meta.update(threshold=threshold, threshold_chosen_on={"data": str(data), "every": every, "frames": len(pairs)})
     save_checkpoint(checkpoint, network, **meta)
     return threshold, sweep
 

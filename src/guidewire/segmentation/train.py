@@ -30,13 +30,13 @@ from guidewire.segmentation.losses import deep_supervision_loss
 NETWORKS = {"shipped": SHIPPED_FGANET, "paper": PAPER_FGANET, "unet": SHIPPED_UNET, "paper-unet": PAPER_UNET}
 
 
-def read_folder(folder: str | Path) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    """(name, normalised cropped image, cropped mask) for every image with a mask of the same name."""
+def read_pairs(folder: str | Path, every: int = 1) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(name, mono image as stored, bool mask) for every `every`-th image with a mask of the same name."""
     folder = Path(folder)
-    images = sorted((folder / "images").glob("*.png"))
+    images = sorted((folder / "images").glob("*.png"))[::every]
     if not images:
         raise FileNotFoundError(f"no images/*.png under {folder}")
-    samples = []
+    pairs = []
     for image_path in images:
         mask_path = folder / "masks" / image_path.name
         image = cv2.imread(str(image_path), cv2.IMREAD_UNCHANGED)
@@ -47,8 +47,16 @@ def read_folder(folder: str | Path) -> list[tuple[str, np.ndarray, np.ndarray]]:
             image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
         if mask.shape != image.shape:
             raise ValueError(f"mask {mask_path} is {mask.shape}, image is {image.shape}")
+        pairs.append((image_path.name, image, mask > 0))
+    return pairs
+
+
+def read_folder(folder: str | Path) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(name, normalised cropped image, cropped mask) for every image with a mask of the same name."""
+    samples = []
+    for name, image, mask in read_pairs(folder):
         normalised, box = crop_and_normalise(image)
-        samples.append((image_path.name, normalised, (mask[box] > 0).astype(np.float32)))
+        samples.append((name, normalised, mask[box].astype(np.float32)))
     return samples
 
 
