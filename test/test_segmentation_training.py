@@ -41,6 +41,18 @@ def test_training_checkpoints_resumes_and_writes_a_loadable_model(tmp_path):
     assert changed
 
 
+def test_bfloat16_training_keeps_float32_weights_and_learns(tmp_path):
+    write_folder(tmp_path / "data")
+    arguments = dict(network_config=TINY, batch_size=2, patch=64, learning_rate=1e-2, seed=0, threads=1,
+                     cldice_outputs=1, command="test", resume=False)
+    model_file = train(str(tmp_path / "data"), str(tmp_path / "run"), epochs=3, bfloat16=True, **arguments)
+    network, meta = load_checkpoint(model_file)
+    assert meta["bfloat16"] is True
+    assert all(p.dtype == torch.float32 for p in network.parameters())  # autocast, not a bf16 copy
+    losses = [h["loss"] for h in meta["history"]]
+    assert all(np.isfinite(losses)) and losses[-1] < losses[0]
+
+
 def test_fine_tuning_into_doubled_stages_starts_from_the_widened_checkpoint(tmp_path):
     write_folder(tmp_path / "data")
     arguments = dict(batch_size=2, patch=64, seed=0, threads=1, cldice_outputs=1, command="test")
