@@ -26,7 +26,8 @@ from guidewire.preprocessing import crop_and_normalise  # noqa: E402
 from guidewire.segmentation.centreline import extract_centreline  # noqa: E402
 from guidewire.segmentation.fganet import PAPER_FGANET, PAPER_UNET, SegmentationNetwork, \
     count_multiply_accumulates  # noqa: E402
-from guidewire.segmentation.inference import DEFAULT_WEIGHTS, Segmenter, export_onnx, save_checkpoint  # noqa: E402
+from guidewire.segmentation.inference import DEFAULT_WEIGHTS, Segmenter, export_onnx, load_checkpoint, \
+    save_checkpoint  # noqa: E402
 from guidewire.segmentation.metrics import HEADER, best_threshold, evaluate_set  # noqa: E402
 from guidewire.segmentation.synthetic import SyntheticSetConfig, write_folder  # noqa: E402
 
@@ -120,7 +121,7 @@ def main(argv=None) -> None:
     networks = {"FGA-Net (shipped)": DEFAULT_WEIGHTS}
     networks.update(dict(item.split("=", 1) for item in args.model))
 
-    rows, shipped_probabilities = [], None
+    rows, shipped_probabilities, shipped_threshold = [], None, None
     evaluated = [(name, checkpoint, "torch", "float32") for name, checkpoint in networks.items()]
     evaluated[1:1] = [("FGA-Net (shipped, bfloat16 inference)", DEFAULT_WEIGHTS, "torch", "bfloat16"),
                       ("FGA-Net (shipped, compiled, bfloat16)", DEFAULT_WEIGHTS, "compiled", "bfloat16")]
@@ -130,7 +131,8 @@ def main(argv=None) -> None:
     for name, checkpoint, backend, precision in evaluated:
         segmenter = Segmenter(checkpoint, backend=backend, window=window, threads=args.threads, precision=precision)
         probabilities = [segmenter.probability(image) for image in images]
-        shipped_probabilities = shipped_probabilities if shipped_probabilities is not None else probabilities
+        if shipped_probabilities is None:
+            shipped_probabilities, shipped_threshold = probabilities, segmenter.threshold
         rows.append((name, scores_for(probabilities, images, masks, tips, segmenter.threshold).as_percent_row()))
     if (args.train / "frames.jsonl").is_file():
         scale, threshold = tune_ridge(args.train)
@@ -157,10 +159,14 @@ def main(argv=None) -> None:
     print("|---|---|---|" + "---|" * 2 * len(backends))
     frame = np.random.default_rng(0).integers(1, 255, (512, 512)).astype(np.uint8)
     speed_networks = dict(networks)
+    timed_configs = {load_checkpoint(checkpoint)[0].config for checkpoint in networks.values()}
     work = ROOT / "out" / "segmentation" / "speed"
-    for name, config in (("FGA-Net (paper width)", PAPER_FGANET), ("U-Net (paper width)", PAPER_UNET)):
+    for name, config in (("FGA-Net (paper width, untrained)", PAPER_FGANET),
+                         ("U-Net (paper width, untrained)", PAPER_UNET)):
+        if config in timed_configs:
+            continue
         checkpoint = work / f"{config.widths[0]}_{config.gated_attention}.pt"
-        if not checkpoint.is_file():  # untrained weights: speed does not depend on their values
+        if not checkpoint.is_file():  # speed does not depend on the weights' values
             save_checkpoint(checkpoint, SegmentationNetwork(config).eval())
         speed_networks[name] = checkpoint
     baseline = None
@@ -179,7 +185,7 @@ def main(argv=None) -> None:
               + " |")
     print("| paper (RTX 4090): FGA-Net 75.36 G, 17.18 ms; U-Net 54.98 G, 4.06 ms |" + " |" * (2 + 2 * len(backends)))
 
-    overlay_png(args.png, images, masks, shipped_probabilities, 0.5)
+    overlay_png(args.png, images, masks, shipped_probabilities, shipped_threshold)
     print(f"\noverlays: {args.png}")
     print("command: scripts/env.sh python bench/bench_segmentation.py " + " ".join(sys.argv[1:]))
 
