@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import statistics
 import sys
 import time
@@ -111,6 +112,7 @@ def main(argv=None) -> None:
     parser.add_argument("--png", type=Path, default=ROOT / "out" / "segmentation" / "heldout_overlays.png")
     parser.add_argument("--speed-repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--accuracy-only", action="store_true", help="skip the speed table (and its compiles)")
     args = parser.parse_args(argv)
     import torch
 
@@ -148,8 +150,16 @@ def main(argv=None) -> None:
     for name, values in rows:
         print(f"| {name} | " + " | ".join(values) + " |")
 
+    overlay_png(args.png, images, masks, shipped_probabilities, shipped_threshold)
+    print(f"\noverlays: {args.png}")
+    if not args.accuracy_only:
+        print_speed_table(networks, args.threads, args.speed_repeats)
+    print("command: scripts/env.sh python bench/bench_segmentation.py " + shlex.join(sys.argv[1:]))
+
+
+def print_speed_table(networks: dict, threads: int, speed_repeats: int) -> None:
     print("\nSpeed at 512x512, one frame, "
-          f"{args.threads} threads (median of {args.speed_repeats}); ratio to the shipped network under PyTorch. "
+          f"{threads} threads (median of {speed_repeats}); ratio to the shipped network under PyTorch. "
           "Compiled = AOTInductor, built once into the user cache (build time not included)")
     backends = (("PyTorch", "torch", "float32"), ("PyTorch bf16", "torch", "bfloat16"),
                 ("compiled", "compiled", "float32"), ("compiled bf16", "compiled", "bfloat16"),
@@ -171,12 +181,12 @@ def main(argv=None) -> None:
         speed_networks[name] = checkpoint
     baseline = None
     for name, checkpoint in speed_networks.items():
-        network = Segmenter(checkpoint, window=512, threads=args.threads).network
+        network = Segmenter(checkpoint, window=512, threads=threads).network
         # Exported afresh for every network (one file, overwritten): the timing is of this code's graph.
         onnx_file = export_onnx(network, work / "timed.onnx")
-        segmenters = [Segmenter(checkpoint, backend=backend, window=512, threads=args.threads, precision=precision,
+        segmenters = [Segmenter(checkpoint, backend=backend, window=512, threads=threads, precision=precision,
                                 onnx_file=onnx_file) for _, backend, precision in backends]
-        repeats = args.speed_repeats if sum(network.config.widths) < 1000 else 2
+        repeats = speed_repeats if sum(network.config.widths) < 1000 else 2
         times = [timed_ms(lambda: segmenter.probability(frame), repeats) for segmenter in segmenters]
         baseline = baseline or times[0]
         macs = count_multiply_accumulates(network, 512)
@@ -185,9 +195,6 @@ def main(argv=None) -> None:
               + " |")
     print("| paper (RTX 4090): FGA-Net 75.36 G, 17.18 ms; U-Net 54.98 G, 4.06 ms |" + " |" * (2 + 2 * len(backends)))
 
-    overlay_png(args.png, images, masks, shipped_probabilities, shipped_threshold)
-    print(f"\noverlays: {args.png}")
-    print("command: scripts/env.sh python bench/bench_segmentation.py " + " ".join(sys.argv[1:]))
 
 
 if __name__ == "__main__":
