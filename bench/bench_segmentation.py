@@ -196,6 +196,5 @@ def print_speed_table(networks: dict, threads: int, speed_repeats: int) -> None:
     print("| paper (RTX 4090): FGA-Net 75.36 G, 17.18 ms; U-Net 54.98 G, 4.06 ms |" + " |" * (2 + 2 * len(backends)))
 
 
-
 if __name__ == "__main__":
     main()
