@@ -35,7 +35,7 @@ def test_training_checkpoints_resumes_and_writes_a_loadable_model(tmp_path):
     model_file = train(str(tmp_path / "data"), str(tmp_path / "run"), epochs=2, resume=True, **arguments)
     network, meta = load_checkpoint(model_file)
     assert [h["epoch"] for h in meta["history"]] == [1, 2]  # epoch 1 was not trained again
-    assert network.config == TINY and meta["patch"] == 64
+    assert network.config == TINY and meta["patch"] == 64 and meta["device"] == "cpu"
     # Resuming continued from the saved weights: they differ from the first epoch's.
     changed = any(not torch.equal(a, b) for a, b in zip(first["network"].values(), network.state_dict().values()))
     assert changed
