@@ -29,7 +29,8 @@ from guidewire.segmentation.fganet import PAPER_FGANET, PAPER_UNET, Segmentation
     count_multiply_accumulates  # noqa: E402
 from guidewire.segmentation.inference import DEFAULT_WEIGHTS, Segmenter, export_onnx, load_checkpoint, \
     save_checkpoint  # noqa: E402
-from guidewire.segmentation.metrics import HEADER, best_threshold, evaluate_set  # noqa: E402
+from guidewire.segmentation.metrics import HEADER, best_threshold, cldice, dice, evaluate_set, \
+    paired_bootstrap  # noqa: E402
 from guidewire.segmentation.synthetic import SyntheticSetConfig, write_folder  # noqa: E402
 
 PAPER_TABLE = {"FGA-Net (paper, TCGSeg)": ["91.61", "85.63", "71.29", "56.59", "55.30", "-", "-", "-"],
@@ -112,6 +113,9 @@ def main(argv=None) -> None:
     parser.add_argument("--png", type=Path, default=ROOT / "out" / "segmentation" / "heldout_overlays.png")
     parser.add_argument("--speed-repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--paired", action="append", default=[], metavar="NAME=NAME",
+                        help="two evaluated networks to compare frame by frame (Dice and clDice difference, "
+                        "95%% bootstrap interval), e.g. 'FGA-Net (shipped)=U-Net (shipped width)'")
     parser.add_argument("--accuracy-only", action="store_true", help="skip the speed table (and its compiles)")
     args = parser.parse_args(argv)
     import torch
@@ -123,10 +127,14 @@ def main(argv=None) -> None:
     networks = {"FGA-Net (shipped)": DEFAULT_WEIGHTS}
     networks.update(dict(item.split("=", 1) for item in args.model))
 
-    rows, shipped_probabilities, shipped_threshold = [], None, None
+    rows, per_frame, shipped_probabilities, shipped_threshold = [], {}, None, None
     evaluated = [(name, checkpoint, "torch", "float32") for name, checkpoint in networks.items()]
     evaluated[1:1] = [("FGA-Net (shipped, bfloat16 inference)", DEFAULT_WEIGHTS, "torch", "bfloat16"),
                       ("FGA-Net (shipped, compiled, bfloat16)", DEFAULT_WEIGHTS, "compiled", "bfloat16")]
+    pairs = [item.split("=", 1) for item in args.paired]
+    unknown = {name for pair in pairs for name in pair} - {name for name, *_ in evaluated}
+    if unknown or any(len(pair) != 2 for pair in pairs):
+        parser.error(f"--paired takes NAME=NAME of evaluated networks; unknown: {sorted(unknown)}")
     # The frames' own size: eager windows shrink to it anyway, and a compiled model, which has one
     # static size, would otherwise see a 256-px frame padded into 512 px of zeros.
     window = -(-max(images[0].shape) // 32) * 32
@@ -136,6 +144,9 @@ def main(argv=None) -> None:
         if shipped_probabilities is None:
             shipped_probabilities, shipped_threshold = probabilities, segmenter.threshold
         rows.append((name, scores_for(probabilities, images, masks, tips, segmenter.threshold).as_percent_row()))
+        predictions = [p >= segmenter.threshold for p in probabilities]
+        per_frame[name] = {"Dice": [dice(p, m) for p, m in zip(predictions, masks)],
+                           "clDice": [cldice(p, m) for p, m in zip(predictions, masks)]}
     if (args.train / "frames.jsonl").is_file():
         scale, threshold = tune_ridge(args.train)
         probabilities = [ridge_probability(image, scale) for image in images]
@@ -150,11 +161,27 @@ def main(argv=None) -> None:
     for name, values in rows:
         print(f"| {name} | " + " | ".join(values) + " |")
 
+    if pairs:
+        print_paired_table(pairs, per_frame)
     overlay_png(args.png, images, masks, shipped_probabilities, shipped_threshold)
     print(f"\noverlays: {args.png}")
     if not args.accuracy_only:
         print_speed_table(networks, args.threads, args.speed_repeats)
     print("command: scripts/env.sh python bench/bench_segmentation.py " + shlex.join(sys.argv[1:]))
+
+
+def print_paired_table(pairs: list[list[str]], per_frame: dict) -> None:
+    print("\nPaired per frame, first minus second network (points of %); 95 % bootstrap interval over frames"
+          " (10,000 resamples, seed 0)")
+    print("| first - second | Dice | Dice interval | clDice | clDice interval | frames with higher Dice |")
+    print("|---|---|---|---|---|---|")
+    for first, second in pairs:
+        cells = []
+        for metric in ("Dice", "clDice"):
+            mean, low, high = paired_bootstrap(per_frame[first][metric], per_frame[second][metric])
+            cells += [f"{100 * mean:+.2f}", f"{100 * low:+.2f} .. {100 * high:+.2f}"]
+        better = sum(a > b for a, b in zip(per_frame[first]["Dice"], per_frame[second]["Dice"]))
+        print(f"| {first} - {second} | " + " | ".join(cells) + f" | {better} of {len(per_frame[first]['Dice'])} |")
 
 
 def print_speed_table(networks: dict, threads: int, speed_repeats: int) -> None:

@@ -5,7 +5,7 @@ import pytest
 
 from guidewire.segmentation.centreline import extract_centreline
 from guidewire.segmentation.metrics import best_threshold, cldice, dice, evaluate_set, foreground_iou, macro_f1, \
-    roc_auc
+    paired_bootstrap, roc_auc
 
 
 def masks():
@@ -85,3 +85,16 @@ def test_centreline_runs_from_the_border_to_the_tip_and_drops_spurs():
     steps = np.hypot(*np.diff(centreline.points, axis=0).T)
     assert steps.max() <= np.sqrt(2) + 1e-9  # one connected, ordered pixel path
     assert extract_centreline(np.zeros((5, 5))) is None
+
+
+def test_paired_bootstrap_separates_a_consistent_lead_from_noise():
+    rng = np.random.default_rng(1)
+    baseline = rng.uniform(0.6, 0.9, 64)
+    lead = baseline + 0.02 + rng.normal(0, 0.01, 64)  # better on almost every image
+    mean, low, high = paired_bootstrap(lead, baseline)
+    assert low <= mean <= high and 0 < low and abs(mean - 0.02) < 0.005
+    noise = baseline + rng.normal(0, 0.05, 64)  # no lead: the interval straddles zero
+    mean, low, high = paired_bootstrap(noise, baseline)
+    assert low < 0 < high
+    paired, shuffled = paired_bootstrap(lead, baseline), paired_bootstrap(lead, rng.permutation(baseline))
+    assert paired[2] - paired[1] < shuffled[2] - shuffled[1]  # pairing removes the images' own spread
