@@ -79,3 +79,7 @@ def test_the_threshold_chosen_on_training_frames_is_stored_and_used(tmp_path):
     assert meta["threshold"] == threshold and meta["threshold_chosen_on"]["frames"] == 4
     assert meta["command"] == "test" and len(meta["history"]) == 1  # the training record is kept
     assert Segmenter(model_file).threshold == threshold
+    # Chosen again under bf16 inference: the record says under which.
+    choose_threshold(model_file, tmp_path / "data", every=2, threads=1, precision="bfloat16")
+    chosen_on = load_checkpoint(model_file)[1]["threshold_chosen_on"]
+    assert chosen_on["precision"] == "bfloat16" and chosen_on["backend"] == "torch" and chosen_on["frames"] == 2
