@@ -27,10 +27,9 @@ from guidewire.preprocessing import crop_and_normalise  # noqa: E402
 from guidewire.segmentation.centreline import extract_centreline  # noqa: E402
 from guidewire.segmentation.fganet import PAPER_FGANET, PAPER_UNET, SegmentationNetwork, \
     count_multiply_accumulates  # noqa: E402
-from guidewire.segmentation.inference import DEFAULT_WEIGHTS, Segmenter, export_onnx, load_checkpoint, \
-    save_checkpoint  # noqa: E402
-from guidewire.segmentation.metrics import HEADER, best_threshold, cldice, dice, evaluate_set, \
-    paired_bootstrap  # noqa: E402
+from guidewire.segmentation.inference import DEFAULT_WEIGHTS, Segmenter, export_onnx, fitting_window, \
+    load_checkpoint, save_checkpoint  # noqa: E402
+from guidewire.segmentation.metrics import HEADER, best_threshold, evaluate_set, paired_bootstrap  # noqa: E402
 from guidewire.segmentation.synthetic import SyntheticSetConfig, write_folder  # noqa: E402
 
 PAPER_TABLE = {"FGA-Net (paper, TCGSeg)": ["91.61", "85.63", "71.29", "56.59", "55.30", "-", "-", "-"],
@@ -137,16 +136,15 @@ def main(argv=None) -> None:
         parser.error(f"--paired takes NAME=NAME of evaluated networks; unknown: {sorted(unknown)}")
     # The frames' own size: eager windows shrink to it anyway, and a compiled model, which has one
     # static size, would otherwise see a 256-px frame padded into 512 px of zeros.
-    window = -(-max(images[0].shape) // 32) * 32
+    window = fitting_window(*images[0].shape)
     for name, checkpoint, backend, precision in evaluated:
         segmenter = Segmenter(checkpoint, backend=backend, window=window, threads=args.threads, precision=precision)
         probabilities = [segmenter.probability(image) for image in images]
         if shipped_probabilities is None:
             shipped_probabilities, shipped_threshold = probabilities, segmenter.threshold
-        rows.append((name, scores_for(probabilities, images, masks, tips, segmenter.threshold).as_percent_row()))
-        predictions = [p >= segmenter.threshold for p in probabilities]
-        per_frame[name] = {"Dice": [dice(p, m) for p, m in zip(predictions, masks)],
-                           "clDice": [cldice(p, m) for p, m in zip(predictions, masks)]}
+        scores = scores_for(probabilities, images, masks, tips, segmenter.threshold)
+        rows.append((name, scores.as_percent_row()))
+        per_frame[name] = {"Dice": scores.dice_per_image, "clDice": scores.cldice_per_image}
     if (args.train / "frames.jsonl").is_file():
         scale, threshold = tune_ridge(args.train)
         probabilities = [ridge_probability(image, scale) for image in images]

@@ -68,6 +68,7 @@ def test_set_scores_pool_oiou_and_average_dice():
     scores = evaluate_set([prediction.astype(float), truth.astype(float)], [truth, truth],
                           [(8, 2), None], [(8, 2), (8, 2)])
     assert scores.dice == pytest.approx((8 / 14 + 1) / 2)
+    assert scores.dice_per_image == pytest.approx([8 / 14, 1]) and scores.cldice_per_image[1] == 1
     assert scores.oiou == pytest.approx((4 + 8) / (10 + 8))
     assert scores.miou == pytest.approx((0.4 + 1) / 2)
     assert scores.tip_error_px == 0 and scores.tip_found == 0.5

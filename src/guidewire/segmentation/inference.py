@@ -158,6 +158,11 @@ def _cpu_model() -> str:
     return platform.processor()
 
 
+def fitting_window(height: int, width: int) -> int:
+    """The smallest window, a multiple of SIZE_MULTIPLE, that holds a height x width frame."""
+    return -(-max(height, width) // SIZE_MULTIPLE) * SIZE_MULTIPLE
+
+
 def gaussian_window(size: int, sigma_scale: float = 0.125) -> np.ndarray:
     """nnU-Net's importance map: centre pixels of a window count more than its edges."""
     axis = np.exp(-0.5 * ((np.arange(size) - (size - 1) / 2) / (sigma_scale * size)) ** 2)
@@ -240,7 +245,7 @@ class Segmenter:
     def probability_normalised(self, image: np.ndarray) -> np.ndarray:
         """Sliding-window probabilities for an already normalised float image."""
         height, width = image.shape
-        window = min(self.window, -(-max(height, width) // SIZE_MULTIPLE) * SIZE_MULTIPLE)
+        window = min(self.window, fitting_window(height, width))
         if self.backend == "compiled":  # one static input size: a smaller crop is padded, not compiled anew
             window = self.window
         padded_h, padded_w = max(height, window), max(width, window)

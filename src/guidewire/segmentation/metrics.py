@@ -71,6 +71,8 @@ class SegmentationScores:
     cldice: float
     tip_error_px: float  # median over images where a tip was found
     tip_found: float  # fraction of images with a predicted tip
+    dice_per_image: list[float]  # for paired comparisons of two networks on the same images
+    cldice_per_image: list[float]
 
     def as_percent_row(self) -> list[str]:
         return [f"{100 * v:.2f}" for v in (self.auc, self.macro_f1, self.dice, self.miou, self.oiou, self.cldice)] + \
@@ -107,12 +109,15 @@ def evaluate_set(probabilities: list[np.ndarray], truths: list[np.ndarray], pred
     tp, fp, fn, _ = pooled
     tip_errors = [float(np.hypot(*(np.asarray(p) - np.asarray(t)))) for p, t in zip(predicted_tips, true_tips)
                   if p is not None]
+    dice_per_image = [dice(p, t) for p, t in zip(predictions, truths)]
+    cldice_per_image = [cldice(p, t) for p, t in zip(predictions, truths)]
     return SegmentationScores(
         auc=roc_auc(np.concatenate([p.ravel() for p in probabilities]), np.concatenate([t.ravel() for t in truths])),
         macro_f1=float(np.mean([macro_f1(p, t) for p, t in zip(predictions, truths)])),
-        dice=float(np.mean([dice(p, t) for p, t in zip(predictions, truths)])),
+        dice=float(np.mean(dice_per_image)),
         miou=float(np.mean([foreground_iou(p, t) for p, t in zip(predictions, truths)])),
         oiou=_ratio(tp, tp + fp + fn),
-        cldice=float(np.mean([cldice(p, t) for p, t in zip(predictions, truths)])),
+        cldice=float(np.mean(cldice_per_image)),
         tip_error_px=float(np.median(tip_errors)) if tip_errors else float("nan"),
-        tip_found=len(tip_errors) / max(len(predicted_tips), 1))
+        tip_found=len(tip_errors) / max(len(predicted_tips), 1),
+        dice_per_image=dice_per_image, cldice_per_image=cldice_per_image)

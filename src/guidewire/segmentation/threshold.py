@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from guidewire.segmentation.inference import BACKENDS, PRECISIONS, SIZE_MULTIPLE, Segmenter, load_checkpoint, \
+from guidewire.segmentation.inference import BACKENDS, PRECISIONS, Segmenter, fitting_window, load_checkpoint, \
     save_checkpoint
 from guidewire.segmentation.metrics import best_threshold
 from guidewire.segmentation.train import read_pairs
@@ -30,7 +30,7 @@ def choose_threshold(checkpoint: str | Path, data: str | Path, every: int = 8, t
     """Best threshold on every `every`-th frame of `data`, stored into `checkpoint`; and the sweep."""
     pairs = read_pairs(data, every)  # as training reads them: 16-bit and colour frames included
     # One window of the frames' own size: a compiled model has one static size.
-    window = -(-max(max(image.shape) for _, image, _ in pairs) // SIZE_MULTIPLE) * SIZE_MULTIPLE
+    window = max(fitting_window(*image.shape) for _, image, _ in pairs)
     segmenter = Segmenter(checkpoint, backend=backend, window=window, threads=threads, precision=precision)
     probabilities = [segmenter.probability(image) for _, image, _ in pairs]
     threshold, sweep = best_threshold(probabilities, [mask for _, _, mask in pairs], CANDIDATES)
