@@ -3,10 +3,11 @@ import cv2
 import numpy as np
 import torch
 
-from guidewire.segmentation.fganet import NetworkConfig
-from guidewire.segmentation.inference import Segmenter, load_checkpoint
+from guidewire.segmentation.fganet import NetworkConfig, SegmentationNetwork
+from guidewire.segmentation.inference import Segmenter, load_checkpoint, save_checkpoint
+from guidewire.segmentation.losses import distillation_loss
 from guidewire.segmentation.threshold import CANDIDATES, choose_threshold
-from guidewire.segmentation.train import train
+from guidewire.segmentation.train import PatchSampler, read_folder, train
 
 TINY = NetworkConfig(widths=(4, 4, 8, 8, 8, 8))
 
@@ -83,3 +84,60 @@ def test_the_threshold_chosen_on_training_frames_is_stored_and_used(tmp_path):
     choose_threshold(model_file, tmp_path / "data", every=2, threads=1, precision="bfloat16")
     chosen_on = load_checkpoint(model_file)[1]["threshold_chosen_on"]
     assert chosen_on["precision"] == "bfloat16" and chosen_on["backend"] == "torch" and chosen_on["frames"] == 2
+
+
+def test_distillation_loss_is_least_where_the_student_says_what_the_teacher_says():
+    teacher = torch.tensor([[-4.0, -0.5, 0.5, 4.0]]).view(1, 1, 2, 2)
+    for temperature in (1.0, 2.0):
+        student = teacher.clone().requires_grad_()
+        at_teacher = distillation_loss(student, teacher, temperature)
+        at_teacher.backward()
+        assert torch.allclose(student.grad, torch.zeros_like(teacher), atol=1e-7)
+        for shift in (-1.0, 1.0):
+            assert distillation_loss(teacher + shift, teacher, temperature) > at_teacher
+    # T^2 scaling: for logits near 0 the gradient hardly depends on the temperature.
+    gradients = []
+    for temperature in (1.0, 4.0):
+        student = torch.zeros(1, 1, 2, 2, requires_grad=True)
+        distillation_loss(student, torch.full((1, 1, 2, 2), 0.2), temperature).backward()
+        gradients.append(student.grad)
+    assert torch.allclose(gradients[0], gradients[1], rtol=0.05)
+
+
+def test_patches_turn_and_flip_the_teachers_logits_with_the_image_and_mask(tmp_path):
+    write_folder(tmp_path / "data")
+    samples = read_folder(tmp_path / "data")
+    teacher = [np.where(mask > 0, 3.0, -3.0).astype(np.float16) for _, _, mask in samples]
+    for patch in (32, 96):  # a crop inside the frame, and a frame padded out to the patch
+        images, masks, teacher_batch = PatchSampler(samples, patch, seed=1, teacher_logits=teacher).batch(
+            [0, 1, 2, 3, 0, 1, 2, 3])
+        assert images.shape == masks.shape == teacher_batch.shape == (8, 1, patch, patch)
+        inside = teacher_batch > -10  # padding is told "background" far more surely than any frame pixel
+        assert torch.equal(teacher_batch[inside] > 0, masks[inside] > 0)
+        assert torch.all(masks[~inside] == 0) and (patch == 32 or (~inside).any())
+
+
+def test_distilling_a_teacher_that_sees_wire_everywhere_raises_the_students_wire_probability(tmp_path):
+    write_folder(tmp_path / "data")
+    teacher = SegmentationNetwork(TINY).eval()
+    torch.nn.init.constant_(teacher.heads[0].bias, 6.0)
+    torch.nn.init.zeros_(teacher.heads[0].weight)
+    save_checkpoint(tmp_path / "teacher.pt", teacher)
+    # A high learning rate, so that six steps move the tiny network far enough to see.
+    arguments = dict(network_config=TINY, epochs=3, batch_size=2, patch=64, learning_rate=0.1, seed=0,
+                     threads=1, cldice_outputs=1, command="test", resume=False)
+    plain = train(str(tmp_path / "data"), str(tmp_path / "plain"), **arguments)
+    distilled = train(str(tmp_path / "data"), str(tmp_path / "distilled"), teacher=str(tmp_path / "teacher.pt"),
+                      distill_weight=5.0, **arguments)
+    image = cv2.imread(str(tmp_path / "data" / "images" / "0.png"), cv2.IMREAD_GRAYSCALE)
+    mean_probability = {name: Segmenter(path).probability(image).mean()
+                        for name, path in (("plain", plain), ("distilled", distilled))}
+    assert mean_probability["distilled"] > mean_probability["plain"] + 0.2
+    meta = load_checkpoint(distilled)[1]
+    assert meta["teacher"] == str(tmp_path / "teacher.pt") and meta["distillation"]["weight"] == 5.0
+    # The teacher's logits are kept for --resume, and used again rather than computed anew.
+    cache = tmp_path / "distilled" / "teacher_logits.npz"
+    stamp = cache.stat().st_mtime_ns
+    train(str(tmp_path / "data"), str(tmp_path / "distilled"), teacher=str(tmp_path / "teacher.pt"),
+          **{**arguments, "epochs": 4, "resume": True})
+    assert cache.stat().st_mtime_ns == stamp

@@ -1,5 +1,6 @@
 """FGA-Net training loss: 0.5*BCE + 0.75*(1 - softDice) + 0.25*(1 - soft-clDice)
-per output, summed over the deeply supervised outputs with their weights."""
+per output, summed over the deeply supervised outputs with their weights; and the
+distillation term that teaches a small network a larger one's probabilities."""
 from __future__ import annotations
 
 import torch
@@ -73,3 +74,13 @@ def deep_supervision_loss(outputs, target: torch.Tensor, cldice_outputs: int = l
         return segmentation_loss(outputs, target)
     return sum(weight * segmentation_loss(o, target, with_cldice=i < cldice_outputs)
                for i, (weight, o) in enumerate(zip(DEEP_SUPERVISION_WEIGHTS, outputs)))
+
+
+def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float = 2.0
+                      ) -> torch.Tensor:
+    """Knowledge distillation (Hinton et al. 2015) for one wire/background logit per pixel: BCE of the
+    student's softened probabilities against the teacher's, times T^2 so that its gradient keeps
+    its scale as T changes. It is 0 only up to the teacher's own entropy: the student is pulled
+    towards the teacher's soft edges, where a hard mask says only 0 or 1."""
+    soft_target = torch.sigmoid(teacher_logits / temperature)
+    return temperature ** 2 * F.binary_cross_entropy_with_logits(student_logits / temperature, soft_target)

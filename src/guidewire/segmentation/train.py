@@ -11,6 +11,7 @@ inference checkpoint with its training record.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 import time
@@ -24,10 +25,11 @@ import torch
 from guidewire.preprocessing import crop_and_normalise
 from guidewire.segmentation.fganet import PAPER_FGANET, PAPER_UNET, SHIPPED_FGANET, SHIPPED_UNET, NetworkConfig, \
     SegmentationNetwork, widen
-from guidewire.segmentation.inference import load_checkpoint, save_checkpoint
-from guidewire.segmentation.losses import deep_supervision_loss
+from guidewire.segmentation.inference import Segmenter, fitting_window, load_checkpoint, save_checkpoint
+from guidewire.segmentation.losses import deep_supervision_loss, distillation_loss
 
 NETWORKS = {"shipped": SHIPPED_FGANET, "paper": PAPER_FGANET, "unet": SHIPPED_UNET, "paper-unet": PAPER_UNET}
+OUTSIDE_LOGIT = -20.0
 
 
 def read_pairs(folder: str | Path, every: int = 1) -> list[tuple[str, np.ndarray, np.ndarray]]:
@@ -62,44 +64,75 @@ def read_folder(folder: str | Path) -> list[tuple[str, np.ndarray, np.ndarray]]:
 
 class PatchSampler:
     """Random patches with flips and 90-degree turns; half of them centred on the wire
-    (nnU-Net's foreground oversampling: the wire covers about 1% of the pixels)."""
+    (nnU-Net's foreground oversampling: the wire covers about 1% of the pixels). With a teacher's
+    logits per sample, its patch is cut and turned with the image's."""
 
-    def __init__(self, samples, patch: int, seed: int, foreground_fraction: float = 0.5):
+    def __init__(self, samples, patch: int, seed: int, foreground_fraction: float = 0.5,
+                 teacher_logits: list[np.ndarray] | None = None):
         self.samples, self.patch, self.foreground_fraction = samples, patch, foreground_fraction
+        self.teacher_logits = teacher_logits
         self.rng = np.random.default_rng(seed)
 
-    def patch_pair(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+    def patch_planes(self, index: int) -> np.ndarray:
+        """(image, mask[, teacher logits]) of one patch, stacked."""
         _, image, mask = self.samples[index]
+        planes = [image, mask] + ([self.teacher_logits[index]] if self.teacher_logits is not None else [])
         p = self.patch
         height, width = image.shape
-        pad_h, pad_w = max(p - height, 0), max(p - width, 0)
-        image = np.pad(image, ((0, pad_h), (0, pad_w)))
-        mask = np.pad(mask, ((0, pad_h), (0, pad_w)))
-        height, width = image.shape
-        wire = np.argwhere(mask > 0)
+        pad = ((0, max(p - height, 0)), (0, max(p - width, 0)))
+        # Beyond the frame the teacher is told "background" as surely as a float16 logit can say it.
+        planes = np.stack([np.pad(plane, pad, constant_values=fill)
+                           for plane, fill in zip(planes, (0.0, 0.0, OUTSIDE_LOGIT))])
+        height, width = planes.shape[1:]
+        wire = np.argwhere(planes[1] > 0)
         if wire.size and self.rng.random() < self.foreground_fraction:
             centre = wire[self.rng.integers(len(wire))]
             top = int(np.clip(centre[0] - p // 2 + self.rng.integers(-p // 4, p // 4 + 1), 0, height - p))
             left = int(np.clip(centre[1] - p // 2 + self.rng.integers(-p // 4, p // 4 + 1), 0, width - p))
         else:
             top, left = int(self.rng.integers(0, height - p + 1)), int(self.rng.integers(0, width - p + 1))
-        image, mask = image[top:top + p, left:left + p], mask[top:top + p, left:left + p]
-        turns = int(self.rng.integers(4))
-        image, mask = np.rot90(image, turns), np.rot90(mask, turns)
+        planes = np.rot90(planes[:, top:top + p, left:left + p], int(self.rng.integers(4)), axes=(1, 2))
         if self.rng.random() < 0.5:
-            image, mask = image[:, ::-1], mask[:, ::-1]
-        return np.ascontiguousarray(image), np.ascontiguousarray(mask)
+            planes = planes[:, :, ::-1]
+        return np.ascontiguousarray(planes, dtype=np.float32)
 
-    def batch(self, indices) -> tuple[torch.Tensor, torch.Tensor]:
-        pairs = [self.patch_pair(i) for i in indices]
-        images = torch.from_numpy(np.stack([p[0] for p in pairs])[:, None])
-        masks = torch.from_numpy(np.stack([p[1] for p in pairs])[:, None])
-        return images.contiguous(memory_format=torch.channels_last), masks
+    def batch(self, indices) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Images and masks (B,1,p,p), and the teacher's logits (B,1,p,p) or None."""
+        planes = torch.from_numpy(np.stack([self.patch_planes(i) for i in indices]))
+        teacher = planes[:, 2:3] if self.teacher_logits is not None else None
+        return planes[:, 0:1].contiguous(memory_format=torch.channels_last), planes[:, 1:2].contiguous(), teacher
+
+
+def compute_teacher_logits(teacher: str, samples, cache: Path) -> list[np.ndarray]:
+    """The teacher network's logits on every (cropped, normalised) training sample, in float16;
+    computed once under bfloat16 autocast and kept in `cache`, keyed by the teacher's content, so
+    that --resume does not compute them again."""
+    from tqdm import tqdm
+
+    digest = hashlib.sha256(Path(teacher).read_bytes()).hexdigest()[:16]
+    names = [name for name, _, _ in samples]
+    if cache.is_file():
+        stored = np.load(cache)
+        if str(stored["teacher_digest"]) == digest and list(stored["names"]) == names:
+            return [stored[f"logits_{i}"] for i in range(len(names))]
+    segmenter = Segmenter(teacher, precision="bfloat16")
+    logits = []
+    for _, image, _ in tqdm(samples, desc="teacher", file=sys.stdout):
+        height, width = image.shape
+        window = fitting_window(height, width)
+        padded = np.zeros((1, 1, window, window), np.float32)
+        padded[0, 0, :height, :width] = image
+        logits.append(segmenter.logits(padded)[0, 0, :height, :width].astype(np.float16))
+    np.savez(cache.with_suffix(".tmp.npz"), teacher_digest=digest, names=np.array(names),
+             **{f"logits_{i}": value for i, value in enumerate(logits)})
+    cache.with_suffix(".tmp.npz").replace(cache)
+    return logits
 
 
 def train(data: str, output: str, network_config: NetworkConfig, epochs: int, batch_size: int, patch: int,
           learning_rate: float, seed: int, resume: bool, threads: int, cldice_outputs: int, command: str,
-          init: str | None = None, bfloat16: bool = False, device: str = "cpu") -> Path:
+          init: str | None = None, bfloat16: bool = False, device: str = "cpu", teacher: str | None = None,
+          distill_weight: float = 1.0, distill_temperature: float = 2.0) -> Path:
     from tqdm import tqdm
 
     output_dir = Path(output)
@@ -108,7 +141,8 @@ def train(data: str, output: str, network_config: NetworkConfig, epochs: int, ba
     if threads:
         torch.set_num_threads(threads)
     samples = read_folder(data)
-    sampler = PatchSampler(samples, patch, seed)
+    teacher_logits = compute_teacher_logits(teacher, samples, output_dir / "teacher_logits.npz") if teacher else None
+    sampler = PatchSampler(samples, patch, seed, teacher_logits=teacher_logits)
     device = torch.device(device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # every batch has the same shape
@@ -144,13 +178,17 @@ def train(data: str, output: str, network_config: NetworkConfig, epochs: int, ba
         losses = []
         bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{epochs}", file=sys.stdout)
         for step in bar:
-            images, masks = sampler.batch(order[step * batch_size:(step + 1) * batch_size])
+            images, masks, teacher_batch = sampler.batch(order[step * batch_size:(step + 1) * batch_size])
             images, masks = images.to(device, non_blocking=True), masks.to(device, non_blocking=True)
             # bfloat16 autocast runs the convolutions on AMX/AVX512-BF16 (1.45x per step for the paper
             # width here) or on tensor cores; the loss and its soft skeleton stay float32.
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bfloat16):
                 outputs = network(images)
-            loss = deep_supervision_loss([o.float() for o in outputs], masks, cldice_outputs)
+            outputs = [o.float() for o in outputs]
+            loss = deep_supervision_loss(outputs, masks, cldice_outputs)
+            if teacher_batch is not None:
+                loss = loss + distill_weight * distillation_loss(outputs[0], teacher_batch.to(device),
+                                                                 distill_temperature)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
@@ -167,7 +205,8 @@ def train(data: str, output: str, network_config: NetworkConfig, epochs: int, ba
     data_record = Path(data) / "set.json"
     meta = {"command": command, "epochs": epochs, "batch_size": batch_size, "patch": patch,
             "learning_rate": learning_rate, "seed": seed, "init": init, "cldice_outputs": cldice_outputs,
-            "bfloat16": bfloat16,
+            "bfloat16": bfloat16, "teacher": teacher,
+            "distillation": {"weight": distill_weight, "temperature": distill_temperature} if teacher else None,
             "training_time_s": round(elapsed, 1),
             "threads": torch.get_num_threads(), "device": _device_name(device), "history": history,
             "data": str(data),
@@ -201,6 +240,11 @@ def main(argv=None) -> None:
                         help="bfloat16 autocast for the network (fast on CPUs with AMX or AVX512-BF16)")
     parser.add_argument("--device", default="cpu", help="torch device to train on, e.g. cuda")
     parser.add_argument("--resume", action="store_true", help="continue from OUTPUT/last.pt")
+    parser.add_argument("--teacher", help="checkpoint of a larger trained network to distil into this one: its "
+                        "logits on the training frames become a second target of the main output")
+    parser.add_argument("--distill-weight", type=float, default=1.0, help="weight of the distillation term")
+    parser.add_argument("--distill-temperature", type=float, default=2.0,
+                        help="temperature that softens student and teacher logits in the distillation term")
     args = parser.parse_args(argv)
     config = NETWORKS[args.network]
     if args.widths:
@@ -209,7 +253,7 @@ def main(argv=None) -> None:
     command = "python -m guidewire.segmentation.train " + " ".join(sys.argv[1:] if argv is None else argv)
     print(train(args.data, args.output, config, args.epochs, args.batch_size, args.patch, args.learning_rate,
                 args.seed, args.resume, args.threads, args.cldice_outputs, command, args.init, args.bf16,
-                args.device))
+                args.device, args.teacher, args.distill_weight, args.distill_temperature))
 
 
 if __name__ == "__main__":
