@@ -2,10 +2,12 @@
 
     make bench-segmentation   (= scripts/env.sh python bench/bench_segmentation.py)
 
-Held-out data: `python -m guidewire.segmentation.synthetic out/segmentation/heldout --seed 2000
---poses 4 --frames-per-pose 16` (written here if missing): seed and C-arm/table poses the
-training set (seed 1000) never saw. Networks are read from checkpoints; the speed table
-compares every backend with the shipped network under PyTorch, timed in the same run.
+Held-out data: `python -m guidewire.segmentation.synthetic out/segmentation/heldout_large --seed 3000
+--poses 16 --frames-per-pose 16` (written here if missing): seed and C-arm/table poses the
+training set (seed 1000) never saw. `--heldout out/segmentation/heldout` is the first, smaller
+held-out set (seed 2000, 4 poses x 16 frames) that the earlier tables used. Networks are read
+from checkpoints; the speed table compares every backend with the shipped network under
+PyTorch, timed in the same run.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_HELDOUT = ROOT / "out" / "segmentation" / "heldout_large"
 sys.path.insert(0, str(ROOT / "src"))
 
 from guidewire.preprocessing import crop_and_normalise  # noqa: E402
@@ -29,11 +32,17 @@ from guidewire.segmentation.fganet import PAPER_FGANET, PAPER_UNET, Segmentation
     count_multiply_accumulates  # noqa: E402
 from guidewire.segmentation.inference import DEFAULT_WEIGHTS, Segmenter, export_onnx, fitting_window, \
     load_checkpoint, save_checkpoint  # noqa: E402
-from guidewire.segmentation.metrics import HEADER, best_threshold, evaluate_set, paired_bootstrap  # noqa: E402
+from guidewire.segmentation.metrics import HEADER, best_threshold, bootstrap_mean, evaluate_set, \
+    paired_bootstrap  # noqa: E402
 from guidewire.segmentation.synthetic import SyntheticSetConfig, write_folder  # noqa: E402
 
-PAPER_TABLE = {"FGA-Net (paper, TCGSeg)": ["91.61", "85.63", "71.29", "56.59", "55.30", "-", "-", "-"],
-               "U-Net (paper, TCGSeg)": ["91.55", "83.37", "66.80", "50.76", "50.68", "-", "-", "-"]}
+# 16 poses, so that intervals can resample whole poses (frames of one pose share its anatomy).
+DEFAULT_HELDOUT_SET = SyntheticSetConfig(poses=16, frames_per_pose=16, seed=3000)
+
+PAPER_TABLE = {"FGA-Net (paper, TCGSeg)": ["91.61", "85.63", "71.29", "56.59", "55.30", "-", "-", "-", "-"],
+               "U-Net (paper, TCGSeg)": ["91.55", "83.37", "66.80", "50.76", "50.68", "-", "-", "-", "-"]}
+# Fewer poses than this make a pose-resampling bootstrap too coarse to trust: resample frames then.
+MIN_POSES_TO_RESAMPLE = 10
 
 
 def load_set(folder: Path):
@@ -41,6 +50,20 @@ def load_set(folder: Path):
     images = [cv2.imread(str(folder / "images" / f["name"]), cv2.IMREAD_GRAYSCALE) for f in frames]
     masks = [cv2.imread(str(folder / "masks" / f["name"]), cv2.IMREAD_GRAYSCALE) > 0 for f in frames]
     return images, masks, [f["tip"] for f in frames]
+
+
+def describe_set(folder: Path, frames: int) -> tuple[str, np.ndarray | None, str]:
+    """The set's seed and poses (from set.json, if the synthetic writer made it); the pose of each
+    frame, to resample whole poses in the bootstrap when there are enough of them; and which unit
+    the intervals resample."""
+    record = folder / "set.json"
+    if not record.is_file():
+        return "", None, "frames"
+    config = json.loads(record.read_text())
+    text = f" (seed {config['seed']}, {config['poses']} poses unseen in training)"
+    if config["poses"] < MIN_POSES_TO_RESAMPLE or config["poses"] * config["frames_per_pose"] != frames:
+        return text, None, "frames"
+    return text, np.arange(frames) // config["frames_per_pose"], "poses"
 
 
 def scores_for(probabilities, images, masks, tips, threshold):
@@ -104,7 +127,8 @@ def overlay_png(path: Path, images, masks, probabilities, threshold: float, coun
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--heldout", type=Path, default=ROOT / "out" / "segmentation" / "heldout")
+    parser.add_argument("--heldout", type=Path, default=DEFAULT_HELDOUT,
+                        help="held-out images/, masks/, frames.jsonl (and set.json) from the synthetic writer")
     parser.add_argument("--train", type=Path, default=ROOT / "out" / "segmentation" / "train",
                         help="training set, used only to tune the classical baseline")
     parser.add_argument("--model", action="append", default=[], metavar="NAME=CHECKPOINT",
@@ -121,8 +145,12 @@ def main(argv=None) -> None:
 
     torch.set_num_threads(args.threads)
     if not (args.heldout / "frames.jsonl").is_file():
-        write_folder(SyntheticSetConfig(poses=4, frames_per_pose=16, seed=2000), args.heldout)
+        if args.heldout != DEFAULT_HELDOUT:
+            parser.error(f"no held-out set in {args.heldout}; write one with python -m "
+                         "guidewire.segmentation.synthetic FOLDER --seed SEED --poses N --frames-per-pose M")
+        write_folder(DEFAULT_HELDOUT_SET, args.heldout)
     images, masks, tips = load_set(args.heldout)
+    set_text, poses, resampled = describe_set(args.heldout, len(images))
     networks = {"FGA-Net (shipped)": DEFAULT_WEIGHTS}
     networks.update(dict(item.split("=", 1) for item in args.model))
 
@@ -143,24 +171,27 @@ def main(argv=None) -> None:
         if shipped_probabilities is None:
             shipped_probabilities, shipped_threshold = probabilities, segmenter.threshold
         scores = scores_for(probabilities, images, masks, tips, segmenter.threshold)
-        rows.append((name, scores.as_percent_row()))
+        rows.append((name, scores.as_percent_row() + [dice_interval(scores.dice_per_image, poses)]))
         per_frame[name] = {"Dice": scores.dice_per_image, "clDice": scores.cldice_per_image}
     if (args.train / "frames.jsonl").is_file():
         scale, threshold = tune_ridge(args.train)
         probabilities = [ridge_probability(image, scale) for image in images]
+        scores = scores_for(probabilities, images, masks, tips, threshold)
         rows.append((f"Sato ridge filter (threshold {threshold:.2f})",
-                     scores_for(probabilities, images, masks, tips, threshold).as_percent_row()))
+                     scores.as_percent_row() + [dice_interval(scores.dice_per_image, poses)]))
     rows += list(PAPER_TABLE.items())
 
     print(f"Held-out synthetic X-ray set: {len(images)} frames of {images[0].shape[1]}x{images[0].shape[0]}, "
-          f"{args.heldout} (seed 2000, 4 unseen poses); metrics in %")
-    print("| model | " + " | ".join(HEADER) + " |")
-    print("|" + "---|" * (len(HEADER) + 1))
+          f"{args.heldout}{set_text}; metrics in %; Dice interval: 95 % bootstrap over {resampled} "
+          "(10,000 resamples, seed 0)")
+    header = HEADER + ["Dice interval"]
+    print("| model | " + " | ".join(header) + " |")
+    print("|" + "---|" * (len(header) + 1))
     for name, values in rows:
         print(f"| {name} | " + " | ".join(values) + " |")
 
     if pairs:
-        print_paired_table(pairs, per_frame)
+        print_paired_table(pairs, per_frame, poses, resampled)
     overlay_png(args.png, images, masks, shipped_probabilities, shipped_threshold)
     print(f"\noverlays: {args.png}")
     if not args.accuracy_only:
@@ -168,15 +199,20 @@ def main(argv=None) -> None:
     print("command: scripts/env.sh python bench/bench_segmentation.py " + shlex.join(sys.argv[1:]))
 
 
-def print_paired_table(pairs: list[list[str]], per_frame: dict) -> None:
-    print("\nPaired per frame, first minus second network (points of %); 95 % bootstrap interval over frames"
+def dice_interval(dice_per_image: list[float], poses: np.ndarray | None) -> str:
+    _, low, high = bootstrap_mean(dice_per_image, poses)
+    return f"{100 * low:.2f} .. {100 * high:.2f}"
+
+
+def print_paired_table(pairs: list[list[str]], per_frame: dict, poses: np.ndarray | None, resampled: str) -> None:
+    print(f"\nPaired per frame, first minus second network (points of %); 95 % bootstrap interval over {resampled}"
           " (10,000 resamples, seed 0)")
     print("| first - second | Dice | Dice interval | clDice | clDice interval | frames with higher Dice |")
     print("|---|---|---|---|---|---|")
     for first, second in pairs:
         cells = []
         for metric in ("Dice", "clDice"):
-            mean, low, high = paired_bootstrap(per_frame[first][metric], per_frame[second][metric])
+            mean, low, high = paired_bootstrap(per_frame[first][metric], per_frame[second][metric], poses)
             cells += [f"{100 * mean:+.2f}", f"{100 * low:+.2f} .. {100 * high:+.2f}"]
         better = sum(a > b for a, b in zip(per_frame[first]["Dice"], per_frame[second]["Dice"]))
         print(f"| {first} - {second} | " + " | ".join(cells) + f" | {better} of {len(per_frame[first]['Dice'])} |")

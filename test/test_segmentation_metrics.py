@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from guidewire.segmentation.centreline import extract_centreline
-from guidewire.segmentation.metrics import best_threshold, cldice, dice, evaluate_set, foreground_iou, macro_f1, \
-    paired_bootstrap, roc_auc
+from guidewire.segmentation.metrics import best_threshold, bootstrap_mean, cldice, dice, evaluate_set, \
+    foreground_iou, macro_f1, paired_bootstrap, roc_auc
 
 
 def masks():
@@ -99,3 +99,18 @@ def test_paired_bootstrap_separates_a_consistent_lead_from_noise():
     assert low < 0 < high
     paired, shuffled = paired_bootstrap(lead, baseline), paired_bootstrap(lead, rng.permutation(baseline))
     assert paired[2] - paired[1] < shuffled[2] - shuffled[1]  # pairing removes the images' own spread
+
+
+def test_bootstrap_over_poses_widens_the_interval_when_frames_of_a_pose_move_together():
+    rng = np.random.default_rng(2)
+    poses = np.repeat(np.arange(16), 16)
+    # Each pose shifts all its frames alike (shared anatomy), plus a little per-frame noise.
+    dice_per_frame = 0.85 + rng.normal(0, 0.05, 16)[poses] + rng.normal(0, 0.01, len(poses))
+    mean, low, high = bootstrap_mean(dice_per_frame)
+    pose_mean, pose_low, pose_high = bootstrap_mean(dice_per_frame, groups=poses)
+    assert mean == pose_mean == pytest.approx(dice_per_frame.mean())
+    assert pose_low < mean < pose_high
+    # 16 independent poses, not 256 independent frames: about sqrt(16) times wider.
+    assert 2.5 < (pose_high - pose_low) / (high - low) < 6
+    # Groups of one are the frame bootstrap itself.
+    assert bootstrap_mean(dice_per_frame, groups=np.arange(len(poses))) == (mean, low, high)

@@ -86,14 +86,30 @@ def best_threshold(probabilities: list[np.ndarray], truths: list[np.ndarray],
     return max(sweep, key=sweep.get), sweep
 
 
-def paired_bootstrap(first, second, resamples: int = 10_000, seed: int = 0) -> tuple[float, float, float]:
-    """Mean of first - second over paired images, and its 95 % percentile bootstrap interval
-    (images resampled with replacement): is one network's lead over another beyond the set's noise?"""
-    differences = np.asarray(first, float) - np.asarray(second, float)
-    rng = np.random.default_rng(seed)
-    means = differences[rng.integers(0, len(differences), (resamples, len(differences)))].mean(axis=1)
+def bootstrap_mean(values, groups=None, resamples: int = 10_000, seed: int = 0) -> tuple[float, float, float]:
+    """Mean of per-image values and its 95 % percentile bootstrap interval.
+
+    Without groups, images are resampled with replacement. With groups (one label per image, e.g. the
+    C-arm pose it was rendered from), whole groups are: frames of one pose share its anatomy and
+    are not independent, and resampling them one by one would make the interval too narrow.
+    scipy.stats.bootstrap resamples observations only, hence this cluster bootstrap.
+    """
+    values = np.asarray(values, float)
+    labels = np.arange(len(values)) if groups is None else np.asarray(groups)
+    _, group_of_value = np.unique(labels, return_inverse=True)
+    sums = np.bincount(group_of_value, weights=values)
+    counts = np.bincount(group_of_value).astype(float)
+    drawn = np.random.default_rng(seed).integers(0, len(sums), (resamples, len(sums)))
+    means = sums[drawn].sum(axis=1) / counts[drawn].sum(axis=1)
     low, high = np.percentile(means, [2.5, 97.5])
-    return float(differences.mean()), float(low), float(high)
+    return float(values.mean()), float(low), float(high)
+
+
+def paired_bootstrap(first, second, groups=None, resamples: int = 10_000, seed: int = 0
+                     ) -> tuple[float, float, float]:
+    """Mean of first - second over paired images and its 95 % bootstrap interval (see bootstrap_mean):
+    is one network's lead over another beyond the set's noise?"""
+    return bootstrap_mean(np.asarray(first, float) - np.asarray(second, float), groups, resamples, seed)
 
 
 HEADER = ["AUC", "Macro-F1", "Dice", "MIoU", "OIoU", "clDice", "tip err px (median)", "tip found %"]
