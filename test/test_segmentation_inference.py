@@ -124,3 +124,13 @@ def test_bad_backend_and_window_are_rejected(weights):
         Segmenter(weights, backend="onnx", precision="bfloat16")
     with pytest.raises(ValueError, match="precision"):
         Segmenter(weights, precision="float16")
+    with pytest.raises(ValueError, match="unknown torch device 'gpu0'"):
+        Segmenter(weights, device="gpu0")
+    with pytest.raises(ValueError, match="needs the torch backend"):
+        Segmenter(weights, backend="onnx", device="cuda")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without a GPU")
+def test_a_gpu_that_torch_cannot_see_is_named_in_the_error(weights):
+    with pytest.raises(ValueError, match="sees no CUDA GPU"):
+        Segmenter(weights, device="cuda")

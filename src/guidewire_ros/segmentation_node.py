@@ -21,7 +21,7 @@ from sensor_msgs.msg import Image
 
 from guidewire.imaging import ImageFormatError
 from guidewire.segmentation.inference import DEFAULT_WEIGHTS, Segmenter, WeightsError, cached_compiled_path, \
-    overlay, segment_frame
+    check_settings, overlay, segment_frame
 from guidewire_perception.msg import GuidewireSegmentation
 from guidewire_ros.common import ERROR, OK, WARN, Diagnostics, declare, image_array, image_message, publisher_qos, \
     qos_profile, run
@@ -42,6 +42,7 @@ class SegmentationNode(Node):
         precision = declare(self, "precision", "float32",
                             "torch and compiled backends' arithmetic: float32, or bfloat16 (fast on CPUs with "
                             "AMX/AVX512-BF16)")
+        device = declare(self, "device", "cpu", "torch backend's device: cpu, or a GPU such as cuda or cuda:1")
         image_topic = declare(self, "image_topic", "xray/image_raw", "Mono image topic to segment")
         self.publish_overlay = declare(self, "publish_overlay", True, "Publish an rgb8 overlay for RViz")
         input_qos = qos_profile(declare(self, "input_qos", "sensor_data", "Subscription QoS"))
@@ -52,9 +53,12 @@ class SegmentationNode(Node):
         self.build_lock, self.closed = threading.Lock(), False
         settings = dict(weights=weights or DEFAULT_WEIGHTS, window=window, threads=threads, precision=precision)
         try:
-            self.segmenter = Segmenter(backend="torch" if backend == "compiled" else backend, **settings)
-            self.get_logger().info(f"loaded {settings['weights']} ({self.segmenter.backend}, {precision}), "
-                                   f"segmenting {image_topic}")
+            # All settings checked before the eager model stands in for a compiled one being built.
+            check_settings(backend, window, precision, device)
+            self.segmenter = Segmenter(backend="torch" if backend == "compiled" else backend, device=device,
+                                       **settings)
+            self.get_logger().info(f"loaded {settings['weights']} ({self.segmenter.backend}, {precision}, "
+                                   f"{device}), segmenting {image_topic}")
         except (WeightsError, ValueError) as error:
             self.model_error = str(error)
             self.get_logger().error(f"no segmentation model: {error}")

@@ -108,7 +108,7 @@ def export_compiled(network: SegmentationNetwork, path: str | Path, size: int = 
 def build_compiled(weights: str | Path, window: int = 512, precision: str = "float32", threads: int = 0) -> Path:
     """The cached compiled package for these settings, built first if the cache lacks it
     (a minute or two); not loaded, so a launcher can prepare it for a node."""
-    _check_settings("compiled", window, precision)
+    check_settings("compiled", window, precision)
     if threads:
         torch.set_num_threads(threads)  # part of the cache key
     path = cached_compiled_path(weights, window, precision)
@@ -118,14 +118,24 @@ def build_compiled(weights: str | Path, window: int = 512, precision: str = "flo
     return path
 
 
-def _check_settings(backend: str, window: int, precision: str) -> None:
+def check_settings(backend: str, window: int, precision: str, device: str = "cpu") -> torch.device:
+    """The torch device to run on, or a ValueError that says which setting cannot work."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown segmentation backend {backend!r}: use one of {BACKENDS}")
+    try:
+        torch_device = torch.device(device)
+    except RuntimeError as error:
+        raise ValueError(f"unknown torch device {device!r}: {error}") from error
+    if torch_device.type != "cpu" and backend != "torch":
+        raise ValueError(f"device {device!r} needs the torch backend; {backend} runs on the CPU")
+    if torch_device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r}: this torch ({torch.__version__}) sees no CUDA GPU")
     if precision not in PRECISIONS or (backend == "onnx" and precision != "float32"):
         raise ValueError(f"precision {precision!r} is not one of {PRECISIONS} for the {backend} backend "
                          "(ONNX Runtime runs float32)")
     if window % SIZE_MULTIPLE:
         raise ValueError(f"window must be a multiple of {SIZE_MULTIPLE}, got {window}")
+    return torch_device
 
 
 def _cache_folder(kind: str) -> Path:
@@ -190,16 +200,19 @@ class Segmenter:
     precision "bfloat16" runs PyTorch under bf16 autocast, which is faster on CPUs with AMX
     or AVX512-BF16 (eager: only the convolutions gain; compiled: the fused kernels too, see
     bench/results/segmentation.md) and slower on others. Probabilities differ from float32
-    by about 1e-2; held-out metrics are about unchanged."""
+    by about 1e-2; held-out metrics are about unchanged.
+
+    device (torch backend) runs the network on a GPU, e.g. "cuda"; windows and
+    probabilities stay NumPy arrays on the host."""
 
     def __init__(self, weights: str | Path = DEFAULT_WEIGHTS, backend: str = "torch", window: int = 512,
                  overlap: float = 0.5, onnx_file: str | Path | None = None, threads: int = 0,
-                 precision: str = "float32"):
-        _check_settings(backend, window, precision)
+                 precision: str = "float32", device: str = "cpu"):
+        self.device = check_settings(backend, window, precision, device)
         self.weights = Path(weights)
         self.network, self.meta = load_checkpoint(weights)
-        # oneDNN's fast layout for narrow convolutions, with BN folded away.
-        fold_batch_norms(self.network).to(memory_format=torch.channels_last)
+        # oneDNN's (and cuDNN's) fast layout for narrow convolutions, with BN folded away.
+        fold_batch_norms(self.network).to(self.device, memory_format=torch.channels_last)
         self.precision = precision
         self.backend, self.window, self.overlap = backend, window, overlap
         self.threshold = float(self.meta.get("threshold", 0.5))
@@ -238,9 +251,9 @@ class Segmenter:
         with torch.inference_mode():
             if self._compiled is not None:
                 return self._compiled(tensor).numpy()
-            with torch.autocast("cpu", torch.bfloat16, enabled=self.precision == "bfloat16"):
-                logits = self.network(tensor)
-        return logits.float().numpy()
+            with torch.autocast(self.device.type, torch.bfloat16, enabled=self.precision == "bfloat16"):
+                logits = self.network(tensor.to(self.device))
+        return logits.float().cpu().numpy()
 
     def probability_normalised(self, image: np.ndarray) -> np.ndarray:
         """Sliding-window probabilities for an already normalised float image."""

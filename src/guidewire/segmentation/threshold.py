@@ -26,12 +26,14 @@ CANDIDATES = np.round(np.arange(0.2, 0.81, 0.05), 2)
 
 
 def choose_threshold(checkpoint: str | Path, data: str | Path, every: int = 8, threads: int = 0,
-                     backend: str = "torch", precision: str = "float32") -> tuple[float, dict[float, float]]:
+                     backend: str = "torch", precision: str = "float32", device: str = "cpu"
+                     ) -> tuple[float, dict[float, float]]:
     """Best threshold on every `every`-th frame of `data`, stored into `checkpoint`; and the sweep."""
     pairs = read_pairs(data, every)  # as training reads them: 16-bit and colour frames included
     # One window of the frames' own size: a compiled model has one static size.
     window = max(fitting_window(*image.shape) for _, image, _ in pairs)
-    segmenter = Segmenter(checkpoint, backend=backend, window=window, threads=threads, precision=precision)
+    segmenter = Segmenter(checkpoint, backend=backend, window=window, threads=threads, precision=precision,
+                          device=device)
     probabilities = [segmenter.probability(image) for _, image, _ in pairs]
     threshold, sweep = best_threshold(probabilities, [mask for _, _, mask in pairs], CANDIDATES)
     network, meta = load_checkpoint(checkpoint)
@@ -49,9 +51,10 @@ def main(argv=None) -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--backend", choices=BACKENDS, default="torch")
     parser.add_argument("--precision", choices=PRECISIONS, default="float32")
+    parser.add_argument("--device", default="cpu", help="torch device for the torch backend, e.g. cuda")
     args = parser.parse_args(argv)
     threshold, sweep = choose_threshold(args.checkpoint, args.data, args.every, args.threads, args.backend,
-                                        args.precision)
+                                        args.precision, args.device)
     print("| threshold | mean Dice % |\n|---|---|")
     for candidate, score in sweep.items():
         print(f"| {candidate:.2f} | {100 * score:.2f} |")

@@ -103,10 +103,10 @@ class PatchSampler:
         return planes[:, 0:1].contiguous(memory_format=torch.channels_last), planes[:, 1:2].contiguous(), teacher
 
 
-def compute_teacher_logits(teacher: str, samples, cache: Path) -> list[np.ndarray]:
+def compute_teacher_logits(teacher: str, samples, cache: Path, device: str = "cpu") -> list[np.ndarray]:
     """The teacher network's logits on every (cropped, normalised) training sample, in float16;
-    computed once under bfloat16 autocast and kept in `cache`, keyed by the teacher's content, so
-    that --resume does not compute them again."""
+    computed once under bfloat16 autocast on the training device and kept in `cache`, keyed by
+    the teacher's content, so that --resume does not compute them again."""
     from tqdm import tqdm
 
     digest = hashlib.sha256(Path(teacher).read_bytes()).hexdigest()[:16]
@@ -115,7 +115,7 @@ def compute_teacher_logits(teacher: str, samples, cache: Path) -> list[np.ndarra
         stored = np.load(cache)
         if str(stored["teacher_digest"]) == digest and list(stored["names"]) == names:
             return [stored[f"logits_{i}"] for i in range(len(names))]
-    segmenter = Segmenter(teacher, precision="bfloat16")
+    segmenter = Segmenter(teacher, precision="bfloat16", device=device)
     logits = []
     for _, image, _ in tqdm(samples, desc="teacher", file=sys.stdout):
         height, width = image.shape
@@ -141,7 +141,8 @@ def train(data: str, output: str, network_config: NetworkConfig, epochs: int, ba
     if threads:
         torch.set_num_threads(threads)
     samples = read_folder(data)
-    teacher_logits = compute_teacher_logits(teacher, samples, output_dir / "teacher_logits.npz") if teacher else None
+    teacher_logits = compute_teacher_logits(teacher, samples, output_dir / "teacher_logits.npz",
+                                            device) if teacher else None
     sampler = PatchSampler(samples, patch, seed, teacher_logits=teacher_logits)
     device = torch.device(device)
     if device.type == "cuda":
