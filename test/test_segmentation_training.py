@@ -7,7 +7,7 @@ from guidewire.segmentation.fganet import NetworkConfig, SegmentationNetwork
 from guidewire.segmentation.inference import Segmenter, load_checkpoint, save_checkpoint
 from guidewire.segmentation.losses import distillation_loss
 from guidewire.segmentation.threshold import CANDIDATES, choose_threshold
-from guidewire.segmentation.train import PatchSampler, read_folder, train
+from guidewire.segmentation.train import PatchSampler, epoch_order, read_folder, train
 
 TINY = NetworkConfig(widths=(4, 4, 8, 8, 8, 8))
 
@@ -141,3 +141,27 @@ def test_distilling_a_teacher_that_sees_wire_everywhere_raises_the_students_wire
     train(str(tmp_path / "data"), str(tmp_path / "distilled"), teacher=str(tmp_path / "teacher.pt"),
           **{**arguments, "epochs": 4, "resume": True})
     assert cache.stat().st_mtime_ns == stamp
+
+
+def test_hard_frames_are_drawn_more_often_and_every_frame_still_comes_back():
+    rng = np.random.default_rng(0)
+    assert sorted(epoch_order(rng, np.ones(8), 0.0)) == list(range(8))  # off: every frame once
+    difficulty = np.full(100, 0.05)
+    difficulty[7] = 0.9
+    draws = np.bincount(np.concatenate([epoch_order(rng, difficulty, 0.5) for _ in range(200)]), minlength=100)
+    # Frame 7's share: 0.5/100 + 0.5 * 0.9/5.85 = 8.2 %, against 0.93 % for each of the others.
+    assert draws[7] > 5 * np.median(draws) and draws.min() > 0
+
+
+def test_training_finds_the_frame_whose_mask_the_image_does_not_show(tmp_path):
+    write_folder(tmp_path / "data")
+    # Frame 3's mask marks a line its image does not hold: no network segments that one.
+    mask = np.zeros((64, 64), np.uint8)
+    cv2.line(mask, (5, 60), (60, 5), 255, 2)
+    cv2.imwrite(str(tmp_path / "data" / "masks" / "3.png"), mask)
+    model_file = train(str(tmp_path / "data"), str(tmp_path / "run"), TINY, epochs=20, batch_size=2, patch=64,
+                       learning_rate=3e-2, seed=0, resume=False, threads=1, cldice_outputs=1, command="test",
+                       hard_fraction=0.5)
+    difficulty = torch.load(tmp_path / "run" / "last.pt", weights_only=False)["difficulty"]
+    assert load_checkpoint(model_file)[1]["hard_fraction"] == 0.5
+    assert np.argmax(difficulty) == 3 and all(0 <= d <= 1 for d in difficulty)

@@ -40,11 +40,16 @@ def soft_skeleton(x: torch.Tensor, iterations: int = SKELETON_ITERATIONS) -> tor
     return skeleton
 
 
-def soft_dice(probability: torch.Tensor, target: torch.Tensor, smooth: float = 1.0) -> torch.Tensor:
-    """Per-image soft Dice with the paper's squared denominator, averaged over the batch."""
+def soft_dice_per_image(probability: torch.Tensor, target: torch.Tensor, smooth: float = 1.0) -> torch.Tensor:
+    """Soft Dice of each image (B,) with the paper's squared denominator."""
     dims = (1, 2, 3)
     overlap = (probability * target).sum(dims)
-    return ((2 * overlap + smooth) / ((probability ** 2).sum(dims) + (target ** 2).sum(dims) + smooth)).mean()
+    return (2 * overlap + smooth) / ((probability ** 2).sum(dims) + (target ** 2).sum(dims) + smooth)
+
+
+def soft_dice(probability: torch.Tensor, target: torch.Tensor, smooth: float = 1.0) -> torch.Tensor:
+    """Per-image soft Dice, averaged over the batch."""
+    return soft_dice_per_image(probability, target, smooth).mean()
 
 
 def soft_cldice(probability: torch.Tensor, target: torch.Tensor, smooth: float = 1.0) -> torch.Tensor:

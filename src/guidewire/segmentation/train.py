@@ -26,7 +26,7 @@ from guidewire.preprocessing import crop_and_normalise
 from guidewire.segmentation.fganet import PAPER_FGANET, PAPER_UNET, SHIPPED_FGANET, SHIPPED_UNET, NetworkConfig, \
     SegmentationNetwork, widen
 from guidewire.segmentation.inference import Segmenter, fitting_window, load_checkpoint, save_checkpoint
-from guidewire.segmentation.losses import deep_supervision_loss, distillation_loss
+from guidewire.segmentation.losses import deep_supervision_loss, distillation_loss, soft_dice_per_image
 
 NETWORKS = {"shipped": SHIPPED_FGANET, "paper": PAPER_FGANET, "unet": SHIPPED_UNET, "paper-unet": PAPER_UNET}
 OUTSIDE_LOGIT = -20.0
@@ -103,6 +103,18 @@ class PatchSampler:
         return planes[:, 0:1].contiguous(memory_format=torch.channels_last), planes[:, 1:2].contiguous(), teacher
 
 
+def epoch_order(rng: np.random.Generator, difficulty: np.ndarray, hard_fraction: float) -> np.ndarray:
+    """One epoch's frame indices. hard_fraction 0: a permutation, every frame once. Otherwise as many
+    draws with replacement, a hard_fraction share of the probability spread in proportion to each
+    frame's last measured difficulty and the rest evenly, so that frames the network still gets wrong
+    (an ECG lead taken for the wire) come back more often and every frame still comes back."""
+    count = len(difficulty)
+    if not hard_fraction:
+        return rng.permutation(count)
+    probability = (1 - hard_fraction) / count + hard_fraction * difficulty / difficulty.sum()
+    return rng.choice(count, size=count, p=probability / probability.sum())
+
+
 def compute_teacher_logits(teacher: str, samples, cache: Path, device: str = "cpu") -> list[np.ndarray]:
     """The teacher network's logits on every (cropped, normalised) training sample, in float16;
     computed once under bfloat16 autocast on the training device and kept in `cache`, keyed by
@@ -132,7 +144,7 @@ def compute_teacher_logits(teacher: str, samples, cache: Path, device: str = "cp
 def train(data: str, output: str, network_config: NetworkConfig, epochs: int, batch_size: int, patch: int,
           learning_rate: float, seed: int, resume: bool, threads: int, cldice_outputs: int, command: str,
           init: str | None = None, bfloat16: bool = False, device: str = "cpu", teacher: str | None = None,
-          distill_weight: float = 1.0, distill_temperature: float = 2.0) -> Path:
+          distill_weight: float = 1.0, distill_temperature: float = 2.0, hard_fraction: float = 0.0) -> Path:
     from tqdm import tqdm
 
     output_dir = Path(output)
@@ -164,6 +176,8 @@ def train(data: str, output: str, network_config: NetworkConfig, epochs: int, ba
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=epochs * steps_per_epoch)
     state_file = output_dir / "last.pt"
     first_epoch, elapsed, history = 0, 0.0, []
+    # 1 - soft Dice of the main output the last time each frame was drawn; all alike until then.
+    difficulty = np.ones(len(samples))
     if resume and state_file.is_file():
         state = torch.load(state_file, map_location="cpu", weights_only=False)
         network.load_state_dict(state["network"])
@@ -172,14 +186,16 @@ def train(data: str, output: str, network_config: NetworkConfig, epochs: int, ba
         sampler.rng.bit_generator.state = state["sampler_rng"]
         torch.set_rng_state(state["torch_rng"])
         first_epoch, elapsed, history = state["epoch"] + 1, state["elapsed_s"], state["history"]
+        difficulty = state.get("difficulty", difficulty)
         print(f"resuming after epoch {first_epoch} ({elapsed / 60:.1f} min trained)")
     for epoch in range(first_epoch, epochs):
         started = time.perf_counter()
-        order = sampler.rng.permutation(len(samples))
+        order = epoch_order(sampler.rng, difficulty, hard_fraction)
         losses = []
         bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{epochs}", file=sys.stdout)
         for step in bar:
-            images, masks, teacher_batch = sampler.batch(order[step * batch_size:(step + 1) * batch_size])
+            indices = order[step * batch_size:(step + 1) * batch_size]
+            images, masks, teacher_batch = sampler.batch(indices)
             images, masks = images.to(device, non_blocking=True), masks.to(device, non_blocking=True)
             # bfloat16 autocast runs the convolutions on AMX/AVX512-BF16 (1.45x per step for the paper
             # width here) or on tensor cores; the loss and its soft skeleton stay float32.
@@ -187,6 +203,10 @@ def train(data: str, output: str, network_config: NetworkConfig, epochs: int, ba
                 outputs = network(images)
             outputs = [o.float() for o in outputs]
             loss = deep_supervision_loss(outputs, masks, cldice_outputs)
+            if hard_fraction:
+                with torch.no_grad():
+                    dice = soft_dice_per_image(torch.sigmoid(outputs[0]), masks).cpu().numpy()
+                difficulty[indices] = 1 - dice
             if teacher_batch is not None:
                 loss = loss + distill_weight * distillation_loss(outputs[0], teacher_batch.to(device),
                                                                  distill_temperature)
@@ -201,12 +221,12 @@ def train(data: str, output: str, network_config: NetworkConfig, epochs: int, ba
         torch.save({"network": network.state_dict(), "optimiser": optimiser.state_dict(),
                     "schedule": schedule.state_dict(), "sampler_rng": sampler.rng.bit_generator.state,
                     "torch_rng": torch.get_rng_state(), "epoch": epoch, "elapsed_s": elapsed,
-                    "history": history}, state_file.with_suffix(".tmp"))
+                    "history": history, "difficulty": difficulty}, state_file.with_suffix(".tmp"))
         state_file.with_suffix(".tmp").replace(state_file)
     data_record = Path(data) / "set.json"
     meta = {"command": command, "epochs": epochs, "batch_size": batch_size, "patch": patch,
             "learning_rate": learning_rate, "seed": seed, "init": init, "cldice_outputs": cldice_outputs,
-            "bfloat16": bfloat16, "teacher": teacher,
+            "bfloat16": bfloat16, "teacher": teacher, "hard_fraction": hard_fraction,
             "distillation": {"weight": distill_weight, "temperature": distill_temperature} if teacher else None,
             "training_time_s": round(elapsed, 1),
             "threads": torch.get_num_threads(), "device": _device_name(device), "history": history,
@@ -246,7 +266,12 @@ def main(argv=None) -> None:
     parser.add_argument("--distill-weight", type=float, default=1.0, help="weight of the distillation term")
     parser.add_argument("--distill-temperature", type=float, default=2.0,
                         help="temperature that softens student and teacher logits in the distillation term")
+    parser.add_argument("--hard-frames", type=float, default=0.0, metavar="FRACTION",
+                        help="share of each epoch's draws given to frames in proportion to how badly the network "
+                        "last segmented them (0: every frame once per epoch)")
     args = parser.parse_args(argv)
+    if not 0 <= args.hard_frames < 1:
+        parser.error("--hard-frames is a fraction in [0, 1)")
     config = NETWORKS[args.network]
     if args.widths:
         config = NetworkConfig(widths=tuple(args.widths), gated_attention=config.gated_attention,
@@ -254,7 +279,7 @@ def main(argv=None) -> None:
     command = "python -m guidewire.segmentation.train " + " ".join(sys.argv[1:] if argv is None else argv)
     print(train(args.data, args.output, config, args.epochs, args.batch_size, args.patch, args.learning_rate,
                 args.seed, args.resume, args.threads, args.cldice_outputs, command, args.init, args.bf16,
-                args.device, args.teacher, args.distill_weight, args.distill_temperature))
+                args.device, args.teacher, args.distill_weight, args.distill_temperature, args.hard_frames))
 
 
 if __name__ == "__main__":
