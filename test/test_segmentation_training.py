@@ -159,7 +159,7 @@ def test_training_finds_the_frame_whose_mask_the_image_does_not_show(tmp_path):
     mask = np.zeros((64, 64), np.uint8)
     cv2.line(mask, (5, 60), (60, 5), 255, 2)
     cv2.imwrite(str(tmp_path / "data" / "masks" / "3.png"), mask)
-    model_file = train(str(tmp_path / "data"), str(tmp_path / "run"), TINY, epochs=20, batch_size=2, patch=64,
+    model_file = train(str(tmp_path / "data"), str(tmp_path / "run"), TINY, epochs=10, batch_size=1, patch=64,
                        learning_rate=3e-2, seed=0, resume=False, threads=1, cldice_outputs=1, command="test",
                        hard_fraction=0.5)
     difficulty = torch.load(tmp_path / "run" / "last.pt", weights_only=False)["difficulty"]
