@@ -90,8 +90,8 @@ def bootstrap_mean(values, groups=None, resamples: int = 10_000, seed: int = 0) 
     """Mean of per-image values and its 95 % percentile bootstrap interval.
 
     Without groups, images are resampled with replacement. With groups (one label per image, e.g. the
-    C-arm pose it was rendered from), whole groups are: frames of one pose share its anatomy and
-    are not independent, and resampling them one by one would make the interval too narrow.
+    C-arm pose it was rendered from), whole groups are resampled: frames of one pose share its
+    anatomy and are not independent, so resampling them one by one would make the interval too narrow.
     scipy.stats.bootstrap resamples observations only, hence this cluster bootstrap.
     """
     values = np.asarray(values, float)
