@@ -33,7 +33,7 @@ from guidewire.segmentation.fganet import PAPER_FGANET, PAPER_UNET, Segmentation
 from guidewire.segmentation.inference import DEFAULT_WEIGHTS, Segmenter, export_onnx, fitting_window, \
     load_checkpoint, save_checkpoint  # noqa: E402
 from guidewire.segmentation.metrics import HEADER, best_threshold, bootstrap_mean, evaluate_set, \
-    paired_bootstrap  # noqa: E402
+    paired_bootstrap, wire_visibility  # noqa: E402
 from guidewire.segmentation.synthetic import SyntheticSetConfig, write_folder  # noqa: E402
 
 # 16 poses, so that intervals can resample whole poses (frames of one pose share its anatomy).
@@ -43,6 +43,8 @@ PAPER_TABLE = {"FGA-Net (paper, TCGSeg)": ["91.61", "85.63", "71.29", "56.59", "
                "U-Net (paper, TCGSeg)": ["91.55", "83.37", "66.80", "50.76", "50.68", "-", "-", "-", "-"]}
 # Fewer poses than this make a pose-resampling bootstrap too coarse to trust: resample frames then.
 MIN_POSES_TO_RESAMPLE = 10
+# Bin edges of metrics.wire_visibility's two measures, for the Dice-by-visibility table.
+VISIBILITY_BINS = {"wire skeleton in view (px)": (50, 100, 200), "wire contrast-to-noise": (1.5, 3, 6)}
 
 
 def load_set(folder: Path):
@@ -192,6 +194,7 @@ def main(argv=None) -> None:
 
     if pairs:
         print_paired_table(pairs, per_frame, poses, resampled)
+    print_visibility_table(images, masks, {name: per_frame[name]["Dice"] for name in networks})
     overlay_png(args.png, images, masks, shipped_probabilities, shipped_threshold)
     print(f"\noverlays: {args.png}")
     if not args.accuracy_only:
@@ -216,6 +219,24 @@ def print_paired_table(pairs: list[list[str]], per_frame: dict, poses: np.ndarra
             cells += [f"{100 * mean:+.2f}", f"{100 * low:+.2f} .. {100 * high:+.2f}"]
         better = sum(a > b for a, b in zip(per_frame[first]["Dice"], per_frame[second]["Dice"]))
         print(f"| {first} - {second} | " + " | ".join(cells) + f" | {better} of {len(per_frame[first]['Dice'])} |")
+
+
+def print_visibility_table(images, masks, dice_by_network: dict) -> None:
+    """Mean Dice of each network over frames binned by how much wire they show and how well it
+    stands out: where a network starts to miss the wire."""
+    measures = np.array([wire_visibility(image, mask) for image, mask in zip(images, masks)])
+    print("\nDice by wire visibility (metrics.wire_visibility: skeleton of the true mask inside the collimated "
+          "field; contrast-to-noise against the background 2-6 px from the wire)")
+    print("| frames with | frames | " + " | ".join(f"{name} Dice" for name in dice_by_network) + " |")
+    print("|---|---|" + "---|" * len(dice_by_network))
+    for column, (measure, edges) in enumerate(VISIBILITY_BINS.items()):
+        bounds = (-np.inf, *edges, np.inf)
+        for low, high in zip(bounds[:-1], bounds[1:]):
+            chosen = (measures[:, column] >= low) & (measures[:, column] < high)  # NaN contrast: no bin
+            span = f"< {high:g}" if low == -np.inf else f">= {low:g}" if high == np.inf else f"{low:g} .. {high:g}"
+            cells = [f"{100 * np.mean(np.asarray(dice)[chosen]):.2f}" if chosen.any() else "-"
+                     for dice in dice_by_network.values()]
+            print(f"| {measure} {span} | {np.count_nonzero(chosen)} | " + " | ".join(cells) + " |")
 
 
 def print_speed_table(networks: dict, threads: int, speed_repeats: int) -> None:

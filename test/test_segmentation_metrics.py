@@ -5,7 +5,7 @@ import pytest
 
 from guidewire.segmentation.centreline import extract_centreline
 from guidewire.segmentation.metrics import best_threshold, bootstrap_mean, cldice, dice, evaluate_set, \
-    foreground_iou, macro_f1, paired_bootstrap, roc_auc
+    foreground_iou, macro_f1, paired_bootstrap, roc_auc, wire_visibility
 
 
 def masks():
@@ -114,3 +114,19 @@ def test_bootstrap_over_poses_widens_the_interval_when_frames_of_a_pose_move_tog
     assert 2.5 < (pose_high - pose_low) / (high - low) < 6
     # Groups of one are the frame bootstrap itself.
     assert bootstrap_mean(dice_per_frame, groups=np.arange(len(poses))) == (mean, low, high)
+
+
+def test_wire_visibility_measures_length_in_view_and_contrast_to_noise_against_collimated_background():
+    rows, cols = np.mgrid[0:40, 0:60]
+    image = np.where((rows + cols) % 2 == 0, 90, 110).astype(np.uint8)  # background mean 100, std 10
+    image[:, :5] = 0  # outside the collimator, within 6 px of the wire's end: not background
+    truth = np.zeros(image.shape, bool)
+    truth[19:22, 10:50] = True
+    image[truth] = 70
+    length, contrast_to_noise = wire_visibility(image, truth)
+    assert 36 <= length <= 40  # the 40 px wire's skeleton
+    assert contrast_to_noise == pytest.approx(3.0, abs=0.01)  # (100 - 70) / 10
+    half_hidden = truth.copy()
+    image[:, 30:] = 0  # the collimator now hides the wire's right half
+    assert wire_visibility(image, half_hidden)[0] <= 20
+    assert wire_visibility(image, np.zeros_like(truth)) == (0, pytest.approx(float("nan"), nan_ok=True))

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.ndimage import distance_transform_edt
 from scipy.stats import rankdata
 from skimage.morphology import skeletonize
 
@@ -110,6 +111,21 @@ def paired_bootstrap(first, second, groups=None, resamples: int = 10_000, seed: 
     """Mean of first - second over paired images and its 95 % bootstrap interval (see bootstrap_mean):
     is one network's lead over another beyond the set's noise?"""
     return bootstrap_mean(np.asarray(first, float) - np.asarray(second, float), groups, resamples, seed)
+
+
+def wire_visibility(image: np.ndarray, truth: np.ndarray, ring_px: tuple[float, float] = (2.0, 6.0)
+                    ) -> tuple[int, float]:
+    """How much wire a frame shows and how well it stands out: the pixels of the true mask's
+    skeleton (its length in view) and its contrast-to-noise ratio, (background mean - wire mean) /
+    background standard deviation, the background being the collimated pixels ring_px from the wire
+    (the wire attenuates, so it is darker). NaN contrast when there is no wire or no background."""
+    wire = truth.astype(bool) & (image != 0)
+    length = int(np.count_nonzero(skeletonize(wire)))
+    distance = distance_transform_edt(~wire)
+    background = image[(distance > ring_px[0]) & (distance <= ring_px[1]) & (image != 0)].astype(float)
+    if not wire.any() or background.size < 2 or background.std() == 0:
+        return length, float("nan")
+    return length, float((background.mean() - image[wire].mean()) / background.std())
 
 
 HEADER = ["AUC", "Macro-F1", "Dice", "MIoU", "OIoU", "clDice", "tip err px (median)", "tip found %"]
