@@ -31,9 +31,9 @@ from guidewire.segmentation.centreline import extract_centreline  # noqa: E402
 from guidewire.segmentation.fganet import PAPER_FGANET, PAPER_UNET, SegmentationNetwork, \
     count_multiply_accumulates  # noqa: E402
 from guidewire.segmentation.inference import DEFAULT_WEIGHTS, Segmenter, export_onnx, fitting_window, \
-    load_checkpoint, save_checkpoint  # noqa: E402
+    load_checkpoint, mask_confidence, save_checkpoint  # noqa: E402
 from guidewire.segmentation.metrics import HEADER, best_threshold, bootstrap_mean, evaluate_set, \
-    paired_bootstrap, wire_visibility  # noqa: E402
+    paired_bootstrap, roc_auc, wire_visibility  # noqa: E402
 from guidewire.segmentation.synthetic import SyntheticSetConfig, write_folder  # noqa: E402
 
 # 16 poses, so that intervals can resample whole poses (frames of one pose share its anatomy).
@@ -45,6 +45,9 @@ PAPER_TABLE = {"FGA-Net (paper, TCGSeg)": ["91.61", "85.63", "71.29", "56.59", "
 MIN_POSES_TO_RESAMPLE = 10
 # Bin edges of metrics.wire_visibility's two measures, for the Dice-by-visibility table.
 VISIBILITY_BINS = {"wire skeleton in view (px)": (50, 100, 200), "wire contrast-to-noise": (1.5, 3, 6)}
+# A frame below this Dice has lost the wire (in most, an ECG lead was taken for it).
+FAILED_DICE = 0.6
+CONFIDENCE_CUTS = (0.85, 0.88, 0.90, 0.92)
 
 
 def load_set(folder: Path):
@@ -195,6 +198,7 @@ def main(argv=None) -> None:
     if pairs:
         print_paired_table(pairs, per_frame, poses, resampled)
     print_visibility_table(images, masks, {name: per_frame[name]["Dice"] for name in networks})
+    print_confidence_table(shipped_probabilities, shipped_threshold, per_frame["FGA-Net (shipped)"]["Dice"])
     overlay_png(args.png, images, masks, shipped_probabilities, shipped_threshold)
     print(f"\noverlays: {args.png}")
     if not args.accuracy_only:
@@ -237,6 +241,22 @@ def print_visibility_table(images, masks, dice_by_network: dict) -> None:
             cells = [f"{100 * np.mean(np.asarray(dice)[chosen]):.2f}" if chosen.any() else "-"
                      for dice in dice_by_network.values()]
             print(f"| {measure} {span} | {np.count_nonzero(chosen)} | " + " | ".join(cells) + " |")
+
+
+def print_confidence_table(probabilities, threshold: float, dice_per_image) -> None:
+    """How well the published confidence tells a robot which frames to distrust."""
+    confidence = np.array([mask_confidence(probability, threshold) for probability in probabilities])
+    dice = np.asarray(dice_per_image)
+    failed = dice < FAILED_DICE
+    print(f"\nConfidence (GuidewireSegmentation.confidence, shipped network) as a check on each frame: "
+          f"{np.count_nonzero(failed)} of {len(dice)} frames have Dice < {100 * FAILED_DICE:.0f} %; "
+          f"AUROC of confidence for the others {roc_auc(confidence, ~failed):.3f}")
+    print("| confidence below | frames flagged | failed frames flagged | Dice of the frames kept |")
+    print("|---|---|---|---|")
+    for cut in CONFIDENCE_CUTS:
+        flagged = confidence < cut
+        kept = f"{100 * dice[~flagged].mean():.2f}" if (~flagged).any() else "-"
+        print(f"| {cut:.2f} | {np.count_nonzero(flagged)} | {np.count_nonzero(flagged & failed)} | {kept} |")
 
 
 def print_speed_table(networks: dict, threads: int, speed_repeats: int) -> None:

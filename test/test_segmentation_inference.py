@@ -5,7 +5,7 @@ import torch
 
 from guidewire.segmentation.fganet import NetworkConfig, SegmentationNetwork, fold_batch_norms
 from guidewire.segmentation.inference import Segmenter, WeightsError, gaussian_window, load_checkpoint, \
-    save_checkpoint, segment_frame
+    mask_confidence, save_checkpoint, segment_frame
 
 
 @pytest.fixture(scope="module")
@@ -113,6 +113,12 @@ def test_sliding_window_covers_the_image_and_blanks_the_collimated_border(weight
 def test_gaussian_window_weights_the_centre_most():
     window = gaussian_window(64)
     assert window[32, 32] == pytest.approx(window.max()) and window[0, 0] < 0.01
+
+
+def test_confidence_is_the_mean_probability_over_the_mask():
+    probability = np.array([[0.95, 0.65, 0.2], [0.1, 0.5, 0.0]], np.float32)
+    assert mask_confidence(probability, 0.5) == pytest.approx((0.95 + 0.65 + 0.5) / 3)
+    assert mask_confidence(probability, 0.99) == 0.0  # nothing segmented: no confidence
 
 
 def test_bad_backend_and_window_are_rejected(weights):
