@@ -45,7 +45,7 @@ PAPER_TABLE = {"FGA-Net (paper, TCGSeg)": ["91.61", "85.63", "71.29", "56.59", "
 MIN_POSES_TO_RESAMPLE = 10
 # Bin edges of metrics.wire_visibility's two measures, for the Dice-by-visibility table.
 VISIBILITY_BINS = {"wire skeleton in view (px)": (50, 100, 200), "wire contrast-to-noise": (1.5, 3, 6)}
-# A frame below this Dice has lost the wire (in most, an ECG lead was taken for it).
+# A frame below this Dice has lost most of its wire: the failures a robot must catch.
 FAILED_DICE = 0.6
 CONFIDENCE_CUTS = (0.85, 0.88, 0.90, 0.92)
 
