@@ -57,18 +57,28 @@ def load_set(folder: Path):
     return images, masks, [f["tip"] for f in frames]
 
 
-def describe_set(folder: Path, frames: int) -> tuple[str, np.ndarray | None, str]:
-    """The set's seed and poses (from set.json, if the synthetic writer made it); the pose of each
-    frame, to resample whole poses in the bootstrap when there are enough of them; and which unit
-    the intervals resample."""
+def frame_poses(folder: Path, frames: int) -> np.ndarray | None:
+    """The C-arm/table pose of each frame, from set.json if the synthetic writer made the set."""
     record = folder / "set.json"
     if not record.is_file():
-        return "", None, "frames"
+        return None
     config = json.loads(record.read_text())
+    if config["poses"] * config["frames_per_pose"] != frames:
+        return None
+    return np.arange(frames) // config["frames_per_pose"]
+
+
+def describe_set(folder: Path, frames: int) -> tuple[str, np.ndarray | None, str]:
+    """The set's seed and poses; the pose of each frame, to resample whole poses in the bootstrap
+    when there are enough of them; and which unit the intervals resample."""
+    poses = frame_poses(folder, frames)
+    if poses is None:
+        return "", None, "frames"
+    config = json.loads((folder / "set.json").read_text())
     text = f" (seed {config['seed']}, {config['poses']} poses unseen in training)"
-    if config["poses"] < MIN_POSES_TO_RESAMPLE or config["poses"] * config["frames_per_pose"] != frames:
+    if config["poses"] < MIN_POSES_TO_RESAMPLE:
         return text, None, "frames"
-    return text, np.arange(frames) // config["frames_per_pose"], "poses"
+    return text, poses, "poses"
 
 
 def scores_for(probabilities, images, masks, tips, threshold):

@@ -5,7 +5,10 @@ the held-out set's, each at its own threshold (0.5 unless the checkpoint stores 
 
 A checkpoint that scores about the same on frames it trained on as on held-out
 ones is limited by its capacity, not by the data; one far better on the
-training frames overfits.
+training frames overfits. With several checkpoints, each later one is compared
+with the first frame by frame over all held-out sets together, with a 95 %
+bootstrap interval over their poses: does a change carry over to every pose
+the training never saw, not just to one set's?
 """
 from __future__ import annotations
 
@@ -20,15 +23,25 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_segmentation import DEFAULT_HELDOUT, load_set  # noqa: E402
+from bench_segmentation import DEFAULT_HELDOUT, frame_poses, load_set  # noqa: E402
 from guidewire.segmentation.inference import Segmenter  # noqa: E402
-from guidewire.segmentation.metrics import cldice, dice  # noqa: E402
+from guidewire.segmentation.metrics import cldice, dice, paired_bootstrap  # noqa: E402
 
 
-def mean_scores(segmenter: Segmenter, images, masks) -> tuple[float, float]:
+def frame_scores(segmenter: Segmenter, images, masks) -> tuple[list[float], list[float]]:
+    """Dice and clDice of each frame."""
     predictions = [segmenter.probability(image) >= segmenter.threshold for image in images]
-    return (100 * float(np.mean([dice(p, m) for p, m in zip(predictions, masks)])),
-            100 * float(np.mean([cldice(p, m) for p, m in zip(predictions, masks)])))
+    return [dice(p, m) for p, m in zip(predictions, masks)], [cldice(p, m) for p, m in zip(predictions, masks)]
+
+
+def pooled_groups(folders, sets) -> np.ndarray:
+    """One label per held-out frame of all sets together: its set and pose (its own frame where a
+    set records no poses), so that the bootstrap resamples the poses of every set at once."""
+    labels = []
+    for number, (folder, (images, _)) in enumerate(zip(folders, sets)):
+        poses = frame_poses(folder, len(images))
+        labels += [f"{number}:{pose}" for pose in (np.arange(len(images)) if poses is None else poses)]
+    return np.unique(labels, return_inverse=True)[1]
 
 
 def main(argv=None) -> None:
@@ -53,12 +66,24 @@ def main(argv=None) -> None:
     columns = ["train"] + [folder.name for folder in args.heldout]
     print("| checkpoint | threshold | " + " | ".join(f"{c} Dice | {c} clDice" for c in columns) + " |")
     print("|---|---|" + "---|---|" * len(columns))
+    pooled_dice = []
     for checkpoint in args.checkpoints:
         segmenter = Segmenter(checkpoint, threads=2)
-        scores = [mean_scores(segmenter, images, masks)
+        scores = [frame_scores(segmenter, images, masks)
                   for images, masks in [(train_images, train_masks), *heldout_sets]]
         print(f"| {checkpoint} | {segmenter.threshold:.2f} | "
-              + " | ".join(f"{dice_score:.2f} | {cldice_score:.2f}" for dice_score, cldice_score in scores) + " |")
+              + " | ".join(f"{100 * np.mean(dices):.2f} | {100 * np.mean(cldices):.2f}" for dices, cldices in scores)
+              + " |")
+        pooled_dice.append(np.concatenate([dices for dices, _ in scores[1:]]))
+    if len(args.checkpoints) > 1:
+        groups = pooled_groups(args.heldout, heldout_sets)
+        print(f"\nEach checkpoint minus the first, Dice per frame over all {len(groups)} held-out frames together "
+              f"(points of %); 95 % bootstrap interval over their {groups.max() + 1} poses (10,000 resamples, seed 0)")
+        print("| checkpoint | Dice difference | interval |")
+        print("|---|---|---|")
+        for checkpoint, dices in zip(args.checkpoints[1:], pooled_dice[1:]):
+            mean, low, high = paired_bootstrap(dices, pooled_dice[0], groups)
+            print(f"| {checkpoint} | {100 * mean:+.2f} | {100 * low:+.2f} .. {100 * high:+.2f} |")
 
 
 if __name__ == "__main__":
