@@ -8,7 +8,8 @@ ones is limited by its capacity, not by the data; one far better on the
 training frames overfits. With several checkpoints, each later one is compared
 with the first frame by frame over all held-out sets together, with a 95 %
 bootstrap interval over their poses: does a change carry over to every pose
-the training never saw, not just to one set's?
+the training never saw, not just to one set's? (Fewer than about ten poses
+make that interval coarse and too narrow: pool sets.)
 """
 from __future__ import annotations
 
@@ -78,7 +79,8 @@ def main(argv=None) -> None:
     if len(args.checkpoints) > 1:
         groups = pooled_groups(args.heldout, heldout_sets)
         print(f"\nEach checkpoint minus the first, Dice per frame over all {len(groups)} held-out frames together "
-              f"(points of %); 95 % bootstrap interval over their {groups.max() + 1} poses (10,000 resamples, seed 0)")
+              f"(points of %); 95 % bootstrap interval over their {groups.max() + 1} poses (a set without pose "
+              "records counts each frame as one; 10,000 resamples, seed 0)")
         print("| checkpoint | Dice difference | interval |")
         print("|---|---|---|")
         for checkpoint, dices in zip(args.checkpoints[1:], pooled_dice[1:]):
