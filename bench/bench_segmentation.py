@@ -57,13 +57,15 @@ def load_set(folder: Path):
     return images, masks, [f["tip"] for f in frames]
 
 
-def frame_poses(folder: Path, frames: int) -> np.ndarray | None:
-    """The C-arm/table pose of each frame, from set.json if the synthetic writer made the set."""
+def set_record(folder: Path) -> dict | None:
+    """The set's configuration (set.json), if the synthetic writer made the set."""
     record = folder / "set.json"
-    if not record.is_file():
-        return None
-    config = json.loads(record.read_text())
-    if config["poses"] * config["frames_per_pose"] != frames:
+    return json.loads(record.read_text()) if record.is_file() else None
+
+
+def frame_poses(config: dict | None, frames: int) -> np.ndarray | None:
+    """The C-arm/table pose of each of a set's frames, from its set_record."""
+    if config is None or config["poses"] * config["frames_per_pose"] != frames:
         return None
     return np.arange(frames) // config["frames_per_pose"]
 
@@ -71,10 +73,10 @@ def frame_poses(folder: Path, frames: int) -> np.ndarray | None:
 def describe_set(folder: Path, frames: int) -> tuple[str, np.ndarray | None, str]:
     """The set's seed and poses; the pose of each frame, to resample whole poses in the bootstrap
     when there are enough of them; and which unit the intervals resample."""
-    poses = frame_poses(folder, frames)
+    config = set_record(folder)
+    poses = frame_poses(config, frames)
     if poses is None:
         return "", None, "frames"
-    config = json.loads((folder / "set.json").read_text())
     text = f" (seed {config['seed']}, {config['poses']} poses unseen in training)"
     if config["poses"] < MIN_POSES_TO_RESAMPLE:
         return text, None, "frames"
@@ -255,7 +257,7 @@ def print_visibility_table(images, masks, dice_by_network: dict) -> None:
 
 def print_confidence_table(probabilities, threshold: float, dice_per_image) -> None:
     """How well the published confidence tells a robot which frames to distrust."""
-    confidence = np.array([mask_confidence(probability, threshold) for probability in probabilities])
+    confidence = np.array([mask_confidence(probability, probability >= threshold) for probability in probabilities])
     dice = np.asarray(dice_per_image)
     failed = dice < FAILED_DICE
     print(f"\nConfidence (GuidewireSegmentation.confidence, shipped network) as a check on each frame: "

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_segmentation import DEFAULT_HELDOUT, frame_poses, load_set  # noqa: E402
+from bench_segmentation import DEFAULT_HELDOUT, frame_poses, load_set, set_record  # noqa: E402
 from guidewire.segmentation.inference import Segmenter  # noqa: E402
 from guidewire.segmentation.metrics import cldice, dice, paired_bootstrap  # noqa: E402
 
@@ -40,7 +40,7 @@ def pooled_groups(folders, sets) -> np.ndarray:
     set records no poses), so that the bootstrap resamples the poses of every set at once."""
     labels = []
     for number, (folder, (images, _)) in enumerate(zip(folders, sets)):
-        poses = frame_poses(folder, len(images))
+        poses = frame_poses(set_record(folder), len(images))
         labels += [f"{number}:{pose}" for pose in (np.arange(len(images)) if poses is None else poses)]
     return np.unique(labels, return_inverse=True)[1]
 

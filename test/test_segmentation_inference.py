@@ -117,8 +117,8 @@ def test_gaussian_window_weights_the_centre_most():
 
 def test_confidence_is_the_mean_probability_over_the_mask():
     probability = np.array([[0.95, 0.65, 0.2], [0.1, 0.5, 0.0]], np.float32)
-    assert mask_confidence(probability, 0.5) == pytest.approx((0.95 + 0.65 + 0.5) / 3)
-    assert mask_confidence(probability, 0.99) == 0.0  # nothing segmented: no confidence
+    assert mask_confidence(probability, probability >= 0.5) == pytest.approx((0.95 + 0.65 + 0.5) / 3)
+    assert mask_confidence(probability, probability >= 0.99) == 0.0  # nothing segmented: no confidence
 
 
 def test_bad_backend_and_window_are_rejected(weights):

@@ -297,10 +297,9 @@ class FrameSegmentation:
     confidence: float  # mean probability over the mask, 0 without a mask
 
 
-def mask_confidence(probability: np.ndarray, threshold: float) -> float:
-    """Mean probability over the pixels at or above the threshold, 0 without any: a frame whose wire
-    the network is unsure of (a faint wire, or an ECG lead taken for one) scores lower."""
-    wire = probability >= threshold
+def mask_confidence(probability: np.ndarray, wire: np.ndarray) -> float:
+    """Mean probability over the segmented wire pixels, 0 without any: a frame whose wire the
+    network is unsure of (a faint wire, or an ECG lead taken for one) scores lower."""
     return float(probability[wire].mean()) if wire.any() else 0.0
 
 
@@ -308,8 +307,7 @@ def segment_frame(segmenter: Segmenter, image: np.ndarray) -> FrameSegmentation:
     probability = segmenter.probability(image)
     wire = probability >= segmenter.threshold
     centreline = extract_centreline(wire, valid=image != 0)
-    return FrameSegmentation(probability, wire.astype(np.uint8) * 255, centreline,
-                             mask_confidence(probability, segmenter.threshold))
+    return FrameSegmentation(probability, wire.astype(np.uint8) * 255, centreline, mask_confidence(probability, wire))
 
 
 def overlay(image: np.ndarray, result: FrameSegmentation) -> np.ndarray:
