@@ -32,7 +32,7 @@ from guidewire.segmentation.fganet import PAPER_FGANET, PAPER_UNET, Segmentation
     count_multiply_accumulates  # noqa: E402
 from guidewire.segmentation.inference import DEFAULT_WEIGHTS, Segmenter, export_onnx, fitting_window, \
     load_checkpoint, mask_confidence, save_checkpoint  # noqa: E402
-from guidewire.segmentation.metrics import HEADER, best_threshold, bootstrap_mean, evaluate_set, \
+from guidewire.segmentation.metrics import FAILED_DICE, HEADER, best_threshold, bootstrap_mean, evaluate_set, \
     paired_bootstrap, roc_auc, wire_visibility  # noqa: E402
 from guidewire.segmentation.synthetic import SyntheticSetConfig, write_folder  # noqa: E402
 
@@ -46,7 +46,6 @@ MIN_POSES_TO_RESAMPLE = 10
 # Bin edges of metrics.wire_visibility's two measures, for the Dice-by-visibility table.
 VISIBILITY_BINS = {"wire skeleton in view (px)": (50, 100, 200), "wire contrast-to-noise": (1.5, 3, 6)}
 # A frame below this Dice has lost most of its wire: the failures a robot must catch.
-FAILED_DICE = 0.6
 CONFIDENCE_CUTS = (0.85, 0.88, 0.90, 0.92)
 
 
@@ -171,7 +170,7 @@ def main(argv=None) -> None:
     networks = {"FGA-Net (shipped)": DEFAULT_WEIGHTS}
     networks.update(dict(item.split("=", 1) for item in args.model))
 
-    rows, per_frame, shipped_probabilities, shipped_threshold = [], {}, None, None
+    rows, per_frame, shipped_probabilities, shipped_threshold, shipped_cut = [], {}, None, None, 0.0
     evaluated = [(name, checkpoint, "torch", "float32") for name, checkpoint in networks.items()]
     evaluated[1:1] = [("FGA-Net (shipped, bfloat16 inference)", DEFAULT_WEIGHTS, "torch", "bfloat16"),
                       ("FGA-Net (shipped, compiled, bfloat16)", DEFAULT_WEIGHTS, "compiled", "bfloat16")]
@@ -186,7 +185,8 @@ def main(argv=None) -> None:
         segmenter = Segmenter(checkpoint, backend=backend, window=window, threads=args.threads, precision=precision)
         probabilities = [segmenter.probability(image) for image in images]
         if shipped_probabilities is None:
-            shipped_probabilities, shipped_threshold = probabilities, segmenter.threshold
+            shipped_probabilities, shipped_threshold, shipped_cut = probabilities, segmenter.threshold, \
+                segmenter.confidence_cut
         scores = scores_for(probabilities, images, masks, tips, segmenter.threshold)
         rows.append((name, scores.as_percent_row() + [dice_interval(scores.dice_per_image, poses)]))
         per_frame[name] = {"Dice": scores.dice_per_image, "clDice": scores.cldice_per_image}
@@ -210,7 +210,7 @@ def main(argv=None) -> None:
     if pairs:
         print_paired_table(pairs, per_frame, poses, resampled)
     print_visibility_table(images, masks, {name: per_frame[name]["Dice"] for name in networks})
-    print_confidence_table(shipped_probabilities, shipped_threshold, per_frame["FGA-Net (shipped)"]["Dice"])
+    print_confidence_table(shipped_probabilities, shipped_threshold, shipped_cut, per_frame["FGA-Net (shipped)"]["Dice"])
     overlay_png(args.png, images, masks, shipped_probabilities, shipped_threshold)
     print(f"\noverlays: {args.png}")
     if not args.accuracy_only:
@@ -255,8 +255,9 @@ def print_visibility_table(images, masks, dice_by_network: dict) -> None:
             print(f"| {measure} {span} | {np.count_nonzero(chosen)} | " + " | ".join(cells) + " |")
 
 
-def print_confidence_table(probabilities, threshold: float, dice_per_image) -> None:
-    """How well the published confidence tells a robot which frames to distrust."""
+def print_confidence_table(probabilities, threshold: float, model_cut: float, dice_per_image) -> None:
+    """How well the published confidence tells a robot which frames to distrust; model_cut, the
+    checkpoint's own (chosen on training frames), is the one the node flags low_confidence at."""
     confidence = np.array([mask_confidence(probability, probability >= threshold) for probability in probabilities])
     dice = np.asarray(dice_per_image)
     failed = dice < FAILED_DICE
@@ -265,10 +266,11 @@ def print_confidence_table(probabilities, threshold: float, dice_per_image) -> N
           f"AUROC of confidence for the others {roc_auc(confidence, ~failed):.3f}")
     print("| confidence below | frames flagged | failed frames flagged | Dice of the frames kept |")
     print("|---|---|---|---|")
-    for cut in CONFIDENCE_CUTS:
+    for cut in sorted({*CONFIDENCE_CUTS, model_cut}):
         flagged = confidence < cut
         kept = f"{100 * dice[~flagged].mean():.2f}" if (~flagged).any() else "-"
-        print(f"| {cut:.2f} | {np.count_nonzero(flagged)} | {np.count_nonzero(flagged & failed)} | {kept} |")
+        name = f"{cut:.2f} (the checkpoint's cut)" if cut == model_cut else f"{cut:.2f}"
+        print(f"| {name} | {np.count_nonzero(flagged)} | {np.count_nonzero(flagged & failed)} | {kept} |")
 
 
 def print_speed_table(networks: dict, threads: int, speed_repeats: int) -> None:

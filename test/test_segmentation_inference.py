@@ -108,6 +108,10 @@ def test_sliding_window_covers_the_image_and_blanks_the_collimated_border(weight
     result = segment_frame(segmenter, image)
     assert set(np.unique(result.mask)) <= {0, 255}
     assert np.array_equal(result.mask > 0, probability >= segmenter.threshold)
+    # No cut in the checkpoint flags nothing; a cut above the frame's confidence flags it.
+    assert segmenter.confidence_cut == 0.0 and not result.low_confidence
+    assert segment_frame(segmenter, image, confidence_cut=result.confidence + 0.01).low_confidence
+    assert not segment_frame(segmenter, image, confidence_cut=result.confidence).low_confidence
 
 
 def test_gaussian_window_weights_the_centre_most():

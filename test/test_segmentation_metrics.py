@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from guidewire.segmentation.centreline import extract_centreline
-from guidewire.segmentation.metrics import best_threshold, bootstrap_mean, cldice, dice, evaluate_set, \
+from guidewire.segmentation.metrics import best_threshold, bootstrap_mean, cldice, dice, evaluate_set, failure_cut, \
     foreground_iou, macro_f1, paired_bootstrap, roc_auc, wire_visibility
 
 
@@ -61,6 +61,17 @@ def test_best_threshold_keeps_the_wire_and_drops_its_faint_halo():
     assert threshold == 0.3 and sweep[0.3] == 1.0
     assert sweep[0.2] == pytest.approx(16 / 38)  # the halo's 22 pixels are false positives
     assert sweep[0.4] == 0.0
+
+
+def test_failure_cut_flags_the_failed_frames_and_as_few_good_ones_as_it_can():
+    confidence = [0.70, 0.80, 0.84, 0.86, 0.90, 0.93, 0.95, 0.97]
+    failed = [True, True, False, True, False, False, False, False]
+    # 0.87 flags all 3 failures and 1 of 5 good frames (F1 6/7); 0.81 flags 2 of 3 and no good one (0.8).
+    assert failure_cut(confidence, failed, np.arange(0.60, 0.99, 0.01).round(2)) == 0.87
+    assert failure_cut(confidence, failed, [0.60, 0.81]) == 0.81
+    # Nothing to flag, or nothing that tells failures apart (flagging all has F1 0.5): the cut flags nothing.
+    assert failure_cut(confidence, [False] * 8, [0.81, 0.87]) == 0.0
+    assert failure_cut([0.9, 0.9, 0.9], [True, False, False], [0.8, 0.95]) == 0.0
 
 
 def test_set_scores_pool_oiou_and_average_dice():

@@ -38,7 +38,9 @@ def test_segments_frames_and_survives_a_bad_one(ros, tiny_weights, tmp_path):
     publisher = node.create_publisher(Image, "xray/image_raw", 10)
     frame = np.random.default_rng(0).integers(1, 255, (96, 128), dtype=np.uint8)
     frame[:, :8] = 0  # a collimated border
-    parameters = {"weights": str(tiny_weights), "image_topic": "xray/image_raw", "input_qos": "reliable"}
+    # A cut no mean probability reaches: every result is flagged, and the node says the wire is lost.
+    parameters = {"weights": str(tiny_weights), "image_topic": "xray/image_raw", "input_qos": "reliable",
+                  "confidence_cut": 1.0}
     with running(node_args("segmentation_node", "segmentation", parameters, tmp_path), domain,
                  tmp_path / "segmentation.log") as process:
         assert spin_until(executor, lambda: publisher.get_subscription_count() > 0, 30)
@@ -53,6 +55,8 @@ def test_segments_frames_and_survives_a_bad_one(ros, tiny_weights, tmp_path):
             return False
 
         assert publish_until(image("mono8", frame, 1_000_000_001), lambda: results and masks and overlays)
+        assert publish_until(image("mono8", frame, 1_000_000_001), lambda: any(
+            s.level == DiagnosticStatus.WARN and "wire likely lost" in s.message for s in diagnostics))
         assert publish_until(image("bgr8", np.zeros((96, 128, 3), np.uint8), 2_000_000_000), lambda: any(
             s.level == DiagnosticStatus.ERROR and "encoding 'bgr8'" in s.message for s in diagnostics))
         assert publish_until(image("mono16", frame.astype(np.uint16) * 200, 3_000_000_000),
@@ -61,6 +65,9 @@ def test_segments_frames_and_survives_a_bad_one(ros, tiny_weights, tmp_path):
     first = results[0]
     assert (first.header.stamp.sec, first.header.stamp.nanosec) == (1, 1)
     assert first.header.frame_id == "xray_optical" and masks[0].header == first.header
+    assert all(r.low_confidence for r in results) and first.confidence < 1.0
+    lost = next(s for s in diagnostics if "wire likely lost" in s.message)
+    assert int({v.key: v.value for v in lost.values}["frames_low_confidence"]) >= 1
     assert (first.mask.height, first.mask.width, first.mask.encoding) == (96, 128, "mono8")
     mask = np.frombuffer(bytes(first.mask.data), np.uint8).reshape(96, 128)
     assert set(np.unique(mask)) <= {0, 255} and not mask[:, :8].any()

@@ -74,12 +74,17 @@ def test_the_threshold_chosen_on_training_frames_is_stored_and_used(tmp_path):
     write_folder(tmp_path / "data")
     model_file = train(str(tmp_path / "data"), str(tmp_path / "run"), TINY, epochs=1, batch_size=2, patch=64,
                        learning_rate=1e-2, seed=0, resume=False, threads=1, cldice_outputs=1, command="test")
-    threshold, sweep = choose_threshold(model_file, tmp_path / "data", every=1, threads=1)
+    threshold, sweep, cut = choose_threshold(model_file, tmp_path / "data", every=1, threads=1)
     assert list(sweep) == list(CANDIDATES) and sweep[threshold] == max(sweep.values())
     _, meta = load_checkpoint(model_file)
     assert meta["threshold"] == threshold and meta["threshold_chosen_on"]["frames"] == 4
     assert meta["command"] == "test" and len(meta["history"]) == 1  # the training record is kept
-    assert Segmenter(model_file).threshold == threshold
+    # The confidence cut is stored with how it split those frames, which it counts (4 in all).
+    assert meta["confidence_cut"] == cut["confidence_cut"] and meta["confidence_cut_split"]["failed_frames"] <= 4
+    flagged = cut["failed_frames_flagged"] + cut["other_frames_flagged"]
+    assert cut["failed_frames_flagged"] <= cut["failed_frames"] and (flagged > 0) == (cut["confidence_cut"] > 0)
+    segmenter = Segmenter(model_file)
+    assert segmenter.threshold == threshold and segmenter.confidence_cut == cut["confidence_cut"]
     # Chosen again under bf16 inference: the record says under which.
     choose_threshold(model_file, tmp_path / "data", every=2, threads=1, precision="bfloat16")
     chosen_on = load_checkpoint(model_file)[1]["threshold_chosen_on"]

@@ -216,6 +216,8 @@ class Segmenter:
         self.precision = precision
         self.backend, self.window, self.overlap = backend, window, overlap
         self.threshold = float(self.meta.get("threshold", 0.5))
+        # Frames whose confidence falls below it are flagged; 0 (flag none) without a chosen cut.
+        self.confidence_cut = float(self.meta.get("confidence_cut", 0.0))
         if threads:
             torch.set_num_threads(threads)
         self._session = None
@@ -295,6 +297,7 @@ class FrameSegmentation:
     mask: np.ndarray  # (H,W) uint8, 255 = wire
     centreline: Centreline | None  # insertion end to tip; None when no wire was found
     confidence: float  # mean probability over the mask, 0 without a mask
+    low_confidence: bool  # confidence below the segmenter's cut: likely a lost wire, not to be trusted
 
 
 def mask_confidence(probability: np.ndarray, wire: np.ndarray) -> float:
@@ -303,11 +306,15 @@ def mask_confidence(probability: np.ndarray, wire: np.ndarray) -> float:
     return float(probability[wire].mean()) if wire.any() else 0.0
 
 
-def segment_frame(segmenter: Segmenter, image: np.ndarray) -> FrameSegmentation:
+def segment_frame(segmenter: Segmenter, image: np.ndarray, confidence_cut: float | None = None
+                  ) -> FrameSegmentation:
+    """Mask, centreline and confidence of one frame; confidence_cut overrides the segmenter's."""
     probability = segmenter.probability(image)
     wire = probability >= segmenter.threshold
     centreline = extract_centreline(wire, valid=image != 0)
-    return FrameSegmentation(probability, wire.astype(np.uint8) * 255, centreline, mask_confidence(probability, wire))
+    confidence = mask_confidence(probability, wire)
+    cut = segmenter.confidence_cut if confidence_cut is None else confidence_cut
+    return FrameSegmentation(probability, wire.astype(np.uint8) * 255, centreline, confidence, confidence < cut)
 
 
 def overlay(image: np.ndarray, result: FrameSegmentation) -> np.ndarray:

@@ -62,6 +62,30 @@ def roc_auc(scores: np.ndarray, truth: np.ndarray) -> float:
     return float((ranks[truth].sum() - positives * (positives + 1) / 2) / (positives * negatives))
 
 
+# Below this Dice a frame's mask has lost the wire, or taken something else (an ECG lead) for it.
+FAILED_DICE = 0.6
+
+
+def failure_cut(confidence, failed, candidates) -> float:
+    """The confidence cut that best flags the frames whose segmentation failed (`failed`, e.g.
+    Dice < FAILED_DICE): the candidate with the best F1 score of flagged frames as a detector of
+    failed ones (the lowest such cut on ties), among those that flag a larger share of failed
+    frames than of good ones. F1 rather than Youden's index because failures are rare: Youden's
+    index trades one missed failure for many good frames flagged. 0, which flags nothing, when no
+    frame failed, every frame did, or no candidate tells them apart."""
+    confidence, failed = np.asarray(confidence, float), np.asarray(failed, bool)
+    if failed.all() or not failed.any():
+        return 0.0
+    best_cut, best_f1 = 0.0, 0.0
+    for cut in sorted(float(c) for c in candidates):
+        flagged = confidence < cut
+        caught = np.count_nonzero(flagged & failed)
+        f1 = 2 * caught / (np.count_nonzero(flagged) + np.count_nonzero(failed))
+        if flagged[failed].mean() > flagged[~failed].mean() and f1 > best_f1:
+            best_cut, best_f1 = cut, f1
+    return best_cut
+
+
 @dataclass
 class SegmentationScores:
     auc: float
