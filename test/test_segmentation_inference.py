@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from guidewire.segmentation.fganet import NetworkConfig, SegmentationNetwork, fold_batch_norms
-from guidewire.segmentation.inference import Segmenter, WeightsError, gaussian_window, load_checkpoint, \
-    mask_confidence, save_checkpoint, segment_frame
+from guidewire.segmentation.inference import Segmenter, WeightsError, cached_compiled_path, gaussian_window, \
+    load_checkpoint, mask_confidence, resolve_precision, save_checkpoint, segment_frame
 
 
 @pytest.fixture(scope="module")
@@ -138,6 +138,19 @@ def test_bad_backend_and_window_are_rejected(weights):
         Segmenter(weights, device="gpu0")
     with pytest.raises(ValueError, match="needs the torch backend"):
         Segmenter(weights, backend="onnx", device="cuda")
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_precision_is_bfloat16_only_where_the_cpu_has_it(weights, monkeypatch, native):
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: native)
+    expected = "bfloat16" if native else "float32"
+    assert resolve_precision("auto") == expected and Segmenter(weights, precision="auto").precision == expected
+    assert resolve_precision("auto", "cuda") == "float32"
+    assert resolve_precision("float32") == "float32" and resolve_precision("bfloat16") == "bfloat16"
+    assert Segmenter(weights, backend="onnx", precision="auto").precision == "float32"  # ONNX Runtime: float32
+    # The node asks the cache with "auto": it must find the package built for what auto means here.
+    assert cached_compiled_path(weights, 128, "auto") == cached_compiled_path(weights, 128, expected)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without a GPU")

@@ -39,9 +39,9 @@ class SegmentationNode(Node):
                           "cache) or onnx")
         window = declare(self, "window", 512, "Sliding-window side in pixels (multiple of 32)")
         threads = declare(self, "threads", 0, "Inference threads; 0 = library default")
-        precision = declare(self, "precision", "float32",
-                            "torch and compiled backends' arithmetic: float32, or bfloat16 (fast on CPUs with "
-                            "AMX/AVX512-BF16)")
+        precision = declare(self, "precision", "auto",
+                            "torch and compiled backends' arithmetic: float32, bfloat16 (fast only on CPUs with "
+                            "AMX/AVX512-BF16), or auto (bfloat16 where the CPU has it, float32 elsewhere)")
         device = declare(self, "device", "cpu", "torch backend's device: cpu, or a GPU such as cuda or cuda:1")
         confidence_cut = declare(self, "confidence_cut", -1.0,
                                  "Results with a lower confidence are flagged low_confidence; -1 = the cut stored "
@@ -61,7 +61,8 @@ class SegmentationNode(Node):
             check_settings(backend, window, precision, device)
             self.segmenter = Segmenter(backend="torch" if backend == "compiled" else backend, device=device,
                                        **settings)
-            self.get_logger().info(f"loaded {settings['weights']} ({self.segmenter.backend}, {precision}, "
+            self.get_logger().info(f"loaded {settings['weights']} ({self.segmenter.backend}, "
+                                   f"{self.segmenter.precision}, "
                                    f"{device}), segmenting {image_topic}")
         except (WeightsError, ValueError) as error:
             self.model_error = str(error)

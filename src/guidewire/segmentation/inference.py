@@ -21,7 +21,7 @@ from guidewire.segmentation.fganet import NetworkConfig, SegmentationNetwork, fo
 DEFAULT_WEIGHTS = Path(__file__).parent / "weights" / "fganet_small.pt"
 ONNX_OPSET = 18
 SIZE_MULTIPLE = 32  # five 2x poolings
-PRECISIONS = ("float32", "bfloat16")
+PRECISIONS = ("float32", "bfloat16", "auto")  # auto: bfloat16 where the CPU computes it natively
 BACKENDS = ("torch", "compiled", "onnx")
 
 
@@ -105,10 +105,29 @@ def export_compiled(network: SegmentationNetwork, path: str | Path, size: int = 
     return path
 
 
+def native_bfloat16() -> bool:
+    """Whether this CPU does bfloat16 arithmetic in hardware (AMX or AVX512-BF16). Elsewhere
+    oneDNN emulates it: 1.9 s per 512x512 frame compiled, against 0.25 s in float32, on an AVX2
+    EPYC (bench/results/segmentation.md). torch.cpu's checks are private; a torch without them
+    counts as no."""
+    checks = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+
+
+def resolve_precision(precision: str, device: str | torch.device = "cpu") -> str:
+    """"auto" as the precision to run: bfloat16 on a CPU with native bfloat16, float32 elsewhere
+    (GPUs included: on a lent H100 it made the paper-width FGA-Net slower, its kernels being
+    bound by launches, not arithmetic)."""
+    if precision != "auto":
+        return precision
+    return "bfloat16" if torch.device(device).type == "cpu" and native_bfloat16() else "float32"
+
+
 def build_compiled(weights: str | Path, window: int = 512, precision: str = "float32", threads: int = 0) -> Path:
     """The cached compiled package for these settings, built first if the cache lacks it
     (a minute or two); not loaded, so a launcher can prepare it for a node."""
     check_settings("compiled", window, precision)
+    precision = resolve_precision(precision)
     if threads:
         torch.set_num_threads(threads)  # part of the cache key
     path = cached_compiled_path(weights, window, precision)
@@ -130,7 +149,7 @@ def check_settings(backend: str, window: int, precision: str, device: str = "cpu
         raise ValueError(f"device {device!r} needs the torch backend; {backend} runs on the CPU")
     if torch_device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {device!r}: this torch ({torch.__version__}) sees no CUDA GPU")
-    if precision not in PRECISIONS or (backend == "onnx" and precision != "float32"):
+    if precision not in PRECISIONS or (backend == "onnx" and precision == "bfloat16"):
         raise ValueError(f"precision {precision!r} is not one of {PRECISIONS} for the {backend} backend "
                          "(ONNX Runtime runs float32)")
     if window % SIZE_MULTIPLE:
@@ -155,7 +174,8 @@ def cached_compiled_path(weights: str | Path, size: int, precision: str) -> Path
     pragmas), so all of them key the cache along with the checkpoint's content."""
     key = hashlib.sha256(Path(weights).read_bytes())
     key.update(f"{torch.__version__}|{platform.machine()}|{_cpu_model()}|{torch.get_num_threads()}".encode())
-    return _cache_folder("compiled") / f"{Path(weights).stem}-{size}-{precision}-{key.hexdigest()[:16]}.pt2"
+    name = f"{Path(weights).stem}-{size}-{resolve_precision(precision)}-{key.hexdigest()[:16]}.pt2"
+    return _cache_folder("compiled") / name
 
 
 def _cpu_model() -> str:
@@ -199,8 +219,9 @@ class Segmenter:
 
     precision "bfloat16" runs PyTorch under bf16 autocast, which is faster on CPUs with AMX
     or AVX512-BF16 (eager: only the convolutions gain; compiled: the fused kernels too, see
-    bench/results/segmentation.md) and slower on others. Probabilities differ from float32
-    by about 1e-2; held-out metrics are about unchanged.
+    bench/results/segmentation.md) and much slower on others; "auto" picks bfloat16 only where
+    it is native (resolve_precision). Probabilities differ from float32 by about 1e-2;
+    held-out metrics are about unchanged.
 
     device (torch backend) runs the network on a GPU, e.g. "cuda"; windows and
     probabilities stay NumPy arrays on the host."""
@@ -213,7 +234,7 @@ class Segmenter:
         self.network, self.meta = load_checkpoint(weights)
         # oneDNN's (and cuDNN's) fast layout for narrow convolutions, with BN folded away.
         fold_batch_norms(self.network).to(self.device, memory_format=torch.channels_last)
-        self.precision = precision
+        self.precision = "float32" if backend == "onnx" else resolve_precision(precision, self.device)
         self.backend, self.window, self.overlap = backend, window, overlap
         self.threshold = float(self.meta.get("threshold", 0.5))
         # Frames whose confidence falls below it are flagged; 0 (flag none) without a chosen cut.
