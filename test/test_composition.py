@@ -3,10 +3,14 @@ import sys
 import types
 
 import pytest
+import yaml
 
 from conftest import ROOT
+from guidewire.bench import Bench
+from guidewire.capture import SimulatedFluoroscopy
+from guidewire.config import load_bench_config
 from guidewire_ros.composition import FASTDDS_PROFILE_VARIABLE, load_pipeline, middleware_environment
-from guidewire_ros.run_pipeline import node_command
+from guidewire_ros.run_pipeline import node_command, render_fluoroscopy_anatomy
 
 
 def load_launch_file_with_recording_launch_ros(monkeypatch, name="pipeline"):
@@ -84,6 +88,25 @@ def test_runner_starts_each_node_under_its_configured_name(tmp_path):
         command = node_command(spec, tmp_path / "p.yaml")
         assert command[1:3] == ["-m", f"guidewire_ros.{spec.executable}"]
         assert f"__node:={spec.name}" in command
+
+
+def test_runner_renders_the_c_arm_anatomy_the_capture_node_then_finds_cached(tmp_path):
+    bench = tmp_path / "bench.yaml"
+    bench.write_text(yaml.safe_dump({"bench": {"fluoroscopy": {
+        "detector_pixels": 64, "pixel_spacing": 0.0032, "cache_dir": str(tmp_path / "drr")}}}))
+    pipeline = tmp_path / "pipeline.yaml"
+    pipeline.write_text(yaml.safe_dump({"nodes": {
+        "fluoro_capture": {"executable": "camera_capture", "parameters": {"source": "sim_xray",
+                                                                          "bench_config": str(bench)}},
+        "stereo_capture": {"executable": "camera_capture", "parameters": {"source": "sim_stereo",
+                                                                          "bench_config": str(bench)}}}}))
+    render_fluoroscopy_anatomy(load_pipeline(pipeline))
+    rendered = list((tmp_path / "drr").glob("*.npz"))
+    assert len(rendered) == 1, "one C-arm, one anatomy render (the stereo cameras need none)"
+    written = rendered[0].stat().st_mtime_ns
+    frame = SimulatedFluoroscopy(Bench(load_bench_config(bench))).grab(0.0)["xray"]
+    assert frame.shape == (64, 64)
+    assert list((tmp_path / "drr").glob("*.npz")) == rendered and rendered[0].stat().st_mtime_ns == written
 
 
 def test_every_executable_is_installed_by_cmake():

@@ -55,9 +55,10 @@ class SimulatedFluoroscopy:
     def __init__(self, bench: Bench, name: str = "xray"):
         self.bench = bench
         self.names = [name]
+        self.renderer = bench.fluoroscopy  # renders the anatomy now (slow once per machine), not at a frame
 
     def grab(self, time: float) -> dict[str, np.ndarray]:
-        return {self.names[0]: self.bench.fluoroscopy.render(self.bench.state(time))}
+        return {self.names[0]: self.renderer.render(self.bench.state(time))}
 
 
 class _Cursor:

@@ -70,6 +70,8 @@ class CameraCapture(Node):
             return SimulatedStereo(bench), bench
         if source == "sim_xray":
             bench = bench_from_parameter(bench_config)
+            self.get_logger().info("sim_xray: loading the C-arm's anatomy DRR (rendered once per machine and "
+                                   "cached: about a minute the first time)")
             return SimulatedFluoroscopy(bench, camera_name if camera_name != "camera" else "xray"), bench
         if source in ("device", "video"):
             return VideoSource(location, camera_name, self.loop), None

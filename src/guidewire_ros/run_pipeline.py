@@ -19,7 +19,7 @@ from pathlib import Path
 
 import yaml
 
-from guidewire.bag import read_bag
+from guidewire.bag import bag_topics, read_bag
 from guidewire_ros.composition import NodeSpec, load_pipeline, middleware_environment
 
 
@@ -64,6 +64,25 @@ def build_compiled_segmentation(specs: list[NodeSpec]) -> None:
             print(f"{spec.name}: no compiled model, it will run eager PyTorch: {error}", flush=True)
 
 
+def render_fluoroscopy_anatomy(specs: list[NodeSpec]) -> None:
+    """Render each simulated C-arm's anatomy DRR into the cache before the nodes start, the first
+    time on a machine (about a minute at 512 px here): the capture node would render it at its
+    first frame, and a short run would end before any X-ray frame, leaving nothing to segment."""
+    for spec in specs:
+        parameters = spec.parameters
+        if spec.executable != "camera_capture" or parameters.get("source") != "sim_xray":
+            continue
+        from guidewire.bench.fluoroscopy import FluoroscopyRenderer
+        from guidewire.config import ConfigError, load_bench_config
+
+        print(f"{spec.name}: checking for, or rendering, the simulated C-arm's anatomy", flush=True)
+        try:
+            config = load_bench_config(parameters.get("bench_config") or None)
+            FluoroscopyRenderer(config.fluoroscopy, config.seed)  # renders the anatomy into the cache
+        except ConfigError as error:  # the node reports it
+            print(f"{spec.name}: cannot render the anatomy: {error}", flush=True)
+
+
 def stop_nodes(processes) -> None:
     # Recorder last, so it still receives what the others published before stopping.
     for spec, process in sorted(processes, key=lambda item: item[0].executable == "recorder"):
@@ -94,6 +113,7 @@ def main(argv=None) -> int:
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     os.environ.update(middleware_environment(args.config))
     build_compiled_segmentation(specs)
+    render_fluoroscopy_anatomy(specs)
     print(f"starting {', '.join(s.name for s in specs)} for {args.duration:g} s; logs in {run_dir}", flush=True)
     with tempfile.TemporaryDirectory() as workdir:
         processes = start_nodes(specs, Path(workdir), run_dir)
@@ -109,10 +129,12 @@ def main(argv=None) -> int:
             stop_nodes(processes)
     if not any(s.executable == "recorder" for s in specs):
         return 0
-    counts = Counter(topic for topic, *_ in read_bag(bag))
+    counts = Counter({topic: 0 for topic in bag_topics(bag)})
+    counts.update(topic for topic, *_ in read_bag(bag))
     print(f"recorded {sum(counts.values())} messages in {bag}:")
     for topic, count in sorted(counts.items()):
-        print(f"  {topic:40s} {count:7d}  ({count / args.duration:.1f} Hz)")
+        note = "" if count else "  nothing arrived: see its node's log"
+        print(f"  {topic:40s} {count:7d}  ({count / args.duration:.1f} Hz){note}")
     return 0
 
 
