@@ -109,6 +109,17 @@ def test_runner_renders_the_c_arm_anatomy_the_capture_node_then_finds_cached(tmp
     assert list((tmp_path / "drr").glob("*.npz")) == rendered and rendered[0].stat().st_mtime_ns == written
 
 
+def test_overrides_take_the_configured_type_or_yamls_when_the_config_has_none(tmp_path):
+    config = tmp_path / "pipeline.yaml"
+    config.write_text("nodes:\n  segmentation:\n    executable: segmentation_node\n"
+                      "    parameters: {window: 512, backend: torch}\n")
+    overrides = {"segmentation.window": "256", "segmentation.backend": "onnx", "segmentation.threads": "1",
+                 "segmentation.publish_overlay": "false", "segmentation.image_topic": "xray/image_raw"}
+    parameters = load_pipeline(config, overrides)[0].parameters
+    assert parameters == {"window": 256, "backend": "onnx", "threads": 1, "publish_overlay": False,
+                          "image_topic": "xray/image_raw"}
+
+
 def test_every_executable_is_installed_by_cmake():
     cmake = (ROOT / "CMakeLists.txt").read_text()
     for spec in load_pipeline():

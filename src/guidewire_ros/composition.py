@@ -64,7 +64,9 @@ def load_pipeline(path: str | Path | None = None, overrides: dict | None = None,
         for key, value in (overrides or {}).items():
             node, _, parameter = key.partition(".")
             if node == name:
-                parameters[parameter] = typed_override(parameters.get(parameter, ""), value)
+                # A parameter the YAML leaves to the node's default: read as YAML, as ros2 launch does.
+                parameters[parameter] = typed_override(parameters[parameter], value) if parameter in parameters \
+                    else yaml.safe_load(value) if value.strip() else value
         nodes.append(NodeSpec(name=name, executable=executable, namespace=namespace_override or namespace,
                               parameters=parameters))
     if only:
