@@ -31,9 +31,9 @@ from guidewire.segmentation.centreline import extract_centreline  # noqa: E402
 from guidewire.segmentation.fganet import PAPER_FGANET, PAPER_UNET, SegmentationNetwork, \
     count_multiply_accumulates  # noqa: E402
 from guidewire.segmentation.inference import DEFAULT_WEIGHTS, Segmenter, export_onnx, fitting_window, \
-    load_checkpoint, mask_confidence, save_checkpoint  # noqa: E402
-from guidewire.segmentation.metrics import FAILED_DICE, HEADER, best_threshold, bootstrap_mean, evaluate_set, \
-    paired_bootstrap, roc_auc, wire_visibility  # noqa: E402
+    cpu_model, load_checkpoint, mask_confidence, native_bfloat16, save_checkpoint, segment_frame  # noqa: E402
+from guidewire.segmentation.metrics import FAILED_DICE, HEADER, best_threshold, bootstrap_mean, cldice, dice, \
+    evaluate_set, paired_bootstrap, roc_auc, wire_visibility  # noqa: E402
 from guidewire.segmentation.synthetic import SyntheticSetConfig, write_folder  # noqa: E402
 
 # 16 poses, so that intervals can resample whole poses (frames of one pose share its anatomy).
@@ -211,6 +211,7 @@ def main(argv=None) -> None:
         print_paired_table(pairs, per_frame, poses, resampled)
     print_visibility_table(images, masks, {name: per_frame[name]["Dice"] for name in networks})
     print_confidence_table(shipped_probabilities, shipped_threshold, shipped_cut, per_frame["FGA-Net (shipped)"]["Dice"])
+    print_pipeline_bench_table(Segmenter(DEFAULT_WEIGHTS, threads=args.threads, precision="auto"))
     overlay_png(args.png, images, masks, shipped_probabilities, shipped_threshold)
     print(f"\noverlays: {args.png}")
     if not args.accuracy_only:
@@ -273,10 +274,45 @@ def print_confidence_table(probabilities, threshold: float, model_cut: float, di
         print(f"| {name} | {np.count_nonzero(flagged)} | {np.count_nonzero(flagged & failed)} | {kept} |")
 
 
+def print_pipeline_bench_table(segmenter: Segmenter, seconds: float = 8.0, step: float = 0.5) -> None:
+    """The network on the frames `make run` segments: the default bench's C-arm as the wire is
+    inserted, against the bench's own projection of the wire (the synthetic set's definition)."""
+    from guidewire.bench import Bench
+    from guidewire.bench.fluoroscopy import wire_footprint
+    from guidewire.config import load_bench_config
+
+    bench = Bench(load_bench_config(None))
+    renderer = bench.fluoroscopy
+    rows = []
+    for time_s in np.arange(0.0, seconds, step):
+        state = bench.state(time_s)
+        image = renderer.render(state)
+        truth = wire_footprint(state, renderer.geometry).mask().astype(bool) & renderer.collimator
+        result = segment_frame(segmenter, image)
+        wire = result.mask > 0
+        rows.append((dice(wire, truth), cldice(wire, truth), *wire_visibility(image, truth), result.confidence,
+                     result.low_confidence))
+    dices, cldices, lengths, contrasts, confidences, flagged = np.array(rows, float).T
+    size = bench.config.fluoroscopy.detector_pixels
+    print(f"\nThe pipeline's own C-arm (default bench, {size}x{size}, the frames `make run` segments): "
+          f"{len(rows)} frames, t = 0 .. {seconds - step:g} s, shipped network (eager, precision auto)")
+    print("| frames | Dice | clDice | wire in view (px) | wire contrast-to-noise | confidence | flagged "
+          "low_confidence |")
+    print("|---|---|---|---|---|---|---|")
+    print(f"| {len(rows)} | {100 * dices.mean():.2f} ({100 * dices.min():.1f} .. {100 * dices.max():.1f}) | "
+          f"{100 * cldices.mean():.2f} | {lengths.min():.0f} .. {lengths.max():.0f} | "
+          f"{contrasts.min():.2f} .. {contrasts.max():.2f} | {confidences.mean():.3f} | {int(flagged.sum())} |")
+
+
 def print_speed_table(networks: dict, threads: int, speed_repeats: int) -> None:
+    import torch
+
+    # bfloat16's speed depends on the CPU more than anything else here: name it.
     print("\nSpeed at 512x512, one frame, "
           f"{threads} threads (median of {speed_repeats}); ratio to the shipped network under PyTorch. "
-          "Compiled = AOTInductor, built once into the user cache (build time not included)")
+          "Compiled = AOTInductor, built once into the user cache (build time not included). "
+          f"CPU: {cpu_model().split(':')[-1].strip()}, {torch.backends.cpu.get_cpu_capability()}, native bfloat16: "
+          f"{'yes' if native_bfloat16() else 'no'}")
     backends = (("PyTorch", "torch", "float32"), ("PyTorch bf16", "torch", "bfloat16"),
                 ("compiled", "compiled", "float32"), ("compiled bf16", "compiled", "bfloat16"),
                 ("ONNX Runtime", "onnx", "float32"))

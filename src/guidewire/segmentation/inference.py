@@ -107,8 +107,8 @@ def export_compiled(network: SegmentationNetwork, path: str | Path, size: int = 
 
 def native_bfloat16() -> bool:
     """Whether this CPU does bfloat16 arithmetic in hardware (AMX or AVX512-BF16). Elsewhere
-    oneDNN emulates it: 1.9 s per 512x512 frame compiled, against 0.25 s in float32, on an AVX2
-    EPYC (bench/results/segmentation.md). torch.cpu's checks are private; a torch without them
+    oneDNN emulates it: 1654 ms per 512x512 frame compiled, against 125 ms in float32, on an
+    AVX2 EPYC (bench/results/segmentation.md). torch.cpu's checks are private; a torch without them
     counts as no."""
     checks = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
     return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
@@ -173,12 +173,13 @@ def cached_compiled_path(weights: str | Path, size: int, precision: str) -> Path
     CPU's vector instructions and the thread count (inductor writes it into its OpenMP
     pragmas), so all of them key the cache along with the checkpoint's content."""
     key = hashlib.sha256(Path(weights).read_bytes())
-    key.update(f"{torch.__version__}|{platform.machine()}|{_cpu_model()}|{torch.get_num_threads()}".encode())
+    key.update(f"{torch.__version__}|{platform.machine()}|{cpu_model()}|{torch.get_num_threads()}".encode())
     name = f"{Path(weights).stem}-{size}-{resolve_precision(precision)}-{key.hexdigest()[:16]}.pt2"
     return _cache_folder("compiled") / name
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
+    """/proc/cpuinfo's "model name" line as it stands (a compiled-cache key: keep it unchanged)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
