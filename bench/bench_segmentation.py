@@ -45,7 +45,7 @@ PAPER_TABLE = {"FGA-Net (paper, TCGSeg)": ["91.61", "85.63", "71.29", "56.59", "
 MIN_POSES_TO_RESAMPLE = 10
 # Bin edges of metrics.wire_visibility's two measures, for the Dice-by-visibility table.
 VISIBILITY_BINS = {"wire skeleton in view (px)": (50, 100, 200), "wire contrast-to-noise": (1.5, 3, 6)}
-# A frame below this Dice has lost most of its wire: the failures a robot must catch.
+# Cuts on the published confidence the bench reports beside the checkpoint's own.
 CONFIDENCE_CUTS = (0.85, 0.88, 0.90, 0.92)
 
 
@@ -210,7 +210,8 @@ def main(argv=None) -> None:
     if pairs:
         print_paired_table(pairs, per_frame, poses, resampled)
     print_visibility_table(images, masks, {name: per_frame[name]["Dice"] for name in networks})
-    print_confidence_table(shipped_probabilities, shipped_threshold, shipped_cut, per_frame["FGA-Net (shipped)"]["Dice"])
+    print_confidence_table(shipped_probabilities, shipped_threshold, shipped_cut,
+                           per_frame["FGA-Net (shipped)"]["Dice"])
     print_pipeline_bench_table(Segmenter(DEFAULT_WEIGHTS, threads=args.threads, precision="auto"))
     overlay_png(args.png, images, masks, shipped_probabilities, shipped_threshold)
     print(f"\noverlays: {args.png}")

@@ -54,7 +54,7 @@ def choose_threshold(checkpoint: str | Path, data: str | Path, every: int = 8, t
     network, meta = load_checkpoint(checkpoint)
     meta.update(threshold=threshold, confidence_cut=cut, confidence_cut_split=split,
                 threshold_chosen_on={"data": str(data), "every": every, "frames": len(pairs),
-                                     "backend": backend, "precision": precision})
+                                     "backend": backend, "precision": segmenter.precision})
     save_checkpoint(checkpoint, network, **meta)
     return threshold, sweep, {"confidence_cut": cut, **split}
 
