@@ -5,7 +5,7 @@ import torch
 
 from guidewire.segmentation.fganet import NetworkConfig, SegmentationNetwork, fold_batch_norms
 from guidewire.segmentation.inference import Segmenter, WeightsError, cached_compiled_path, gaussian_window, \
-    load_checkpoint, mask_confidence, resolve_precision, save_checkpoint, segment_frame
+    load_checkpoint, mask_confidence, overlay, resolve_precision, save_checkpoint, segment_frame
 
 
 @pytest.fixture(scope="module")
@@ -110,8 +110,13 @@ def test_sliding_window_covers_the_image_and_blanks_the_collimated_border(weight
     assert np.array_equal(result.mask > 0, probability >= segmenter.threshold)
     # No cut in the checkpoint flags nothing; a cut above the frame's confidence flags it.
     assert segmenter.confidence_cut == 0.0 and not result.low_confidence
-    assert segment_frame(segmenter, image, confidence_cut=result.confidence + 0.01).low_confidence
+    flagged = segment_frame(segmenter, image, confidence_cut=result.confidence + 0.01)
+    assert flagged.low_confidence
     assert not segment_frame(segmenter, image, confidence_cut=result.confidence).low_confidence
+    # The overlay marks a flagged frame with a red border, and only a flagged one.
+    red = np.array([255, 0, 0], np.uint8)
+    assert (overlay(image, flagged)[[0, -1]] == red).all() and (overlay(image, flagged)[:, [0, -1]] == red).all()
+    assert not (overlay(image, result)[0] == red).all()
 
 
 def test_gaussian_window_weights_the_centre_most():

@@ -339,8 +339,12 @@ def segment_frame(segmenter: Segmenter, image: np.ndarray, confidence_cut: float
     return FrameSegmentation(probability, wire.astype(np.uint8) * 255, centreline, confidence, confidence < cut)
 
 
+LOW_CONFIDENCE_BORDER_PX = 3
+
+
 def overlay(image: np.ndarray, result: FrameSegmentation) -> np.ndarray:
-    """rgb8 view for a person: the mask in green, the centreline in yellow, the tip in red."""
+    """rgb8 view for a person: the mask in green, the centreline in yellow, the tip in red, and a
+    red border round a frame flagged low_confidence, so that an RViz user sees which not to trust."""
     grey = cv2.normalize(image, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8) if image.dtype != np.uint8 else image
     rgb = np.repeat(grey[..., None], 3, axis=2)
     wire = result.mask > 0
@@ -348,4 +352,7 @@ def overlay(image: np.ndarray, result: FrameSegmentation) -> np.ndarray:
     if result.centreline is not None:
         cv2.polylines(rgb, [np.rint(result.centreline.points).astype(np.int32)], False, (255, 255, 0), 1)
         cv2.circle(rgb, tuple(int(v) for v in np.rint(result.centreline.tip)), 4, (255, 0, 0), 1)
+    if result.low_confidence:
+        height, width = grey.shape
+        cv2.rectangle(rgb, (0, 0), (width - 1, height - 1), (255, 0, 0), LOW_CONFIDENCE_BORDER_PX)
     return rgb
