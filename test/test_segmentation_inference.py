@@ -1,4 +1,6 @@
 """Checkpoints, ONNX export and sliding-window inference."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -67,6 +69,18 @@ def test_compiled_backend_gives_the_same_mask_as_pytorch_and_caches_its_build(we
     again = Segmenter(weights, backend="compiled", window=128)  # loads, does not rebuild
     assert packages[0].stat().st_mtime_ns == built
     np.testing.assert_array_equal(again.probability(image), compiled.probability(image))
+
+
+def test_exported_graphs_are_cached_per_network_code_as_well_as_per_checkpoint(weights, tmp_path, monkeypatch):
+    from guidewire.segmentation import deformable
+    from guidewire.segmentation.inference import cached_onnx_path
+
+    before = cached_compiled_path(weights, 128, "float32"), cached_onnx_path(weights)
+    edited = tmp_path / "deformable.py"
+    edited.write_bytes(Path(deformable.__file__).read_bytes() + b"\n# another sampling form\n")
+    monkeypatch.setattr(deformable, "__file__", str(edited))
+    after = cached_compiled_path(weights, 128, "float32"), cached_onnx_path(weights)
+    assert before[0] != after[0] and before[1] != after[1]
 
 
 def test_a_damaged_compiled_package_is_named_in_the_error(weights, tmp_path, monkeypatch):

@@ -4,7 +4,8 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from guidewire.segmentation.deformable import DeformableConv2d, deform_conv2d
+from guidewire.segmentation.deformable import DeformableConv2d, deform_conv2d, deform_conv2d_grid_sample, \
+    deform_conv2d_pixel_rows
 from guidewire.segmentation.fganet import (DEEP_SUPERVISION_WEIGHTS, PAPER_FGANET, PAPER_UNET, NetworkConfig,
                                            SegmentationNetwork, count_multiply_accumulates, spatial_shift, widen)
 from guidewire.segmentation.losses import deep_supervision_loss, soft_skeleton
@@ -40,25 +41,30 @@ def reference_deform_conv(x, offset, mask, weight, padding, dilation):
     return out
 
 
+DCN_FORMS = pytest.mark.parametrize("form", [deform_conv2d, deform_conv2d_grid_sample, deform_conv2d_pixel_rows])
+
+
+@DCN_FORMS
 @pytest.mark.parametrize("dilation", [1, 2])
-def test_deformable_convolution_matches_explicit_bilinear_sampling(dilation):
+def test_deformable_convolution_matches_explicit_bilinear_sampling(form, dilation):
     rng = np.random.default_rng(3)
     x = rng.normal(size=(2, 3, 6, 7))
     offset = rng.normal(scale=1.5, size=(2, 18, 6, 7))  # pushes samples across the borders too
     mask = rng.uniform(size=(2, 9, 6, 7))
     weight = rng.normal(size=(4, 3, 3, 3))
     expected = reference_deform_conv(x, offset, mask, weight, padding=dilation, dilation=dilation)
-    got = deform_conv2d(*(torch.tensor(a) for a in (x, offset, mask, weight)), padding=dilation, dilation=dilation)
+    got = form(*(torch.tensor(a) for a in (x, offset, mask, weight)), padding=dilation, dilation=dilation)
     np.testing.assert_allclose(got.numpy(), expected, atol=1e-9)
 
 
-def test_zero_offsets_and_unit_modulation_equal_a_plain_convolution():
+@DCN_FORMS
+def test_zero_offsets_and_unit_modulation_equal_a_plain_convolution(form):
     torch.manual_seed(0)
     x = torch.randn(2, 5, 9, 11, dtype=torch.float64)
     weight = torch.randn(6, 5, 3, 3, dtype=torch.float64)
     bias = torch.randn(6, dtype=torch.float64)
-    got = deform_conv2d(x, torch.zeros(2, 18, 9, 11, dtype=torch.float64), torch.ones(2, 9, 9, 11, dtype=torch.float64),
-                        weight, bias, padding=1)
+    got = form(x, torch.zeros(2, 18, 9, 11, dtype=torch.float64), torch.ones(2, 9, 9, 11, dtype=torch.float64),
+               weight, bias, padding=1)
     torch.testing.assert_close(got, F.conv2d(x, weight, bias, padding=1))
 
 

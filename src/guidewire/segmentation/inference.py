@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from guidewire.preprocessing import crop_and_normalise
+from guidewire.segmentation import deformable, fganet
 from guidewire.segmentation.centreline import Centreline, extract_centreline
 from guidewire.segmentation.fganet import NetworkConfig, SegmentationNetwork, fold_batch_norms
 
@@ -161,18 +162,26 @@ def _cache_folder(kind: str) -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser() / "guidewire_perception" / kind
 
 
+def _export_key(weights: str | Path) -> "hashlib._Hash":
+    """What every exported graph depends on: the checkpoint's content and the network's source
+    (a change to how a module computes, such as the deformable sampling's form, is a new graph)."""
+    key = hashlib.sha256(Path(weights).read_bytes())
+    for module in (fganet, deformable):
+        key.update(Path(module.__file__).read_bytes())
+    return key
+
+
 def cached_onnx_path(weights: str | Path) -> Path:
-    """Where the ONNX export of a checkpoint is kept: a user cache keyed by the checkpoint's
-    content, so the installed package stays read-only and new weights get a new export."""
-    digest = hashlib.sha256(Path(weights).read_bytes()).hexdigest()[:16]
-    return _cache_folder("onnx") / f"{Path(weights).stem}-{digest}.onnx"
+    """Where the ONNX export of a checkpoint is kept: a user cache keyed by the checkpoint and
+    the network's code, so the installed package stays read-only and new weights get a new export."""
+    return _cache_folder("onnx") / f"{Path(weights).stem}-{_export_key(weights).hexdigest()[:16]}.onnx"
 
 
 def cached_compiled_path(weights: str | Path, size: int, precision: str) -> Path:
     """Where a compiled package is kept. Machine code is specific to the torch version, the
     CPU's vector instructions and the thread count (inductor writes it into its OpenMP
-    pragmas), so all of them key the cache along with the checkpoint's content."""
-    key = hashlib.sha256(Path(weights).read_bytes())
+    pragmas), so all of them key the cache along with the checkpoint and the network's code."""
+    key = _export_key(weights)
     key.update(f"{torch.__version__}|{platform.machine()}|{cpu_model()}|{torch.get_num_threads()}".encode())
     name = f"{Path(weights).stem}-{size}-{resolve_precision(precision)}-{key.hexdigest()[:16]}.pt2"
     return _cache_folder("compiled") / name
