@@ -155,11 +155,19 @@ def main(argv=None) -> None:
     parser.add_argument("--paired", action="append", default=[], metavar="NAME=NAME",
                         help="two evaluated networks to compare frame by frame (Dice and clDice difference, "
                         "95%% bootstrap interval), e.g. 'FGA-Net (shipped)=U-Net (shipped width)'")
-    parser.add_argument("--accuracy-only", action="store_true", help="skip the speed table (and its compiles)")
+    only = parser.add_mutually_exclusive_group()
+    only.add_argument("--accuracy-only", action="store_true", help="skip the speed table (and its compiles)")
+    only.add_argument("--speed-only", action="store_true", help="only the speed table")
     args = parser.parse_args(argv)
     import torch
 
     torch.set_num_threads(args.threads)
+    networks = {"FGA-Net (shipped)": DEFAULT_WEIGHTS}
+    networks.update(dict(item.split("=", 1) for item in args.model))
+    if args.speed_only:
+        print_speed_table(networks, args.threads, args.speed_repeats)
+        print("command: scripts/env.sh python bench/bench_segmentation.py " + shlex.join(sys.argv[1:]))
+        return
     if not (args.heldout / "frames.jsonl").is_file():
         if args.heldout != DEFAULT_HELDOUT:
             parser.error(f"no held-out set in {args.heldout}; write one with python -m "
@@ -167,8 +175,6 @@ def main(argv=None) -> None:
         write_folder(DEFAULT_HELDOUT_SET, args.heldout)
     images, masks, tips = load_set(args.heldout)
     set_text, poses, resampled = describe_set(args.heldout, len(images))
-    networks = {"FGA-Net (shipped)": DEFAULT_WEIGHTS}
-    networks.update(dict(item.split("=", 1) for item in args.model))
 
     rows, per_frame, shipped_probabilities, shipped_threshold, shipped_cut = [], {}, None, None, 0.0
     evaluated = [(name, checkpoint, "torch", "float32") for name, checkpoint in networks.items()]
@@ -308,12 +314,14 @@ def print_pipeline_bench_table(segmenter: Segmenter, seconds: float = 8.0, step:
 def print_speed_table(networks: dict, threads: int, speed_repeats: int) -> None:
     import torch
 
-    # bfloat16's speed depends on the CPU more than anything else here: name it.
+    # bfloat16's speed depends on the CPU more than anything else here: name it. Where it is not native,
+    # oneDNN emulates it 13-20x slower than float32 (bench/results/segmentation.md); that is not timed again.
+    native = native_bfloat16()
     print("\nSpeed at 512x512, one frame, "
           f"{threads} threads (median of {speed_repeats}); ratio to the shipped network under PyTorch. "
           "Compiled = AOTInductor, built once into the user cache (build time not included). "
           f"CPU: {cpu_model().split(':')[-1].strip()}, {torch.backends.cpu.get_cpu_capability()}, native bfloat16: "
-          f"{'yes' if native_bfloat16() else 'no'}")
+          f"{'yes' if native else 'no (bf16 not timed)'}")
     backends = (("PyTorch", "torch", "float32"), ("PyTorch bf16", "torch", "bfloat16"),
                 ("compiled", "compiled", "float32"), ("compiled bf16", "compiled", "bfloat16"),
                 ("ONNX Runtime", "onnx", "float32"))
@@ -338,14 +346,16 @@ def print_speed_table(networks: dict, threads: int, speed_repeats: int) -> None:
         # Exported afresh for every network (one file, overwritten): the timing is of this code's graph.
         onnx_file = export_onnx(network, work / "timed.onnx")
         segmenters = [Segmenter(checkpoint, backend=backend, window=512, threads=threads, precision=precision,
-                                onnx_file=onnx_file) for _, backend, precision in backends]
+                                onnx_file=onnx_file) if native or precision != "bfloat16" else None
+                      for _, backend, precision in backends]
         repeats = speed_repeats if sum(network.config.widths) < 1000 else 2
-        times = [timed_ms(lambda: segmenter.probability(frame), repeats) for segmenter in segmenters]
+        times = [timed_ms(lambda: segmenter.probability(frame), repeats) if segmenter else None
+                 for segmenter in segmenters]
         baseline = baseline or times[0]
         macs = count_multiply_accumulates(network, 512)
         print(f"| {name} | {macs['total'] / 1e9:.2f} | {macs['without_deformable'] / 1e9:.2f} | "
-              + " | ".join(f"{ms:.0f}" for ms in times) + " | " + " | ".join(f"{ms / baseline:.2f}" for ms in times)
-              + " |")
+              + " | ".join("-" if ms is None else f"{ms:.0f}" for ms in times) + " | "
+              + " | ".join("-" if ms is None else f"{ms / baseline:.2f}" for ms in times) + " |")
     print("| paper (RTX 4090): FGA-Net 75.36 G, 17.18 ms; U-Net 54.98 G, 4.06 ms |" + " |" * (2 + 2 * len(backends)))
 
 
