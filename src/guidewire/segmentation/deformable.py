@@ -6,10 +6,11 @@ grid_sample, the fastest in eager PyTorch (training, the torch backend), and a
 gather of whole pixel rows, which a compiler turns into one loop that shares each
 sample's four corner indices and weights across the channels. Inductor's own
 lowering of grid_sample cannot, so the compiled and ONNX paths trace the row
-gather: for the shipped network at 512x512 on an AVX2 CPU, 0.64 of the time with
-AOTInductor on 2 threads (0.76 on one) and 0.63 with ONNX Runtime; eagerly it is
-2-4x slower (bench/results/segmentation.md). The sum over
-channels and kernel points is then one matrix product.
+gather. For the shipped network at 512x512 on an AVX2 CPU that took AOTInductor
+to 0.64 of the time on 2 threads (0.76 on one) and ONNX Runtime from 2.0 to
+about 1.0 of eager PyTorch's time; eagerly the gather is 2-4x slower
+(bench/results/segmentation.md). The sum over channels and kernel points is
+then one matrix product.
 """
 from __future__ import annotations
 
