@@ -68,6 +68,16 @@ def test_zero_offsets_and_unit_modulation_equal_a_plain_convolution(form):
     torch.testing.assert_close(got, F.conv2d(x, weight, bias, padding=1))
 
 
+def test_exported_graphs_sample_pixel_rows_and_eager_runs_grid_sample():
+    module = DeformableConv2d(4, 4).eval()
+    x = torch.randn(1, 4, 8, 8)
+    graph = str(torch.export.export(module, (x,)).graph)
+    assert "index_select" in graph and "grid_sampler" not in graph
+    with torch.profiler.profile() as eager:
+        module(x)
+    assert any("grid_sampler" in event.name for event in eager.events())
+
+
 def test_deformable_module_gradients_reach_offsets():
     torch.manual_seed(0)
     module = DeformableConv2d(4, 4)
