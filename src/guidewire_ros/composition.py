@@ -32,14 +32,17 @@ def pipeline_file() -> Path:
 
 
 def typed_override(default, text: str):
-    """A command-line/launch argument (a string) as the configured parameter's type."""
+    """A command-line/launch argument (a string) as the configured parameter's type; without a
+    configured value (the YAML leaves it to the node's default), read as YAML, as ros2 launch does."""
+    if default is None:
+        return yaml.safe_load(text) if text.strip() else text
     if isinstance(default, bool):
         if text.lower() not in ("true", "false"):
             raise ValueError(f"expected true or false, got '{text}'")
         return text.lower() == "true"
     if isinstance(default, list):
         return text.split(",")
-    return type(default)(text) if default is not None else text
+    return type(default)(text)
 
 
 def load_pipeline(path: str | Path | None = None, overrides: dict | None = None,
@@ -64,9 +67,7 @@ def load_pipeline(path: str | Path | None = None, overrides: dict | None = None,
         for key, value in (overrides or {}).items():
             node, _, parameter = key.partition(".")
             if node == name:
-                # A parameter the YAML leaves to the node's default: read as YAML, as ros2 launch does.
-                parameters[parameter] = typed_override(parameters[parameter], value) if parameter in parameters \
-                    else yaml.safe_load(value) if value.strip() else value
+                parameters[parameter] = typed_override(parameters.get(parameter), value)
         nodes.append(NodeSpec(name=name, executable=executable, namespace=namespace_override or namespace,
                               parameters=parameters))
     if only:
