@@ -114,14 +114,20 @@ def tune_ridge(train_folder: Path, count: int = 24) -> tuple[float, float]:
     return scale, best_threshold(probabilities, masks, np.linspace(0.05, 0.95, 19))[0]
 
 
-def timed_ms(function, repeats: int) -> float:
-    function()
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        samples.append((time.perf_counter() - start) * 1000)
-    return statistics.median(samples)
+def interleaved_ms(functions: list, rounds: int) -> list[list[float]]:
+    """Milliseconds per call of each function, over `rounds` rounds that each call every function
+    once, in an order that rotates: load on this shared machine then falls on all of them alike
+    instead of on whichever ran during a spike, so their ratios hold up."""
+    for function in functions:
+        function()  # first calls pay for lazy initialisation
+    samples = [[] for _ in functions]
+    for round_number in range(rounds):
+        for shift in range(len(functions)):
+            index = (round_number + shift) % len(functions)
+            start = time.perf_counter()
+            functions[index]()
+            samples[index].append((time.perf_counter() - start) * 1000)
+    return samples
 
 
 def overlay_png(path: Path, images, masks, probabilities, threshold: float, count: int = 8) -> None:
@@ -151,7 +157,8 @@ def main(argv=None) -> None:
     parser.add_argument("--model", action="append", default=[], metavar="NAME=CHECKPOINT",
                         help="extra networks to evaluate (e.g. 'U-Net=out/segmentation/unet_small/model.pt')")
     parser.add_argument("--png", type=Path, default=ROOT / "out" / "segmentation" / "heldout_overlays.png")
-    parser.add_argument("--speed-repeats", type=int, default=5)
+    parser.add_argument("--speed-rounds", type=int, default=15,
+                        help="timing rounds; each runs every backend once (2 for the paper-width networks)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--paired", action="append", default=[], metavar="NAME=NAME",
                         help="two evaluated networks to compare frame by frame (Dice and clDice difference, "
@@ -166,7 +173,7 @@ def main(argv=None) -> None:
     networks = {"FGA-Net (shipped)": DEFAULT_WEIGHTS}
     networks.update(dict(item.split("=", 1) for item in args.model))
     if args.speed_only:
-        print_speed_table(networks, args.threads, args.speed_repeats)
+        print_speed_table(networks, args.threads, args.speed_rounds)
         print("command: scripts/env.sh python bench/bench_segmentation.py " + shlex.join(sys.argv[1:]))
         return
     if not (args.heldout / "frames.jsonl").is_file():
@@ -227,7 +234,7 @@ def main(argv=None) -> None:
     overlay_png(args.png, images, masks, shipped_probabilities, shipped_threshold)
     print(f"\noverlays: {args.png}")
     if not args.accuracy_only:
-        print_speed_table(networks, args.threads, args.speed_repeats)
+        print_speed_table(networks, args.threads, args.speed_rounds)
     print("command: scripts/env.sh python bench/bench_segmentation.py " + shlex.join(sys.argv[1:]))
 
 
@@ -316,14 +323,15 @@ def print_pipeline_bench_table(segmenter: Segmenter, seconds: float = 8.0, step:
           f"{contrasts.min():.2f} .. {contrasts.max():.2f} | {confidences.mean():.3f} | {int(flagged.sum())} |")
 
 
-def print_speed_table(networks: dict, threads: int, speed_repeats: int) -> None:
+def print_speed_table(networks: dict, threads: int, rounds: int) -> None:
     import torch
 
     # bfloat16's speed depends on the CPU more than anything else here: name it. Where it is not native,
     # oneDNN emulates it 13-20x slower than float32 (bench/results/segmentation.md); that is not timed again.
     native = native_bfloat16()
     print("\nSpeed at 512x512, one frame, "
-          f"{threads} threads (median of {speed_repeats}); ratio to the shipped network under PyTorch. "
+          f"{threads} threads, median of {rounds} rounds (2 for the paper-width networks) that each run every "
+          "backend once, interleaved; ratio to the shipped network under PyTorch. "
           "Compiled = AOTInductor, built once into the user cache (build time not included). "
           f"CPU: {cpu_model().split(':')[-1].strip()}, {torch.backends.cpu.get_cpu_capability()}, native bfloat16: "
           f"{'yes' if native else 'no (bf16 not timed)'}")
@@ -345,7 +353,7 @@ def print_speed_table(networks: dict, threads: int, speed_repeats: int) -> None:
         if not checkpoint.is_file():  # speed does not depend on the weights' values
             save_checkpoint(checkpoint, SegmentationNetwork(config).eval())
         speed_networks[name] = checkpoint
-    baseline = None
+    baseline, shipped_rates = None, []
     for name, checkpoint in speed_networks.items():
         network = Segmenter(checkpoint, window=512, threads=threads).network
         # Exported afresh for every network (one file, overwritten): the timing is of this code's graph.
@@ -353,15 +361,22 @@ def print_speed_table(networks: dict, threads: int, speed_repeats: int) -> None:
         segmenters = [Segmenter(checkpoint, backend=backend, window=512, threads=threads, precision=precision,
                                 onnx_file=onnx_file) if native or precision != "bfloat16" else None
                       for _, backend, precision in backends]
-        repeats = speed_repeats if sum(network.config.widths) < 1000 else 2
-        times = [timed_ms(lambda: segmenter.probability(frame), repeats) if segmenter else None
-                 for segmenter in segmenters]
-        baseline = baseline or times[0]
+        timed = [(label, segmenter) for (label, _, _), segmenter in zip(backends, segmenters) if segmenter]
+        samples = interleaved_ms([lambda s=segmenter: s.probability(frame) for _, segmenter in timed],
+                                 rounds if sum(network.config.widths) < 1000 else 2)
+        by_label = {label: ms for (label, _), ms in zip(timed, samples)}
+        times = [statistics.median(by_label[label]) if label in by_label else None for label, _, _ in backends]
+        if baseline is None:
+            baseline = times[0]
+            shipped_rates = [(name, label, 1000 / np.percentile(ms, [50, 75, 25])) for label, ms in by_label.items()]
         macs = count_multiply_accumulates(network, 512)
         print(f"| {name} | {macs['total'] / 1e9:.2f} | {macs['without_deformable'] / 1e9:.2f} | "
               + " | ".join("-" if ms is None else f"{ms:.0f}" for ms in times) + " | "
               + " | ".join("-" if ms is None else f"{ms / baseline:.2f}" for ms in times) + " |")
     print("| paper (RTX 4090): FGA-Net 75.36 G, 17.18 ms; U-Net 54.98 G, 4.06 ms |" + " |" * (2 + 2 * len(backends)))
+    print(f"Frames per second of {shipped_rates[0][0]}, median (middle half of the rounds): "
+          + "; ".join(f"{label} {median:.1f} ({slow:.1f} .. {fast:.1f})" for _, label, (median, slow, fast)
+                      in shipped_rates))
 
 
 if __name__ == "__main__":
