@@ -1,10 +1,13 @@
 """Checkpoints, ONNX export and sliding-window inference."""
+import os
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from guidewire.segmentation import inference
 from guidewire.segmentation.fganet import NetworkConfig, SegmentationNetwork, fold_batch_norms
 from guidewire.segmentation.inference import Segmenter, WeightsError, cached_compiled_path, gaussian_window, \
     load_checkpoint, mask_confidence, overlay, resolve_precision, save_checkpoint, segment_frame
@@ -65,10 +68,28 @@ def test_compiled_backend_gives_the_same_mask_as_pytorch_and_caches_its_build(we
     packages = list((tmp_path / "guidewire_perception" / "compiled").glob("*.pt2"))
     assert len(packages) == 1 and "-128-float32-" in packages[0].name
     np.testing.assert_allclose(compiled.probability(image), torch_result, atol=2e-5)
-    built = packages[0].stat().st_mtime_ns
-    again = Segmenter(weights, backend="compiled", window=128)  # loads, does not rebuild
-    assert packages[0].stat().st_mtime_ns == built
+    os.utime(packages[0], (0, 0))
+
+    def rebuild(*args, **kwargs):
+        raise AssertionError("a cached package was compiled again")
+
+    monkeypatch.setattr(inference, "export_compiled", rebuild)
+    again = Segmenter(weights, backend="compiled", window=128)  # loads the cached package
     np.testing.assert_array_equal(again.probability(image), compiled.probability(image))
+    assert packages[0].stat().st_mtime > time.time() - 600  # marked used, so pruning keeps it
+
+
+def test_pruning_deletes_only_exports_unused_for_the_set_days(weights, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    folder = tmp_path / "guidewire_perception" / "onnx"
+    folder.mkdir(parents=True)
+    stale, recent = folder / "old-0123.onnx", folder / "other-4567.onnx"
+    for export, days_unused in ((stale, inference.CACHE_UNUSED_DAYS + 1), (recent, inference.CACHE_UNUSED_DAYS - 1)):
+        export.write_bytes(b"an earlier export")
+        os.utime(export, (time.time() - days_unused * 86400,) * 2)
+    Segmenter(weights, backend="onnx", window=64)  # exports anew into the cache, then prunes it
+    assert not stale.exists() and recent.exists()
+    assert inference.cached_onnx_path(weights).is_file()
 
 
 def test_exported_graphs_are_cached_per_network_code_as_well_as_per_checkpoint(weights, tmp_path, monkeypatch):

@@ -6,6 +6,7 @@ import hashlib
 import io
 import os
 import platform
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,7 @@ ONNX_OPSET = 18
 SIZE_MULTIPLE = 32  # five 2x poolings
 PRECISIONS = ("float32", "bfloat16", "auto")  # auto: bfloat16 where the CPU computes it natively
 BACKENDS = ("torch", "compiled", "onnx")
+CACHE_UNUSED_DAYS = 30  # cached exports not loaded for this long are deleted when a new one is built
 
 
 class WeightsError(RuntimeError):
@@ -132,9 +134,10 @@ def build_compiled(weights: str | Path, window: int = 512, precision: str = "flo
     if threads:
         torch.set_num_threads(threads)  # part of the cache key
     path = cached_compiled_path(weights, window, precision)
-    if not path.is_file():
+    if not _reuse_cached(path):
         network, _ = load_checkpoint(weights)
         export_compiled(fold_batch_norms(network).to(memory_format=torch.channels_last), path, window, precision)
+        prune_cache(path.parent)
     return path
 
 
@@ -160,6 +163,34 @@ def check_settings(backend: str, window: int, precision: str, device: str = "cpu
 
 def _cache_folder(kind: str) -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser() / "guidewire_perception" / kind
+
+
+def _reuse_cached(path: Path) -> bool:
+    """Whether a cached export exists; if so its modification time is set to now, marking it
+    used for prune_cache."""
+    if not path.is_file():
+        return False
+    try:
+        os.utime(path)
+    except OSError:  # a read-only shared cache is still usable
+        pass
+    return True
+
+
+def prune_cache(folder: Path, unused_days: float = CACHE_UNUSED_DAYS) -> list[Path]:
+    """Delete the exports in a cache folder not used for unused_days, and return them. Each new
+    checkpoint, code version, torch or CPU keys a new export (5 MB compiled for the shipped
+    network, 140 MB at paper width), so without this the cache only grows."""
+    oldest = time.time() - unused_days * 86400
+    pruned = []
+    for export in folder.iterdir():
+        try:
+            if export.is_file() and export.stat().st_mtime < oldest:
+                export.unlink()
+                pruned.append(export)
+        except OSError:  # another process pruned it first, or the cache is read-only
+            pass
+    return pruned
 
 
 def _export_key(weights: str | Path) -> "hashlib._Hash":
@@ -257,8 +288,10 @@ class Segmenter:
             import onnxruntime
 
             onnx_path = Path(onnx_file) if onnx_file else cached_onnx_path(weights)
-            if not onnx_path.is_file():
+            if not _reuse_cached(onnx_path):
                 export_onnx(self.network, onnx_path, window)
+                if not onnx_file:
+                    prune_cache(onnx_path.parent)
             options = onnxruntime.SessionOptions()
             if threads:
                 options.intra_op_num_threads = threads
