@@ -287,10 +287,14 @@ class Segmenter:
         if backend == "onnx":
             import onnxruntime
 
-            onnx_path = Path(onnx_file) if onnx_file else cached_onnx_path(weights)
-            if not _reuse_cached(onnx_path):
-                export_onnx(self.network, onnx_path, window)
-                if not onnx_file:
+            if onnx_file:  # the caller's file, exported there if missing; not the cache's to prune
+                onnx_path = Path(onnx_file)
+                if not onnx_path.is_file():
+                    export_onnx(self.network, onnx_path, window)
+            else:
+                onnx_path = cached_onnx_path(weights)
+                if not _reuse_cached(onnx_path):
+                    export_onnx(self.network, onnx_path, window)
                     prune_cache(onnx_path.parent)
             options = onnxruntime.SessionOptions()
             if threads:
