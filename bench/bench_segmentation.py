@@ -6,7 +6,8 @@ Held-out data: `python -m guidewire.segmentation.synthetic out/segmentation/held
 --poses 16 --frames-per-pose 16` (written here if missing): seed and C-arm/table poses the
 training set (seed 1000) never saw. `--heldout out/segmentation/heldout` is the first, smaller
 held-out set (seed 2000, 4 poses x 16 frames) that the earlier tables used. Networks are read
-from checkpoints; the speed table compares every backend with the shipped network under
+from checkpoints: the shipped FGA-Net and the U-Net baseline at its width by default, compared
+frame by frame; the speed table compares every backend with the shipped network under
 PyTorch, timed in the same run.
 """
 from __future__ import annotations
@@ -24,6 +25,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_HELDOUT = ROOT / "out" / "segmentation" / "heldout_large"
+# The U-Net baseline at the shipped network's width, trained by the same recipe
+# (scripts/train_shipped_recipe.sh unet; bench/checkpoints/README.md).
+SHIPPED_WIDTH_UNET = ROOT / "bench" / "checkpoints" / "unet_shipped_width.pt"
 sys.path.insert(0, str(ROOT / "src"))
 
 from guidewire.preprocessing import crop_and_normalise  # noqa: E402
@@ -162,7 +166,7 @@ def main(argv=None) -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--paired", action="append", default=[], metavar="NAME=NAME",
                         help="two evaluated networks to compare frame by frame (Dice and clDice difference, "
-                        "95%% bootstrap interval), e.g. 'FGA-Net (shipped)=U-Net (shipped width)'")
+                        "95%% bootstrap interval); default 'FGA-Net (shipped)=U-Net (shipped width)'")
     only = parser.add_mutually_exclusive_group()
     only.add_argument("--accuracy-only", action="store_true", help="skip the speed table (and its compiles)")
     only.add_argument("--speed-only", action="store_true", help="only the speed table")
@@ -170,7 +174,7 @@ def main(argv=None) -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    networks = {"FGA-Net (shipped)": DEFAULT_WEIGHTS}
+    networks = {"FGA-Net (shipped)": DEFAULT_WEIGHTS, "U-Net (shipped width)": SHIPPED_WIDTH_UNET}
     networks.update(dict(item.split("=", 1) for item in args.model))
     if args.speed_only:
         print_speed_table(networks, args.threads, args.speed_rounds)
@@ -192,7 +196,7 @@ def main(argv=None) -> None:
     evaluated[1:1] = [(f"FGA-Net (shipped, compiled, {deployed})", DEFAULT_WEIGHTS, "compiled", deployed)]
     if deployed == "bfloat16":
         evaluated[1:1] = [("FGA-Net (shipped, bfloat16 inference)", DEFAULT_WEIGHTS, "torch", "bfloat16")]
-    pairs = [item.split("=", 1) for item in args.paired]
+    pairs = [item.split("=", 1) for item in args.paired or ["FGA-Net (shipped)=U-Net (shipped width)"]]
     unknown = {name for pair in pairs for name in pair} - {name for name, *_ in evaluated}
     if unknown or any(len(pair) != 2 for pair in pairs):
         parser.error(f"--paired takes NAME=NAME of evaluated networks; unknown: {sorted(unknown)}")

@@ -25,3 +25,24 @@ def test_shipped_network_finds_the_wire_on_unseen_frames(tmp_path):
     assert np.mean(dices) > 0.4 and np.mean(centreline_dices) > 0.5, (dices, centreline_dices)
     tips = [np.hypot(*(r.centreline.tip - f.tip)) for r, f in zip(results, frames) if r.centreline is not None]
     assert len(tips) >= 4 and np.median(tips) < 10
+
+
+def test_the_bench_baseline_is_a_unet_at_exactly_the_shipped_width():
+    # The FGA-Net versus U-Net comparison means something only if the two differ in the
+    # SDA gates and BGA skips alone, and the U-Net's threshold was chosen like the FGA-Net's.
+    from pathlib import Path
+
+    from guidewire.segmentation.inference import load_checkpoint
+
+    baseline = Path(__file__).resolve().parents[1] / "bench" / "checkpoints" / "unet_shipped_width.pt"
+    unet, unet_meta = load_checkpoint(baseline)
+    fganet, fganet_meta = load_checkpoint(DEFAULT_WEIGHTS)
+    assert not unet.config.gated_attention and not unet.config.bilateral_fusion
+    assert fganet.config.gated_attention and fganet.config.bilateral_fusion
+    assert unet.config.widths == fganet.config.widths
+    last_stage = ("epochs", "patch", "batch_size", "learning_rate", "hard_fraction", "cldice_outputs")
+    assert [unet_meta[key] for key in last_stage] == [fganet_meta[key] for key in last_stage]
+    threshold_frames = ("every", "frames", "backend", "precision")
+    assert [unet_meta["threshold_chosen_on"][key] for key in threshold_frames] == \
+        [fganet_meta["threshold_chosen_on"][key] for key in threshold_frames]
+    assert Path(unet_meta["threshold_chosen_on"]["data"]).name == "train_large"
