@@ -118,6 +118,10 @@ def tune_ridge(train_folder: Path, count: int = 24) -> tuple[float, float]:
     return scale, best_threshold(probabilities, masks, np.linspace(0.05, 0.95, 19))[0]
 
 
+def print_command() -> None:
+    print("command: scripts/env.sh python bench/bench_segmentation.py " + shlex.join(sys.argv[1:]))
+
+
 def interleaved_ms(functions: list, rounds: int) -> list[list[float]]:
     """Milliseconds per call of each function, over `rounds` rounds that each call every function
     once, in an order that rotates: load on this shared machine then falls on all of them alike
@@ -178,7 +182,7 @@ def main(argv=None) -> None:
     networks.update(dict(item.split("=", 1) for item in args.model))
     if args.speed_only:
         print_speed_table(networks, args.threads, args.speed_rounds)
-        print("command: scripts/env.sh python bench/bench_segmentation.py " + shlex.join(sys.argv[1:]))
+        print_command()
         return
     if not (args.heldout / "frames.jsonl").is_file():
         if args.heldout != DEFAULT_HELDOUT:
@@ -239,7 +243,7 @@ def main(argv=None) -> None:
     print(f"\noverlays: {args.png}")
     if not args.accuracy_only:
         print_speed_table(networks, args.threads, args.speed_rounds)
-    print("command: scripts/env.sh python bench/bench_segmentation.py " + shlex.join(sys.argv[1:]))
+    print_command()
 
 
 def dice_interval(dice_per_image: list[float], poses: np.ndarray | None) -> str:

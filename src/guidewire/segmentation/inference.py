@@ -133,12 +133,12 @@ def build_compiled(weights: str | Path, window: int = 512, precision: str = "flo
     precision = resolve_precision(precision)
     if threads:
         torch.set_num_threads(threads)  # part of the cache key
-    path = cached_compiled_path(weights, window, precision)
-    if not _reuse_cached(path):
+
+    def compile_into(path: Path) -> None:
         network, _ = load_checkpoint(weights)
         export_compiled(fold_batch_norms(network).to(memory_format=torch.channels_last), path, window, precision)
-        prune_cache(path.parent)
-    return path
+
+    return _cached_export(cached_compiled_path(weights, window, precision), compile_into)
 
 
 def check_settings(backend: str, window: int, precision: str, device: str = "cpu") -> torch.device:
@@ -165,16 +165,18 @@ def _cache_folder(kind: str) -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser() / "guidewire_perception" / kind
 
 
-def _reuse_cached(path: Path) -> bool:
-    """Whether a cached export exists; if so its modification time is set to now, marking it
-    used for prune_cache."""
-    if not path.is_file():
-        return False
-    try:
-        os.utime(path)
-    except OSError:  # a read-only shared cache is still usable
-        pass
-    return True
+def _cached_export(path: Path, export) -> Path:
+    """A cache entry: marked used (its modification time set to now) if it exists, else written
+    by export(path), after which the entries unused for CACHE_UNUSED_DAYS are pruned."""
+    if path.is_file():
+        try:
+            os.utime(path)
+        except OSError:  # a read-only shared cache is still usable
+            pass
+    else:
+        export(path)
+        prune_cache(path.parent)
+    return path
 
 
 def prune_cache(folder: Path, unused_days: float = CACHE_UNUSED_DAYS) -> list[Path]:
@@ -292,10 +294,8 @@ class Segmenter:
                 if not onnx_path.is_file():
                     export_onnx(self.network, onnx_path, window)
             else:
-                onnx_path = cached_onnx_path(weights)
-                if not _reuse_cached(onnx_path):
-                    export_onnx(self.network, onnx_path, window)
-                    prune_cache(onnx_path.parent)
+                onnx_path = _cached_export(cached_onnx_path(weights),
+                                           lambda path: export_onnx(self.network, path, window))
             options = onnxruntime.SessionOptions()
             if threads:
                 options.intra_op_num_threads = threads
