@@ -18,9 +18,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from guidewire.bench import Bench  # noqa: E402
-from guidewire.bench.fluoroscopy import FluoroscopyRenderer  # noqa: E402
-from guidewire.config import load_bench_config  # noqa: E402
+from guidewire.twin import DigitalTwin  # noqa: E402
+from guidewire.twin.fluoroscopy import FluoroscopyRenderer  # noqa: E402
+from guidewire.twin.config import load_bench_config  # noqa: E402
 
 
 def timed(function, repeats: int) -> tuple[float, float]:
@@ -36,7 +36,7 @@ def timed(function, repeats: int) -> tuple[float, float]:
 
 def main() -> None:
     config = load_bench_config(Path(__file__).resolve().parents[1] / "config" / "bench.yaml")
-    bench = Bench(config)
+    bench = DigitalTwin(config)
     times = iter(np.linspace(0.0, 30.0, 1000))
     rows = []
 

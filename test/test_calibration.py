@@ -4,7 +4,7 @@ import pytest
 import yaml
 
 from guidewire.calibration import ArrayCalibration, axis_remap
-from guidewire.config import ConfigError
+from guidewire.twin.config import ConfigError
 
 
 def test_remap_soft_and_hard_iron_in_that_order(tmp_path):

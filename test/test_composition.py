@@ -6,9 +6,9 @@ import pytest
 import yaml
 
 from conftest import ROOT
-from guidewire.bench import Bench
+from guidewire.twin import DigitalTwin
 from guidewire.capture import SimulatedFluoroscopy
-from guidewire.config import load_bench_config
+from guidewire.twin.config import load_bench_config
 from guidewire_ros.composition import FASTDDS_PROFILE_VARIABLE, load_pipeline, middleware_environment
 from guidewire_ros.run_pipeline import node_command, render_fluoroscopy_anatomy
 
@@ -104,7 +104,7 @@ def test_runner_renders_the_c_arm_anatomy_the_capture_node_then_finds_cached(tmp
     rendered = list((tmp_path / "drr").glob("*.npz"))
     assert len(rendered) == 1, "one C-arm, one anatomy render (the stereo cameras need none)"
     written = rendered[0].stat().st_mtime_ns
-    frame = SimulatedFluoroscopy(Bench(load_bench_config(bench))).grab(0.0)["xray"]
+    frame = SimulatedFluoroscopy(DigitalTwin(load_bench_config(bench))).grab(0.0)["xray"]
     assert frame.shape == (64, 64)
     assert list((tmp_path / "drr").glob("*.npz")) == rendered and rendered[0].stat().st_mtime_ns == written
 

@@ -4,7 +4,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from guidewire.config import FluoroscopyConfig
+from guidewire.twin.config import FluoroscopyConfig
 from guidewire.segmentation.inference import DEFAULT_WEIGHTS, Segmenter, segment_frame
 from guidewire.segmentation.metrics import cldice, dice
 from guidewire.segmentation.synthetic import SyntheticFluoroscopy, SyntheticSetConfig

@@ -1,8 +1,8 @@
 """Guidewire perception algorithms: a plain Python library (no rclpy).
 
 Subpackages:
-  guidewire.bench   -- the simulated bench (digital twin) that generates ground truth
-  guidewire.config  -- strict YAML configuration
+  guidewire.twin     -- the digital twin of the bench, which generates ground truth
+                        (guidewire.twin.config: its strict YAML configuration)
   guidewire.geometry -- rigid transforms and camera models
 """
 

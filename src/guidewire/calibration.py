@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from guidewire.config import ConfigError
+from guidewire.twin.config import ConfigError
 
 AXIS_INDEX = {"x": 0, "y": 1, "z": 2}
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from guidewire.bench import Bench
+from guidewire.twin import DigitalTwin
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".pgm"}
 
@@ -38,7 +38,7 @@ class SimulatedStereo:
     renders run on a thread each: OpenCV and numpy release the GIL, so a 2048x1536
     pair takes about half as long on two cores."""
 
-    def __init__(self, bench: Bench):
+    def __init__(self, bench: DigitalTwin):
         self.bench = bench
         self.names = list(bench.cameras)
         self._pool = ThreadPoolExecutor(max_workers=len(self.names), thread_name_prefix="render")
@@ -52,7 +52,7 @@ class SimulatedStereo:
 class SimulatedFluoroscopy:
     """The bench's C-arm (single view)."""
 
-    def __init__(self, bench: Bench, name: str = "xray"):
+    def __init__(self, bench: DigitalTwin, name: str = "xray"):
         self.bench = bench
         self.names = [name]
         self.renderer = bench.fluoroscopy  # renders the anatomy now (slow once per machine), not at a frame

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from guidewire.bench import Bench
-from guidewire.bench.magnetics import STATUS_MISSING, STATUS_OK, STATUS_SATURATED, STATUS_STALE
+from guidewire.twin import DigitalTwin
+from guidewire.twin.magnetics import STATUS_MISSING, STATUS_OK, STATUS_SATURATED, STATUS_STALE
 from guidewire.geometry import grid_positions
 
 __all__ = ["ArrayReading", "SimulatedArray", "STATUS_OK", "STATUS_SATURATED", "STATUS_STALE", "STATUS_MISSING"]
@@ -26,7 +26,7 @@ class ArrayReading:
 class SimulatedArray:
     """The bench's AK09940A array sampled at a given time."""
 
-    def __init__(self, bench: Bench):
+    def __init__(self, bench: DigitalTwin):
         self.bench = bench
         config = bench.config.magnetometer_array
         self.rows, self.cols = config.rows, config.cols

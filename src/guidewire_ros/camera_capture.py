@@ -8,7 +8,7 @@ from std_msgs.msg import Header
 
 from guidewire.capture import (DicomCineSource, EndOfStream, FolderSource, FrameError, SimulatedFluoroscopy,
                                SimulatedStereo, VideoSource)
-from guidewire_ros.common import ERROR, OK, WARN, Diagnostics, bench_from_parameter, declare, image_message, \
+from guidewire_ros.common import ERROR, OK, WARN, Diagnostics, twin_from_parameter, declare, image_message, \
     publisher_qos, run
 
 SOURCES = ("sim_stereo", "sim_xray", "device", "video", "folder", "dicom")
@@ -66,10 +66,10 @@ class CameraCapture(Node):
 
     def _open(self, source: str, location: str, camera_name: str, bench_config: str):
         if source == "sim_stereo":
-            bench = bench_from_parameter(bench_config)
+            bench = twin_from_parameter(bench_config)
             return SimulatedStereo(bench), bench
         if source == "sim_xray":
-            bench = bench_from_parameter(bench_config)
+            bench = twin_from_parameter(bench_config)
             self.get_logger().info("sim_xray: loading the C-arm's anatomy DRR (rendered once per machine and "
                                    "cached: about a minute the first time)")
             return SimulatedFluoroscopy(bench, camera_name if camera_name != "camera" else "xray"), bench

@@ -9,8 +9,8 @@ from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, qos_profile_sensor_data, qos_profile_system_default
 from sensor_msgs.msg import Image
 
-from guidewire.bench import Bench
-from guidewire.config import load_bench_config
+from guidewire.twin import DigitalTwin
+from guidewire.twin.config import load_bench_config
 from guidewire.imaging import from_image_fields, to_image_fields
 
 QOS_CHOICES = ("reliable", "sensor_data")
@@ -48,9 +48,9 @@ def publisher_qos(node: Node, default_depth: int) -> QoSProfile:
                       durability=choice.durability)
 
 
-def bench_from_parameter(path: str) -> Bench:
+def twin_from_parameter(path: str) -> DigitalTwin:
     """The simulated bench from a YAML path, or the embedded defaults for ''."""
-    return Bench(load_bench_config(path or None))
+    return DigitalTwin(load_bench_config(path or None))
 
 
 def message_class(type_name: str):

@@ -18,7 +18,7 @@ from guidewire.calibration import ArrayCalibration
 from guidewire.magnetometer import STATUS_MISSING, STATUS_OK, STATUS_SATURATED, STATUS_STALE, SimulatedArray
 from guidewire.pacing import SamplePacer
 from guidewire_perception.msg import MagnetometerArray
-from guidewire_ros.common import ERROR, OK, WARN, Diagnostics, bench_from_parameter, declare, publisher_qos, run
+from guidewire_ros.common import ERROR, OK, WARN, Diagnostics, twin_from_parameter, declare, publisher_qos, run
 
 BACKENDS = ("sim", "i2c", "serial")
 STATUS_COLOURS = {STATUS_OK: (0.1, 0.8, 0.2), STATUS_SATURATED: (1.0, 0.5, 0.0), STATUS_STALE: (0.6, 0.6, 0.6)}
@@ -87,7 +87,7 @@ class MagnetometerDriver(Node):
         port = declare(self, "serial_port", "/dev/ttyACM0", "serial backend: port of the array's microcontroller")
         baudrate = declare(self, "baudrate", 2_000_000, "serial backend: baud rate")
         if self.backend_name == "sim":
-            return SimulatedArray(bench_from_parameter(bench_config))
+            return SimulatedArray(twin_from_parameter(bench_config))
         if self.backend_name == "i2c":
             from guidewire.ak09940a import I2CArray
 

@@ -72,8 +72,8 @@ def render_fluoroscopy_anatomy(specs: list[NodeSpec]) -> None:
         parameters = spec.parameters
         if spec.executable != "camera_capture" or parameters.get("source") != "sim_xray":
             continue
-        from guidewire.bench.fluoroscopy import FluoroscopyRenderer
-        from guidewire.config import ConfigError, load_bench_config
+        from guidewire.twin.fluoroscopy import FluoroscopyRenderer
+        from guidewire.twin.config import ConfigError, load_bench_config
 
         print(f"{spec.name}: checking for, or rendering, the simulated C-arm's anatomy", flush=True)
         try:

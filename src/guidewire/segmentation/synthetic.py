@@ -19,10 +19,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from guidewire.bench.fluoroscopy import AnatomyRenderer, DetectorGeometry, carm_to_bench, ct_to_bench, \
+from guidewire.twin.fluoroscopy import AnatomyRenderer, DetectorGeometry, carm_to_bench, ct_to_bench, \
     wire_footprint
-from guidewire.bench.wire import WireState
-from guidewire.config import FluoroscopyConfig
+from guidewire.twin.wire import WireState
+from guidewire.twin.config import FluoroscopyConfig
 
 SUBPIXEL_BITS = 4  # cv2 drawing with 1/16 px coordinates
 SUBPIXEL = 1 << SUBPIXEL_BITS

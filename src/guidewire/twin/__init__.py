@@ -6,15 +6,15 @@ the evaluators) agree on the wire without talking to each other.
 """
 from __future__ import annotations
 
-from guidewire.bench.cameras import CameraRenderer
-from guidewire.bench.magnetics import MagnetometerArrayModel
-from guidewire.bench.wire import GuidewireModel, WireState
-from guidewire.config import BenchConfig, load_bench_config
+from guidewire.twin.cameras import CameraRenderer
+from guidewire.twin.magnetics import MagnetometerArrayModel
+from guidewire.twin.wire import GuidewireModel, WireState
+from guidewire.twin.config import BenchConfig, load_bench_config
 
-__all__ = ["Bench", "WireState", "load_bench_config"]
+__all__ = ["DigitalTwin", "WireState", "load_bench_config"]
 
 
-class Bench:
+class DigitalTwin:
     """Lazily builds each part of the twin; a node pays only for what it uses."""
 
     def __init__(self, config: BenchConfig | None = None):
@@ -44,7 +44,7 @@ class Bench:
     @property
     def fluoroscopy(self):
         if self._fluoroscopy is None:
-            from guidewire.bench.fluoroscopy import FluoroscopyRenderer
+            from guidewire.twin.fluoroscopy import FluoroscopyRenderer
 
             self._fluoroscopy = FluoroscopyRenderer(self.config.fluoroscopy, self.config.seed)
         return self._fluoroscopy

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from guidewire.bench.wire import GuidewireModel, discrete_curvature
+from guidewire.twin.wire import GuidewireModel, discrete_curvature
 
 
 @pytest.fixture(scope="module")

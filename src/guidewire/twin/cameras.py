@@ -10,8 +10,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from guidewire.bench.wire import WireState
-from guidewire.config import CameraConfig
+from guidewire.twin.wire import WireState
+from guidewire.twin.config import CameraConfig
 from guidewire.geometry import PinholeCamera, look_at_rotation
 
 _SUBPIXEL_BITS = 4

@@ -1,6 +1,6 @@
 import pytest
 
-from guidewire.config import BenchConfig, ConfigError, load_bench_config
+from guidewire.twin.config import BenchConfig, ConfigError, load_bench_config
 from conftest import ROOT
 
 

@@ -2,10 +2,10 @@ import magpylib
 import numpy as np
 import pytest
 
-from guidewire.bench.magnetics import (STATUS_OK, STATUS_SATURATED, MagnetometerArrayModel, quantise,
-                                       sensor_positions, wire_magnets)
-from guidewire.bench.wire import GuidewireModel
-from guidewire.config import GuidewireConfig, MagnetometerArrayConfig
+from guidewire.twin.magnetics import (STATUS_OK, STATUS_SATURATED, MagnetometerArrayModel, quantise,
+                                      sensor_positions, wire_magnets)
+from guidewire.twin.wire import GuidewireModel
+from guidewire.twin.config import GuidewireConfig, MagnetometerArrayConfig
 
 MU0 = 4e-7 * np.pi
 
@@ -80,10 +80,10 @@ def test_array_sample_noise_and_signal(default_config):
 
 
 def test_vectorised_wire_field_equals_magpylib_objects(default_config):
-    from guidewire.bench import Bench
-    from guidewire.bench.magnetics import wire_magnet_placements, wire_magnets_fields
+    from guidewire.twin import DigitalTwin
+    from guidewire.twin.magnetics import wire_magnet_placements, wire_magnets_fields
 
-    bench = Bench(default_config)
+    bench = DigitalTwin(default_config)
     positions = sensor_positions(default_config.magnetometer_array)
     for time in (0.0, 3.3, 11.0):
         state = bench.state(time)
@@ -95,13 +95,13 @@ def test_vectorised_wire_field_equals_magpylib_objects(default_config):
 def test_a_block_of_samples_equals_one_sample_at_a_time(default_config):
     # The driver simulates a block of upcoming samples in one call; the readings,
     # noise included, must be those of sampling each time on its own.
-    from guidewire.bench import Bench
+    from guidewire.twin import DigitalTwin
     from guidewire.magnetometer import SimulatedArray
 
     times = [1.0 + k / 400 for k in range(7)]
-    sequential_array = SimulatedArray(Bench(default_config))
+    sequential_array = SimulatedArray(DigitalTwin(default_config))
     one_by_one = [sequential_array.read(t) for t in times]
-    block = SimulatedArray(Bench(default_config)).read_ahead(times)
+    block = SimulatedArray(DigitalTwin(default_config)).read_ahead(times)
     assert len(block) == len(times)
     for single, batched in zip(one_by_one, block):
         np.testing.assert_allclose(batched.field, single.field, rtol=0, atol=1e-15)

@@ -14,8 +14,8 @@ import magpylib
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from guidewire.bench.wire import WireState
-from guidewire.config import GuidewireConfig, MagnetometerArrayConfig, StaticSourceConfig
+from guidewire.twin.wire import WireState
+from guidewire.twin.config import GuidewireConfig, MagnetometerArrayConfig, StaticSourceConfig
 from guidewire.geometry import grid_positions
 
 STATUS_OK, STATUS_SATURATED, STATUS_STALE, STATUS_MISSING = 0, 1, 2, 3

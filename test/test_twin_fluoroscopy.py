@@ -2,10 +2,10 @@ import nibabel
 import numpy as np
 import pytest
 
-from guidewire.bench.fluoroscopy import (AnatomyRenderer, DetectorGeometry, FluoroscopyRenderer, carm_to_bench,
-                                         ct_to_bench, wire_chord_lengths, wire_footprint)
-from guidewire.bench.wire import GuidewireModel, WireState
-from guidewire.config import FluoroscopyConfig
+from guidewire.twin.fluoroscopy import (AnatomyRenderer, DetectorGeometry, FluoroscopyRenderer, carm_to_bench,
+                                        ct_to_bench, wire_chord_lengths, wire_footprint)
+from guidewire.twin.wire import GuidewireModel, WireState
+from guidewire.twin.config import FluoroscopyConfig
 
 
 def test_drr_renders_a_dense_bead_where_the_geometry_projects_it(tmp_path):
@@ -54,7 +54,7 @@ def test_wire_attenuation_is_conserved_across_detector_resolutions(fluoro):
     # Pixel-averaged chords: summed over the image they give the wire's projected
     # cross-section (pi r^2 per unit length) whatever the pixel size, so a wire thinner
     # than a pixel still shows. Compare a fine and a coarse detector on a straight wire.
-    from guidewire.bench.fluoroscopy import DetectorGeometry
+    from guidewire.twin.fluoroscopy import DetectorGeometry
 
     renderer, state = fluoro
     g = renderer.geometry

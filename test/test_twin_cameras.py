@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from guidewire.bench.cameras import CameraRenderer
-from guidewire.bench.wire import GuidewireModel
-from guidewire.config import CameraConfig
+from guidewire.twin.cameras import CameraRenderer
+from guidewire.twin.wire import GuidewireModel
+from guidewire.twin.config import CameraConfig
 from guidewire.geometry import triangulate
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from guidewire.config import GuidewireConfig
+from guidewire.twin.config import GuidewireConfig
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,8 @@ import cv2
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from guidewire.bench.wire import WireState
-from guidewire.config import ConfigError, FluoroscopyConfig
+from guidewire.twin.wire import WireState
+from guidewire.twin.config import ConfigError, FluoroscopyConfig
 
 # A supine patient with the head towards bench +x: the CT's RAS axes
 # (right, anterior, superior) are bench +y, +z and +x.
