@@ -10,11 +10,15 @@ command -v "$python" >/dev/null || python=python3
 hash=$(cat "$root/requirements.lock" "$root/scripts/bootstrap.sh" | sha256sum | cut -c1-16)
 cache=${GUIDEWIRE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/guidewire_perception}
 venv="$cache/venv-$hash"
+mkdir -p "$cache"
+# One bootstrap at a time per cache (make run beside make test, or two shells):
+# a second one waits here instead of deleting the venv the first is building.
+exec 9>"$cache/.bootstrap.lock"
+flock 9
 
 if [ ! -f "$venv/.complete" ]; then
   echo "bootstrap: creating $venv" >&2
   rm -rf "$venv"
-  mkdir -p "$cache"
   "$python" -m venv "$venv"
   "$venv/bin/python" -m pip install --quiet --upgrade "pip==26.3" >&2
   # (grep drops the pip.conf find-links notices that drown real errors)
