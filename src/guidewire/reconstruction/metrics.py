@@ -1,0 +1,50 @@
+"""Errors of a reconstructed wire against the true one, in metres.
+
+Correspondence: both centrelines are ordered entry -> tip. The true wire is
+sampled every 1 mm of arc length; each sample is paired with the estimate's
+point at the same arc length from the entry (the estimate's last point when
+it is shorter). RMSE and MAE are over the paired 3D distances, MAE_z over
+their |dz| (bench z, away from the array), Hausdorff is the symmetric
+Hausdorff distance between the two point sets (no pairing), tip error the
+distance between the two last points.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy.spatial.distance import directed_hausdorff
+
+from guidewire.reconstruction.views import resample_by_spacing
+
+
+@dataclass(frozen=True)
+class ShapeErrors:
+    rmse: float
+    mae: float
+    mae_z: float
+    hausdorff: float
+    tip: float
+
+    def as_mm(self) -> dict:
+        return {key: 1000.0 * value for key, value in asdict(self).items()}
+
+
+def _at_arc_lengths(points: np.ndarray, along: np.ndarray) -> np.ndarray:
+    cumulative = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(points, axis=0), axis=1))])
+    clamped = np.clip(along, 0.0, cumulative[-1])
+    return np.column_stack([np.interp(clamped, cumulative, points[:, i]) for i in range(3)])
+
+
+def shape_errors(estimate: np.ndarray, truth: np.ndarray, spacing: float = 0.001) -> ShapeErrors:
+    truth_samples = resample_by_spacing(np.asarray(truth, float), spacing)
+    along = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(truth_samples, axis=0), axis=1))])
+    paired = _at_arc_lengths(np.asarray(estimate, float), along)
+    difference = paired - truth_samples
+    distance = np.linalg.norm(difference, axis=1)
+    estimate_samples = resample_by_spacing(np.asarray(estimate, float), spacing)
+    hausdorff = max(directed_hausdorff(estimate_samples, truth_samples)[0],
+                    directed_hausdorff(truth_samples, estimate_samples)[0])
+    return ShapeErrors(rmse=float(np.sqrt(np.mean(distance ** 2))), mae=float(distance.mean()),
+                       mae_z=float(np.abs(difference[:, 2]).mean()), hausdorff=float(hausdorff),
+                       tip=float(np.linalg.norm(estimate[-1] - truth[-1])))

@@ -1,0 +1,214 @@
+"""Physics fusion: the wire that the camera, the magnetometer array and the robot all agree on.
+
+The segmented centreline fixes each wire point to a camera ray; what is left
+is the depth along each ray, a smooth function (cubic B-spline) of the
+position along the image centreline. The fit chooses those depths so that
+- the curve starts at the robot's entry point along its entry direction,
+- its arc length equals the robot's inserted length,
+- the field of its magnets (point-dipole rows, magnets.py) matches the
+  background-subtracted field of the array, weighted by the sensors' noise,
+  with a uniform offset for Earth-field drift since the background was
+  recorded and a scale of each magnet's strength (polarisation tolerance),
+and bends no more than it must (a weak curvature prior on the depths).
+scipy's least_squares (trust region) solves it; the Gauss-Newton covariance
+at the optimum gives each point's 1-sigma uncertainty.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.interpolate import BSpline
+from scipy.optimize import least_squares
+from scipy.spatial.transform import Rotation
+
+from guidewire.geometry import PinholeCamera
+from guidewire.reconstruction.magnets import WireMagnets, wire_field
+from guidewire.reconstruction.views import (optical_depth, orient_from_entry, pixel_rays, polyline_length,
+                                            resample_by_spacing, resample_polyline)
+
+
+class ReconstructionError(ValueError):
+    """The inputs cannot give a wire (no centreline, no usable sensor, bad geometry)."""
+
+
+@dataclass(frozen=True)
+class WirePrior:
+    """What the robot and the wire's data sheet say (bench frame, SI)."""
+
+    inserted_length: float  # m, from the entry point to the tip
+    entry_point: np.ndarray  # (3,) m
+    entry_direction: np.ndarray  # (3,) unit
+    magnets: WireMagnets
+    length_sigma: float = 0.001  # m, robot encoder + entry uncertainty
+    entry_sigma: float = 0.0005  # m
+    entry_angle_sigma: float = 0.05  # rad
+    polarization_sigma: float = 0.05  # relative, magnet grade tolerance
+
+
+@dataclass(frozen=True)
+class ArrayField:
+    """One array frame, bench frame, tesla; rows of unusable sensors are False in `valid`."""
+
+    positions: np.ndarray  # (n,3) m
+    field: np.ndarray  # (n,3) T, measured
+    background: np.ndarray | None  # (n,3) T recorded without the wire, or None
+    noise: float  # T, 1-sigma per axis of field - background
+    valid: np.ndarray  # (n,) bool
+
+    def wire_component(self) -> np.ndarray:
+        return self.field - (self.background if self.background is not None else 0.0)
+
+
+@dataclass(frozen=True)
+class FitSettings:
+    knots: int = 12  # depth-spline coefficients
+    samples_per_metre: float = 300.0  # centreline stations along the image path
+    pixel_sigma: float = 0.7  # px, segmentation centreline noise
+    bending_sigma: float = 0.004  # m, prior on the second difference of neighbouring depth coefficients
+    use_magnetics: bool = True
+    starts: int = 3  # initial depth profiles tried (flat, rising, falling)
+
+
+@dataclass
+class WireEstimate:
+    points: np.ndarray  # (k,3) m, entry -> tip, about 1 mm apart
+    sigma: np.ndarray  # (k,) m, 1-sigma (isotropic RMS of the point covariance)
+    tip_position: np.ndarray
+    tip_direction: np.ndarray
+    tip_sigma: float
+    length: float
+    field_rms: float  # T, RMS of the weighted-away field residual (nan without magnetics)
+    chi2_per_dof: float
+    converged: bool
+    used_sensors: int
+    offset_field: np.ndarray = field(default_factory=lambda: np.full(3, np.nan))  # T
+
+    @property
+    def tip_orientation(self) -> np.ndarray:
+        """(x, y, z, w) quaternion whose x axis is the tip direction."""
+        x = self.tip_direction / np.linalg.norm(self.tip_direction)
+        helper = np.array([0.0, 0.0, 1.0]) if abs(x[2]) < 0.9 else np.array([0.0, 1.0, 0.0])
+        y = np.cross(helper, x)
+        y /= np.linalg.norm(y)
+        return Rotation.from_matrix(np.column_stack([x, y, np.cross(x, y)])).as_quat()
+
+
+def _spline_basis(fraction: np.ndarray, count: int) -> np.ndarray:
+    """Cubic B-spline design matrix (len(fraction), count), clamped on [0, 1]."""
+    degree = 3
+    inner = np.linspace(0.0, 1.0, count - degree + 1)
+    knots = np.concatenate([[0.0] * degree, inner, [1.0] * degree])
+    return BSpline.design_matrix(np.clip(fraction, 0.0, 1.0), knots, degree).toarray()
+
+
+class _Problem:
+    def __init__(self, camera, pixels, array, prior, settings):
+        self.camera, self.array, self.prior, self.settings = camera, array, prior, settings
+        self.origin = np.asarray(camera.position, float)
+        count = int(np.clip(prior.inserted_length * settings.samples_per_metre, 40, 250))
+        self.pixels, fraction = resample_polyline(pixels, count)
+        self.rays = pixel_rays(camera, self.pixels)
+        self.basis = _spline_basis(fraction, settings.knots)
+        self.magnet_count = len(prior.magnets.offsets) if settings.use_magnetics else 0
+        self.offset_count = 3 if settings.use_magnetics else 0
+        self.entry_depth = optical_depth(camera, prior.entry_point)
+        valid = array.valid if array is not None else np.zeros(0, bool)
+        self.observers = array.positions[valid] if settings.use_magnetics else np.zeros((0, 3))
+        self.measured = array.wire_component()[valid] if settings.use_magnetics else np.zeros((0, 3))
+        self.noise = array.noise if array is not None else 1.0
+
+    def unpack(self, x):
+        k, o = self.settings.knots, self.offset_count
+        return x[:k], x[k:k + o], x[k + o:k + o + self.magnet_count]
+
+    def points(self, depths):
+        return self.origin + (self.basis @ depths)[:, None] * self.rays
+
+    def residuals(self, x):
+        depths, offset, log_scale = self.unpack(x)
+        prior, settings = self.prior, self.settings
+        points = self.points(depths)
+        start_direction = points[1] - points[0]
+        start_direction /= np.linalg.norm(start_direction)
+        terms = [
+            [(polyline_length(points) - prior.inserted_length) / prior.length_sigma],
+            (points[0] - prior.entry_point) / prior.entry_sigma,
+            (start_direction - prior.entry_direction) / prior.entry_angle_sigma,
+            np.diff(depths, 2) / settings.bending_sigma,
+        ]
+        if self.magnet_count:
+            magnets = prior.magnets.scaled(np.exp(log_scale))
+            model = wire_field(points, magnets, self.observers) + offset
+            terms.append(((model - self.measured) / self.noise).ravel())
+            terms.append(log_scale / prior.polarization_sigma)
+        return np.concatenate(terms)
+
+    def start(self, slope):
+        """Depths rising linearly by `slope` (m per unit path fraction) from the entry's depth."""
+        k = self.settings.knots
+        depths = self.entry_depth + slope * np.linspace(0.0, 1.0, k)
+        return np.concatenate([depths, np.zeros(self.offset_count + self.magnet_count)])
+
+
+def reconstruct(camera: PinholeCamera, centreline_px: np.ndarray, prior: WirePrior,
+                array: ArrayField | None = None, settings: FitSettings = FitSettings()) -> WireEstimate:
+    """Fit the wire to one view's ordered centreline, the array's field and the robot's prior."""
+    pixels = np.asarray(centreline_px, float)
+    if pixels.ndim != 2 or len(pixels) < 4 or not np.isfinite(pixels).all():
+        raise ReconstructionError("the centreline needs at least 4 finite pixels")
+    use_magnetics = settings.use_magnetics and array is not None and int(np.count_nonzero(array.valid)) >= 3
+    if settings.use_magnetics and not use_magnetics:
+        raise ReconstructionError("fewer than 3 usable magnetometers: no magnetic fusion possible")
+    if use_magnetics and not (np.isfinite(array.wire_component()[array.valid]).all() and array.noise > 0):
+        raise ReconstructionError("the array's field has non-finite values on sensors marked valid")
+    entry_pixel = camera.project(np.asarray(prior.entry_point, float).reshape(1, 3))[0]
+    pixels = orient_from_entry(pixels, entry_pixel)
+    problem = _Problem(camera, pixels, array, prior, settings)
+
+    # The length fixes only how much the wire leaves the image plane, not which way:
+    # start flat and tilted both ways, keep the best.
+    projected = polyline_length(problem.points(np.full(settings.knots, problem.entry_depth)))
+    excess = np.sqrt(max(prior.inserted_length ** 2 - projected ** 2, 0.0))
+    slopes = [0.0, 0.7 * excess, -0.7 * excess][:max(1, settings.starts)]
+    # A few iterations from each start, then the best one to convergence.
+    trials = [least_squares(problem.residuals, problem.start(slope), method="lm", x_scale="jac", max_nfev=8)
+              for slope in slopes]
+    best = min(trials, key=lambda trial: trial.cost)
+    result = least_squares(problem.residuals, best.x, method="lm", x_scale="jac", max_nfev=100 * len(best.x))
+    return _estimate(problem, result)
+
+
+def _estimate(problem: _Problem, result) -> WireEstimate:
+    settings = problem.settings
+    depths, offset, _ = problem.unpack(result.x)
+    points = problem.points(depths)
+    residual = result.fun
+    dof = max(1, residual.size - result.x.size)
+    chi2 = float(residual @ residual) / dof
+    jacobian = result.jac
+    covariance = np.linalg.pinv(jacobian.T @ jacobian) * max(1.0, chi2)
+    k = settings.knots
+    depth_var = np.einsum("ij,jk,ik->i", problem.basis, covariance[:k, :k], problem.basis)
+    ray_norm2 = np.einsum("ij,ij->i", problem.rays, problem.rays)
+    depth_now = problem.basis @ depths
+    camera = problem.camera
+    focal = float(np.mean(np.diag(camera.intrinsics)[:2]))
+    lateral = settings.pixel_sigma * depth_now / focal
+    # Along the ray, then two lateral axes from the pixel noise: isotropic RMS of the three.
+    sigma_station = np.sqrt((depth_var * ray_norm2 + 2 * lateral ** 2) / 3.0)
+    dense = resample_by_spacing(points, 0.001)
+    station_along = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(points, axis=0), axis=1))])
+    dense_along = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(dense, axis=0), axis=1))])
+    sigma = np.interp(dense_along, station_along, sigma_station)
+    tip_direction = dense[-1] - dense[-3]
+    tip_direction /= np.linalg.norm(tip_direction)
+    if problem.magnet_count:
+        field_residual = residual[-(problem.measured.size + problem.magnet_count):-problem.magnet_count]
+        field_rms = float(np.sqrt(np.mean(field_residual ** 2))) * problem.noise
+    else:
+        field_rms = float("nan")
+    return WireEstimate(points=dense, sigma=sigma, tip_position=dense[-1], tip_direction=tip_direction,
+                        tip_sigma=float(sigma[-1]), length=polyline_length(dense), field_rms=field_rms,
+                        chi2_per_dof=chi2, converged=bool(result.success), used_sensors=len(problem.observers),
+                        offset_field=offset if problem.magnet_count else np.full(3, np.nan))

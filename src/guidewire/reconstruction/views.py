@@ -1,0 +1,47 @@
+"""Calibrated views and wire centrelines in them: rays, ordering, resampling."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from guidewire.geometry import PinholeCamera
+
+
+def pixel_rays(camera: PinholeCamera, pixels: np.ndarray) -> np.ndarray:
+    """World-frame ray directions (n,3) through distorted pixels, scaled so that
+    the optical depth (z in the camera frame) is the ray parameter."""
+    normalised = cv2.undistortPoints(np.asarray(pixels, float).reshape(-1, 1, 2), camera.intrinsics,
+                                     camera.distortion).reshape(-1, 2)
+    return np.column_stack([normalised, np.ones(len(normalised))]) @ camera.rotation.T
+
+
+def optical_depth(camera: PinholeCamera, point) -> float:
+    return float(camera.to_camera(np.asarray(point, float).reshape(1, 3))[0, 2])
+
+
+def orient_from_entry(pixels: np.ndarray, entry_pixel: np.ndarray) -> np.ndarray:
+    """The centreline ordered so that it starts at the end nearer the projected entry point."""
+    if np.linalg.norm(pixels[-1] - entry_pixel) < np.linalg.norm(pixels[0] - entry_pixel):
+        return pixels[::-1]
+    return pixels
+
+
+def resample_polyline(points: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """`count` points at equal arc length along a polyline, and their arc-length fraction 0..1."""
+    segment = np.linalg.norm(np.diff(points, axis=0), axis=1)
+    along = np.concatenate([[0.0], np.cumsum(segment)])
+    fraction = np.linspace(0.0, 1.0, count)
+    target = fraction * along[-1]
+    resampled = np.column_stack([np.interp(target, along, points[:, i]) for i in range(points.shape[1])])
+    return resampled, fraction
+
+
+def polyline_length(points: np.ndarray) -> float:
+    return float(np.linalg.norm(np.diff(points, axis=0), axis=1).sum())
+
+
+def resample_by_spacing(points: np.ndarray, spacing: float) -> np.ndarray:
+    """Points every `spacing` metres of arc length (the last point kept)."""
+    length = polyline_length(points)
+    count = max(2, int(np.ceil(length / spacing)) + 1)
+    return resample_polyline(points, count)[0]
