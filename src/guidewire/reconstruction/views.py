@@ -45,3 +45,19 @@ def resample_by_spacing(points: np.ndarray, spacing: float) -> np.ndarray:
     length = polyline_length(points)
     count = max(2, int(np.ceil(length / spacing)) + 1)
     return resample_polyline(points, count)[0]
+
+
+def camera_centreline(image: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray | None:
+    """The wire's ordered centreline (n,2) px in a camera image: from `mask`, else the classical
+    dark-wire segmenter; None when there is no wire. Only the mask's bounding box is skeletonised."""
+    from guidewire.segmentation.centreline import extract_centreline
+    from guidewire.segmentation.classical import segment_dark_wire
+
+    if mask is None:
+        mask = segment_dark_wire(image)
+    rows, cols = np.nonzero(mask)
+    if rows.size == 0:
+        return None
+    top, left = max(rows.min() - 2, 0), max(cols.min() - 2, 0)
+    line = extract_centreline(mask[top:rows.max() + 3, left:cols.max() + 3])
+    return None if line is None else line.points + [left, top]

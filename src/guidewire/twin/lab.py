@@ -16,8 +16,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from guidewire.geometry import PinholeCamera
-from guidewire.segmentation.centreline import extract_centreline
-from guidewire.segmentation.classical import segment_dark_wire
+from guidewire.reconstruction.views import camera_centreline
 from guidewire.twin import DigitalTwin
 from guidewire.twin.cameras import CameraRenderer, make_camera
 from guidewire.twin.config import BenchConfig
@@ -70,18 +69,6 @@ def wire_state_from_centreline(centreline: np.ndarray, diameter: float) -> WireS
     length = float(np.linalg.norm(np.diff(centreline, axis=0), axis=1).sum())
     return WireState(time=0.0, inserted_length=length, rotation=0.0, centreline=centreline, tangents=tangents,
                      diameter=diameter)
-
-
-def centreline_of(image: np.ndarray) -> np.ndarray | None:
-    """The classical segmenter's ordered centreline (px), None when it finds no wire."""
-    mask = segment_dark_wire(image)
-    rows, cols = np.nonzero(mask)
-    if rows.size == 0:
-        return None
-    top, left = max(rows.min() - 2, 0), max(cols.min() - 2, 0)
-    crop = mask[top:rows.max() + 3, left:cols.max() + 3]
-    line = extract_centreline(crop)
-    return None if line is None else line.points + [left, top]
 
 
 def _believed_camera(camera: PinholeCamera, error_px: float, rng: np.random.Generator) -> PinholeCamera:
@@ -141,7 +128,7 @@ class Lab:
         for name in ("camera_top", "camera_side"):
             if name not in images:
                 image = self.renderers[name].render(truth)
-                images[name] = (image, centreline_of(image))
+                images[name] = (image, camera_centreline(image))
         return LabCase(
             truth=truth,
             top_camera=_believed_camera(self.cameras["camera_top"], errors.camera_calibration, rng),

@@ -1,0 +1,126 @@
+"""3D reconstruction: the dipole model against magpylib, each method on twin data, the metrics, the CLI."""
+import subprocess
+import sys
+
+import magpylib
+import numpy as np
+import pytest
+import yaml
+
+from guidewire.reconstruction import (ArrayField, FitSettings, ReconstructionError, WireMagnets, WirePrior,
+                                      fit_tip_magnet, reconstruct, shape_errors, triangulate_wire, wire_field)
+from guidewire.reconstruction.case import load_case, write_case
+from guidewire.twin.config import load_bench_config
+from guidewire.twin.lab import Lab, LabErrors, wire_state_from_centreline
+from guidewire.validation.vessel_wire import vessel_wire
+
+
+@pytest.fixture(scope="module")
+def bench():
+    config = load_bench_config()
+    g = config.guidewire
+    magnets = WireMagnets.from_layout(g.diameter, g.tip_magnet_length, g.tip_magnet_polarization,
+                                      g.segment_magnet_count, g.segment_magnet_length, g.segment_magnet_spacing,
+                                      g.segment_magnet_polarization)
+    return config, Lab(config), magnets
+
+
+def _case(bench, seed, errors=LabErrors()):
+    config, lab, magnets = bench
+    g = config.guidewire
+    wire = vessel_wire(seed, 0.13, entry_point=g.entry_point, entry_direction=g.entry_direction)
+    truth = wire_state_from_centreline(wire.centreline, g.diameter)
+    case = lab.case(truth, errors, seed)
+    prior = WirePrior(inserted_length=truth.length, entry_point=np.asarray(g.entry_point),
+                      entry_direction=np.asarray(g.entry_direction), magnets=magnets)
+    array = ArrayField(case.sensor_positions, case.field, case.background, case.noise, case.status == 0)
+    return truth, case, prior, array
+
+
+def test_dipole_rows_match_magpylibs_exact_cylinder_at_sensor_distances():
+    magnets = WireMagnets(diameter=0.00046, offsets=(0.0025,), lengths=(0.005,), polarizations=(1.3,))
+    wire = np.column_stack([np.linspace(-0.05, 0.0, 51), np.zeros(51), np.full(51, 0.02)])
+    observers = np.array([[0.0, 0.0, -0.005], [0.02, 0.01, -0.005], [-0.03, -0.02, -0.005]])
+    cylinder = magpylib.magnet.Cylinder(polarization=(0, 0, 1.3), dimension=(0.00046, 0.005),
+                                        position=(-0.0025, 0, 0.02), orientation=None)
+    cylinder.rotate_from_angax(90, "y", anchor=cylinder.position)  # local z -> bench +x, the wire's direction
+    exact = cylinder.getB(observers)
+    model = wire_field(wire, magnets, observers)
+    assert np.abs(model - exact).max() < 0.005 * np.abs(exact).max()
+
+
+def test_metrics_of_a_known_offset():
+    truth = np.column_stack([np.linspace(0, 0.1, 101), np.zeros(101), np.zeros(101)])
+    errors = shape_errors(truth + [0.0, 0.0, 0.002], truth)
+    assert errors.rmse == pytest.approx(0.002) and errors.mae_z == pytest.approx(0.002)
+    assert errors.hausdorff == pytest.approx(0.002) and errors.tip == pytest.approx(0.002)
+
+
+def test_physics_fusion_beats_the_camera_alone_and_finds_the_tip(bench):
+    """Held-out vessel wires with every lab error on; masks from the classical segmenter."""
+    physics_rmse, image_rmse, tips = [], [], []
+    for seed in (5002, 5004, 5012):
+        truth, case, prior, array = _case(bench, seed, LabErrors.typical())
+        fused = reconstruct(case.top_camera, case.top_centreline, prior, array)
+        alone = reconstruct(case.top_camera, case.top_centreline, prior, None, FitSettings(use_magnetics=False))
+        physics_rmse.append(shape_errors(fused.points, truth.centreline).rmse)
+        image_rmse.append(shape_errors(alone.points, truth.centreline).rmse)
+        tips.append(np.linalg.norm(fused.tip_position - truth.tip))
+        assert abs(fused.length - truth.length) < 0.003
+        assert np.all(fused.sigma > 0) and fused.converged
+    assert np.mean(physics_rmse) < 0.75 * np.mean(image_rmse)
+    assert np.median(tips) < 0.003
+
+
+def test_stereo_triangulation_recovers_the_wire(bench):
+    truth, case, prior, _ = _case(bench, 5003, LabErrors.typical("camera_calibration"))
+    points = triangulate_wire(case.top_camera, case.top_centreline, case.side_camera, case.side_centreline,
+                              prior.entry_point)
+    errors = shape_errors(points, truth.centreline)
+    assert errors.rmse < 0.001 and errors.tip < 0.002
+
+
+def test_tip_magnet_fit_near_the_array(bench):
+    config, lab, magnets = bench
+    g = config.guidewire
+    line = np.column_stack([np.linspace(-0.12, 0.01, 131), np.zeros(131), np.full(131, 0.02)])
+    truth = wire_state_from_centreline(line, g.diameter)
+    case = lab.case(truth, LabErrors(), 1, images={"camera_top": (None, None), "camera_side": (None, None)})
+    array = ArrayField(case.sensor_positions, case.field, case.background, case.noise, case.status == 0)
+    pose = fit_tip_magnet(array, float(magnets.moments[0]), g.tip_magnet_length)
+    assert np.linalg.norm(pose.position - truth.tip) < 0.003
+    assert pose.direction @ np.array([1.0, 0.0, 0.0]) > 0.95
+
+
+def test_bad_inputs_name_the_problem(bench):
+    truth, case, prior, array = _case(bench, 5002)
+    with pytest.raises(ReconstructionError, match="at least 4 finite pixels"):
+        reconstruct(case.top_camera, np.full((10, 2), np.nan), prior, array)
+    dead = ArrayField(array.positions, array.field, array.background, array.noise, np.zeros(16, bool))
+    with pytest.raises(ReconstructionError, match="fewer than 3 usable magnetometers"):
+        reconstruct(case.top_camera, case.top_centreline, prior, dead)
+    # Missing sensors are left out, the fit still runs on the rest.
+    field = array.field.copy()
+    field[:4] = np.nan
+    partial = ArrayField(array.positions, field, array.background, array.noise, np.arange(16) >= 4)
+    assert reconstruct(case.top_camera, case.top_centreline, prior, partial).used_sensors == 12
+
+
+def test_command_line_on_a_case_folder(bench, tmp_path):
+    truth, case, prior, array = _case(bench, 5004)
+    write_case(tmp_path / "case", case.top_camera, case.top_image, prior, array)
+    assert load_case(tmp_path / "case").array.field.shape == (16, 3)
+    out = tmp_path / "shape.yaml"
+    done = subprocess.run([sys.executable, "-m", "guidewire.reconstruction", str(tmp_path / "case"),
+                           "--out", str(out)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    result = yaml.safe_load(out.read_text())
+    points = np.asarray(result["centreline"])
+    assert result["frame"] == "bench" and len(result["position_stddev"]) == len(points)
+    assert shape_errors(points, truth.centreline).tip < 0.003
+
+    text = (tmp_path / "case" / "case.yaml").read_text().replace("noise: 1.", "noise: -1.")
+    (tmp_path / "case" / "case.yaml").write_text(text)
+    done = subprocess.run([sys.executable, "-m", "guidewire.reconstruction", str(tmp_path / "case"),
+                           "--out", str(out)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "array.noise must be > 0" in done.stderr
