@@ -6,7 +6,8 @@ import errno
 
 import numpy as np
 
-from guidewire import ak09940a as ak
+from guidewire.hardware import ak09940a as ak
+from guidewire.hardware.i2c_array import MULTIPLEXER_ADDRESS, SENSOR_ADDRESSES
 
 
 def remote_io_error() -> OSError:
@@ -45,7 +46,7 @@ class FakeAK09940A:
 class FakeI2CBus:
     """smbus2.SMBus's methods over a TCA9548A (channel mask register) and sensors per channel."""
 
-    def __init__(self, channels: int = 4, addresses=ak.SENSOR_ADDRESSES, multiplexer=ak.MULTIPLEXER_ADDRESS):
+    def __init__(self, channels: int = 4, addresses=SENSOR_ADDRESSES, multiplexer=MULTIPLEXER_ADDRESS):
         self.multiplexer = multiplexer
         self.mask = 0
         self.sensors = {(c, a): FakeAK09940A() for c in range(channels) for a in addresses}

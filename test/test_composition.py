@@ -7,7 +7,7 @@ import yaml
 
 from conftest import ROOT
 from guidewire.twin import DigitalTwin
-from guidewire.capture import SimulatedFluoroscopy
+from guidewire.twin.sources import SimulatedFluoroscopy
 from guidewire.twin.config import load_bench_config
 from guidewire_ros.composition import FASTDDS_PROFILE_VARIABLE, load_pipeline, middleware_environment
 from guidewire_ros.run_pipeline import node_command, render_fluoroscopy_anatomy

@@ -10,7 +10,7 @@ import yaml
 rclpy = pytest.importorskip("rclpy")
 
 from ros_support import node_args, ros, running, spin_until  # noqa: E402,F401 (ros: fixture)
-from guidewire.serial_array import FLAG_NO_ANSWER, FLAG_READY, SerialFrame, encode_frame  # noqa: E402
+from guidewire.hardware.serial_array import FLAG_NO_ANSWER, FLAG_READY, SerialFrame, encode_frame  # noqa: E402
 
 
 class Firmware(threading.Thread):

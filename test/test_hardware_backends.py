@@ -6,14 +6,15 @@ import numpy as np
 import pytest
 
 from fake_hardware import FakeI2CBus
-from guidewire import ak09940a as ak
-from guidewire.magnetometer import STATUS_MISSING, STATUS_OK, STATUS_SATURATED, STATUS_STALE
-from guidewire.serial_array import FLAG_INVALID, FLAG_NO_ANSWER, FLAG_READY, FrameDecoder, SerialArray, \
+from guidewire.contracts import STATUS_MISSING, STATUS_OK, STATUS_SATURATED, STATUS_STALE
+from guidewire.hardware import ak09940a as ak
+from guidewire.hardware.i2c_array import SENSOR_ADDRESSES, I2CArray
+from guidewire.hardware.serial_array import FLAG_INVALID, FLAG_NO_ANSWER, FLAG_READY, FrameDecoder, SerialArray, \
     SerialFrame, encode_frame
 
 
 def sensor(bus, index):
-    return bus.sensors[(index // 4, ak.SENSOR_ADDRESSES[index % 4])]
+    return bus.sensors[(index // 4, SENSOR_ADDRESSES[index % 4])]
 
 
 def test_i2c_array_sets_up_every_sensor_and_reads_signed_counts_in_tesla():
@@ -21,7 +22,7 @@ def test_i2c_array_sets_up_every_sensor_and_reads_signed_counts_in_tesla():
     counts = np.random.default_rng(0).integers(-120000, 120000, (16, 3))
     for index in range(16):
         sensor(bus, index).counts = counts[index]
-    array = ak.I2CArray(bus, rows=4, cols=4, pitch=0.025, rate_hz=100)
+    array = I2CArray(bus, rows=4, cols=4, pitch=0.025, rate_hz=100)
     for index in range(16):
         assert (ak.CNTL4, ak.SOFT_RESET) in sensor(bus, index).writes
         assert sensor(bus, index).registers[ak.CNTL3] == 0x08  # continuous 100 Hz
@@ -34,7 +35,7 @@ def test_i2c_array_sets_up_every_sensor_and_reads_signed_counts_in_tesla():
 
 def test_i2c_flags_map_to_status_and_a_dead_sensor_is_missing_until_it_answers():
     bus = FakeI2CBus()
-    array = ak.I2CArray(bus, rows=4, cols=4, pitch=0.025, rate_hz=400)
+    array = I2CArray(bus, rows=4, cols=4, pitch=0.025, rate_hz=400)
     sensor(bus, 1).counts = np.array([ak.COUNT_LIMIT, 0, 0])
     sensor(bus, 2).invalid = True
     sensor(bus, 3).stalled = True
@@ -54,9 +55,9 @@ def test_i2c_rejects_a_chip_that_is_not_an_ak09940a_and_unsupported_rates():
     bus = FakeI2CBus()
     sensor(bus, 7).registers[ak.WIA2] = 0xA1  # an AK09940, not the A
     with pytest.raises(ak.SensorError, match="sensor 7 .*not an AK09940A.*0xa1"):
-        ak.I2CArray(bus, rows=4, cols=4, pitch=0.025, rate_hz=100)
+        I2CArray(bus, rows=4, cols=4, pitch=0.025, rate_hz=100)
     with pytest.raises(ValueError, match="low-power"):
-        ak.I2CArray(FakeI2CBus(), rows=4, cols=4, pitch=0.025, rate_hz=1000)
+        I2CArray(FakeI2CBus(), rows=4, cols=4, pitch=0.025, rate_hz=1000)
 
 
 def frame(sequence, counts, flags=None):
@@ -103,3 +104,32 @@ def test_serial_array_reads_frames_from_a_pseudo_terminal():
         array.close()
         os.close(controller)
         os.close(device)
+
+
+def test_a_folder_source_takes_its_calibration_from_a_camera_info_url(tmp_path):
+    from guidewire.contracts import ConfigError, FrameSettings, open_frames
+
+    images = tmp_path / "images"
+    images.mkdir()
+    import cv2
+
+    cv2.imwrite(str(images / "0.png"), np.zeros((48, 64), np.uint8))
+    calibration = tmp_path / "camera.yaml"
+    calibration.write_text("""image_width: 64
+image_height: 48
+camera_name: top
+camera_matrix: {rows: 3, cols: 3, data: [80, 0, 31.5, 0, 80, 23.5, 0, 0, 1]}
+distortion_model: plumb_bob
+distortion_coefficients: {rows: 1, cols: 5, data: [0.1, 0, 0, 0, 0]}
+rectification_matrix: {rows: 3, cols: 3, data: [1, 0, 0, 0, 1, 0, 0, 0, 1]}
+projection_matrix: {rows: 3, cols: 4, data: [80, 0, 31.5, 0, 0, 80, 23.5, 0, 0, 0, 1, 0]}
+""")
+    source = open_frames("folder", FrameSettings(location=str(images), camera_name="top",
+                                                 camera_info_url=f"file://{calibration}"))
+    known = source.calibration("top")
+    assert (known.width, known.height) == (64, 48) and known.intrinsics[0, 2] == 31.5
+    assert known.projection.shape == (3, 4) and known.distortion[0] == pytest.approx(0.1)
+    assert open_frames("folder", FrameSettings(location=str(images))).calibration("camera") is None
+    calibration.write_text("image_width: 64\n")
+    with pytest.raises(ConfigError, match="image_height"):
+        open_frames("folder", FrameSettings(location=str(images), camera_info_url=str(calibration)))

@@ -96,7 +96,7 @@ def test_a_block_of_samples_equals_one_sample_at_a_time(default_config):
     # The driver simulates a block of upcoming samples in one call; the readings,
     # noise included, must be those of sampling each time on its own.
     from guidewire.twin import DigitalTwin
-    from guidewire.magnetometer import SimulatedArray
+    from guidewire.twin.sources import SimulatedArray
 
     times = [1.0 + k / 400 for k in range(7)]
     sequential_array = SimulatedArray(DigitalTwin(default_config))

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from guidewire.twin.config import ConfigError
+from guidewire.contracts import ConfigError
 
 AXIS_INDEX = {"x": 0, "y": 1, "z": 2}
 
@@ -87,3 +87,29 @@ class ArrayCalibration:
     def save_background(self, path: str | Path) -> None:
         """Write the background as a calibration file of its own (loadable with load())."""
         Path(path).write_text(yaml.safe_dump({"calibration": {"background": self.background.tolist()}}))
+
+
+class BackgroundRecorder:
+    """Averages the next `samples` calibrated fields (no wire on the bench) into a background.
+    A missing or invalid sensor sample (NaN) is left out of that sensor's average."""
+
+    def __init__(self, sensors: int, samples: int):
+        self.samples = samples
+        self.total, self.valid, self.count = np.zeros((sensors, 3)), np.zeros(sensors), 0
+
+    def add(self, field: np.ndarray) -> bool:
+        """Add one sample; True once the last one is in."""
+        valid = np.isfinite(field).all(axis=1)
+        self.total[valid] += field[valid]
+        self.valid += valid
+        self.count += 1
+        return self.count >= self.samples
+
+    @property
+    def background(self) -> np.ndarray:
+        """The average (n,3); zero for a sensor with no valid sample (see never_valid)."""
+        return self.total / np.maximum(self.valid, 1)[:, None]
+
+    @property
+    def never_valid(self) -> list[int]:
+        return np.flatnonzero(self.valid == 0).tolist()

@@ -10,6 +10,8 @@ import cv2
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from guidewire.contracts import grid_positions  # noqa: F401 (public here too: the sensor grid's layout)
+
 
 def look_at_rotation(position, target, up) -> np.ndarray:
     """Rotation (columns = optical-frame axes in world coordinates) of a camera at
@@ -83,11 +85,3 @@ def triangulate(camera_a: PinholeCamera, pixels_a: np.ndarray, camera_b: Pinhole
 def rotation_matrix_to_quaternion(rotation: np.ndarray) -> np.ndarray:
     """(x, y, z, w) quaternion of a rotation matrix, as geometry_msgs/Quaternion orders it."""
     return Rotation.from_matrix(rotation).as_quat()
-
-
-def grid_positions(rows: int, cols: int, pitch: float, height: float = 0.0) -> np.ndarray:
-    """Centres (rows*cols, 3) of a sensor grid, row-major, centred on the origin, rows along y."""
-    row_offsets = (np.arange(rows) - (rows - 1) / 2) * pitch
-    col_offsets = (np.arange(cols) - (cols - 1) / 2) * pitch
-    y, x = np.meshgrid(row_offsets, col_offsets, indexing="ij")
-    return np.column_stack([x.ravel(), y.ravel(), np.full(x.size, height)])

@@ -7,11 +7,6 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, qos_profile_sensor_data, qos_profile_system_default
-from sensor_msgs.msg import Image
-
-from guidewire.twin import DigitalTwin
-from guidewire.twin.config import load_bench_config
-from guidewire.imaging import from_image_fields, to_image_fields
 
 QOS_CHOICES = ("reliable", "sensor_data")
 
@@ -48,28 +43,10 @@ def publisher_qos(node: Node, default_depth: int) -> QoSProfile:
                       durability=choice.durability)
 
 
-def twin_from_parameter(path: str) -> DigitalTwin:
-    """The simulated bench from a YAML path, or the embedded defaults for ''."""
-    return DigitalTwin(load_bench_config(path or None))
-
-
 def message_class(type_name: str):
     """The Python class of a ROS type name such as 'sensor_msgs/msg/Image'."""
     module, _, name = type_name.rpartition("/")
     return getattr(__import__(module.replace("/", "."), fromlist=[name]), name)
-
-
-def image_message(array, encoding: str, header) -> Image:
-    """sensor_msgs/Image from a numpy array (see guidewire.imaging for the layout rules)."""
-    fields = to_image_fields(array, encoding)
-    return Image(header=header, height=fields.height, width=fields.width, encoding=fields.encoding,
-                 is_bigendian=fields.is_bigendian, step=fields.step, data=fields.data)
-
-
-def image_array(message: Image):
-    """numpy view of a sensor_msgs/Image; ImageFormatError when it contradicts itself."""
-    return from_image_fields(message.height, message.width, message.encoding, message.is_bigendian,
-                             message.step, message.data)
 
 
 class Diagnostics:

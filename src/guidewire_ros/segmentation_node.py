@@ -9,7 +9,6 @@ it is ready.
 """
 from __future__ import annotations
 
-import math
 import subprocess
 import sys
 import threading
@@ -23,8 +22,8 @@ from guidewire.imaging import ImageFormatError
 from guidewire.segmentation.inference import DEFAULT_WEIGHTS, Segmenter, WeightsError, cached_compiled_path, \
     check_settings, overlay, segment_frame
 from guidewire_perception.msg import GuidewireSegmentation
-from guidewire_ros.common import ERROR, OK, WARN, Diagnostics, declare, image_array, image_message, publisher_qos, \
-    qos_profile, run
+from guidewire_ros import convert
+from guidewire_ros.common import ERROR, OK, WARN, Diagnostics, declare, publisher_qos, qos_profile, run
 
 SUPPORTED_ENCODINGS = ("mono8", "mono16", "8UC1", "16UC1", "32FC1")
 MIN_SIDE = 32
@@ -139,7 +138,7 @@ class SegmentationNode(Node):
             return self._reject(f"encoding '{message.encoding}' is not a mono image "
                                 f"(use one of {', '.join(SUPPORTED_ENCODINGS)})")
         try:
-            image = image_array(message)
+            image = convert.image_array(message)
         except ImageFormatError as error:
             return self._reject(f"corrupt image: {error}")
         if min(image.shape) < MIN_SIDE:
@@ -149,22 +148,13 @@ class SegmentationNode(Node):
         started = self.get_clock().now()
         result = segment_frame(self.segmenter, image, self.confidence_cut)
         header = message.header
-        mask = image_message(result.mask, "mono8", header)
-        out = GuidewireSegmentation(header=header, mask=mask, confidence=result.confidence,
-                                    low_confidence=result.low_confidence)
-        if result.centreline is not None:
-            out.centreline_u = result.centreline.points[:, 0].astype(np.float32).tolist()
-            out.centreline_v = result.centreline.points[:, 1].astype(np.float32).tolist()
-            out.tip_found = True
-            out.tip_u, out.tip_v = (float(v) for v in result.centreline.tip)
-        else:
-            out.tip_u = out.tip_v = math.nan
+        mask = convert.image_message(result.mask, "mono8", header)
         now = self.get_clock().now()
-        out.processed_stamp = now.to_msg()
+        out = convert.segmentation(result, mask, now.to_msg())
         self.mask_publisher.publish(mask)
         self.result_publisher.publish(out)
         if self.publish_overlay:
-            self.overlay_publisher.publish(image_message(overlay(image, result), "rgb8", header))
+            self.overlay_publisher.publish(convert.image_message(overlay(image, result), "rgb8", header))
         self.processed += 1
         self.low_confidence += result.low_confidence
         self.latency_ms.append((now - started).nanoseconds / 1e6)

@@ -25,9 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from guidewire.ak09940a import TESLA_PER_COUNT, clipped, tmps_celsius
-from guidewire.geometry import grid_positions
-from guidewire.magnetometer import STATUS_MISSING, STATUS_OK, STATUS_SATURATED, STATUS_STALE, ArrayReading
+from guidewire.contracts import ArrayReading, ArraySettings, grid_positions
+from guidewire.hardware.ak09940a import array_reading, counts_from_registers
 
 SYNC = b"\xA5\x5A"
 VERSION = 1
@@ -101,29 +100,22 @@ class FrameDecoder:
             self.dropped += (sequence - self.last_sequence - 1) % 2 ** 32
         self.last_sequence = sequence
         sensors = np.frombuffer(body, np.uint8, offset=HEADER.size).reshape(count, SENSOR_BYTES)
-        counts = np.array([[int.from_bytes(bytes(row[3 * a:3 * a + 3]), "little", signed=True) for a in range(3)]
-                           for row in sensors])
+        counts = np.array([counts_from_registers(bytes(row[:9])) for row in sensors])
         return SerialFrame(sequence, device_time, counts, sensors[:, 9].copy(), sensors[:, 10].copy())
 
 
 def frame_to_reading(frame: SerialFrame) -> ArrayReading:
-    count = len(frame.counts)
-    field = frame.counts * TESLA_PER_COUNT
-    status = np.full(count, STATUS_OK, np.uint8)
-    status[(frame.flags & FLAG_READY) == 0] = STATUS_STALE
-    status[clipped(frame.counts)] = STATUS_SATURATED
-    invalid = (frame.flags & FLAG_INVALID) != 0
-    status[invalid] = STATUS_STALE
-    missing = (frame.flags & FLAG_NO_ANSWER) != 0
-    status[missing] = STATUS_MISSING
-    field[invalid | missing] = np.nan
-    temperature = np.where(missing, np.nan, tmps_celsius(frame.tmps))
-    return ArrayReading(field=field, status=status, temperature=temperature)
+    """The flags are the chip's (DRDY, INV) plus the firmware's no-answer bit: decoded as the I2C driver does."""
+    flags = frame.flags
+    return array_reading(frame.counts, frame.tmps, ready=flags & FLAG_READY, invalid=flags & FLAG_INVALID,
+                         missing=flags & FLAG_NO_ANSWER)
 
 
 class SerialArray:
     """Reads frames from a serial port (pyserial); `read` returns the newest complete frame,
     or raises TimeoutError when none arrived within the timeout."""
+
+    read_ahead = None  # hardware is read when its slot comes
 
     def __init__(self, port: str, rows: int, cols: int, pitch: float, baudrate: int = 2_000_000,
                  timeout: float = 0.1, noise_rms: float = 120e-9):
@@ -164,3 +156,9 @@ class SerialArray:
 
     def close(self) -> None:
         self.port.close()
+
+
+def open_array(settings: ArraySettings) -> SerialArray:
+    """The factory's entry (guidewire.contracts.open_array("serial", ...))."""
+    return SerialArray(settings.serial_port, rows=settings.rows, cols=settings.cols, pitch=settings.pitch,
+                       baudrate=settings.baudrate, timeout=2.0 / settings.rate_hz)

@@ -13,9 +13,7 @@ from pathlib import Path
 
 import yaml
 
-
-class ConfigError(ValueError):
-    """A configuration file or value is invalid; the message names the key or file."""
+from guidewire.contracts import ConfigError
 
 
 def _positive(path: str, value: float) -> None:

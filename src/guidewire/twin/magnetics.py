@@ -14,11 +14,9 @@ import magpylib
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from guidewire.twin.wire import WireState
+from guidewire.contracts import STATUS_OK, STATUS_SATURATED, grid_positions
 from guidewire.twin.config import GuidewireConfig, MagnetometerArrayConfig, StaticSourceConfig
-from guidewire.geometry import grid_positions
-
-STATUS_OK, STATUS_SATURATED, STATUS_STALE, STATUS_MISSING = 0, 1, 2, 3
+from guidewire.twin.wire import WireState
 
 
 def sensor_positions(config: MagnetometerArrayConfig) -> np.ndarray:
