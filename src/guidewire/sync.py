@@ -1,0 +1,78 @@
+"""Matching messages of several streams by stamp (message_filters cannot be installed here).
+
+The reconstruction needs, for each segmented frame, the array frame and the
+robot state nearest to that frame's stamp. Streams are buffered for
+`history_s`; a pivot stamp is matched to each stream's nearest message when
+it lies within `slop_s`, as message_filters' ApproximateTime policy bounds
+the spread of a matched set. A pivot that arrives before its partners (the
+array frame still on its way) can be retried: `match` returns None for that
+stream rather than a worse partner, and `pending` says whether a later message
+could still fall inside the window.
+"""
+from __future__ import annotations
+
+import bisect
+from collections import deque
+from typing import Any
+
+
+class StampBuffer:
+    """Messages of one stream in stamp order, the last `history_s` seconds of them."""
+
+    def __init__(self, history_s: float = 2.0):
+        self.history_ns = int(history_s * 1e9)
+        self.stamps: deque[int] = deque()
+        self.items: deque[Any] = deque()
+
+    def add(self, stamp_ns: int, item) -> None:
+        if self.stamps and stamp_ns < self.stamps[-1]:  # out of order: insert in place (rare)
+            index = bisect.bisect(list(self.stamps), stamp_ns)
+            self.stamps.insert(index, stamp_ns)
+            self.items.insert(index, item)
+        else:
+            self.stamps.append(stamp_ns)
+            self.items.append(item)
+        while self.stamps and self.stamps[-1] - self.stamps[0] > self.history_ns:
+            self.stamps.popleft()
+            self.items.popleft()
+
+    def nearest(self, stamp_ns: int, slop_ns: int):
+        """(stamp, item) of the message nearest `stamp_ns` within `slop_ns`, else None."""
+        if not self.stamps:
+            return None
+        stamps = list(self.stamps)
+        index = bisect.bisect_left(stamps, stamp_ns)
+        candidates = [i for i in (index - 1, index) if 0 <= i < len(stamps)]
+        best = min(candidates, key=lambda i: abs(stamps[i] - stamp_ns))
+        if abs(stamps[best] - stamp_ns) > slop_ns:
+            return None
+        return stamps[best], self.items[best]
+
+    def newest(self) -> int | None:
+        return self.stamps[-1] if self.stamps else None
+
+
+class NearestStampMatcher:
+    """Partners for a pivot stamp from named streams, each within the slop."""
+
+    def __init__(self, streams, slop_s: float, history_s: float = 2.0):
+        if not slop_s > 0:
+            raise ValueError(f"slop must be > 0 s, got {slop_s}")
+        self.slop_ns = int(slop_s * 1e9)
+        self.buffers = {name: StampBuffer(history_s) for name in streams}
+
+    def add(self, stream: str, stamp_ns: int, item) -> None:
+        self.buffers[stream].add(stamp_ns, item)
+
+    def match(self, stamp_ns: int) -> dict:
+        """{stream: item or None} for the pivot stamp."""
+        found = {}
+        for name, buffer in self.buffers.items():
+            hit = buffer.nearest(stamp_ns, self.slop_ns)
+            found[name] = None if hit is None else hit[1]
+        return found
+
+    def pending(self, stream: str, stamp_ns: int) -> bool:
+        """True while a message of `stream` inside the window may still arrive (its newest is older)."""
+        newest = self.buffers[stream].newest()
+        return newest is None or newest < stamp_ns + self.slop_ns
