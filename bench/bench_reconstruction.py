@@ -23,6 +23,7 @@ import numpy as np
 from guidewire.reconstruction import (ArrayField, FitSettings, ReconstructionError, WireMagnets, WirePrior,
                                       fit_tip_magnet, reconstruct, shape_errors, triangulate_wire)
 from guidewire.twin.config import load_bench_config
+from guidewire.twin.wire import GuidewireModel
 from guidewire.twin.lab import LAB_ERRORS, Lab, LabErrors, wire_state_from_centreline
 from guidewire.validation.vessel_wire import vessel_wire
 
@@ -83,6 +84,9 @@ def main(argv=None) -> int:
     parser.add_argument("--cases", type=int, default=40)
     parser.add_argument("--seed", type=int, default=5000)
     parser.add_argument("--out", type=Path, default=RESULTS / "reconstruction.md")
+    parser.add_argument("--generator", choices=("vessel", "twin"), default="vessel",
+                        help="held-out wires: the independent vessel-following generator, or the twin's own rod "
+                             "model (one intrinsic shape per seed, rolled at a random angle)")
     parser.add_argument("--no-png", action="store_true")
     args = parser.parse_args(argv)
     command = "scripts/env.sh python bench/bench_reconstruction.py " + " ".join(argv if argv is not None
@@ -103,9 +107,13 @@ def main(argv=None) -> int:
         seed = args.seed + index
         length = np.random.default_rng([seed, 1]).uniform(guidewire.min_inserted_length,
                                                           guidewire.max_inserted_length)
-        wire = vessel_wire(seed, length, entry_point=guidewire.entry_point,
-                           entry_direction=guidewire.entry_direction)
-        truth = wire_state_from_centreline(wire.centreline, guidewire.diameter)
+        if args.generator == "vessel":
+            wire = vessel_wire(seed, length, entry_point=guidewire.entry_point,
+                               entry_direction=guidewire.entry_direction)
+            truth = wire_state_from_centreline(wire.centreline, guidewire.diameter)
+        else:
+            roll = np.random.default_rng([seed, 2]).uniform(0.0, 2 * np.pi)
+            truth = GuidewireModel(guidewire, seed).shape(length, roll)
         prior = WirePrior(inserted_length=truth.length, entry_point=np.asarray(guidewire.entry_point),
                           entry_direction=np.asarray(guidewire.entry_direction), magnets=magnets)
         images = None
@@ -132,7 +140,7 @@ def main(argv=None) -> int:
                                                                                          "stereo")}))
         print(f"wire {index + 1}/{args.cases} (seed {seed}) done", file=sys.stderr)
 
-    text = report(records, failures, timings, coverage, args, command)
+    text = report(records, failures, timings, coverage, args, command, GENERATORS[args.generator])
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
@@ -165,10 +173,14 @@ def _summary(rows: list[dict], key: str) -> str:
     return f"{np.mean(values):.2f}" if values else "-"
 
 
-def report(records, failures, timings, coverage, args, command) -> str:
+GENERATORS = {"vessel": "the independent vessel-following generator (guidewire.validation.vessel_wire)",
+              "twin": "the twin's own rod model (GuidewireModel, one intrinsic shape per seed, random roll)"}
+
+
+def report(records, failures, timings, coverage, args, command, generator: str) -> str:
     lines = ["# 3D reconstruction on held-out wires", "",
              f"Command: `{command.strip()}`", "",
-             f"{args.cases} wires from the independent vessel-following generator, seeds {args.seed}.."
+             f"{args.cases} wires from {generator}, seeds {args.seed}.."
              f"{args.seed + args.cases - 1}, inserted length 120-200 mm; data from the twin's magpylib cylinders "
              "(the fits invert point-dipole rows), AK09940A noise and quantisation, a 50-frame background, "
              "rendered camera images segmented by the classical camera segmenter. Means over wires, mm; "
