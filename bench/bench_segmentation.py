@@ -34,9 +34,11 @@ from guidewire.preprocessing import crop_and_normalise  # noqa: E402
 from guidewire.segmentation.centreline import extract_centreline  # noqa: E402
 from guidewire.segmentation.fganet import PAPER_FGANET, PAPER_UNET, SegmentationNetwork, \
     count_multiply_accumulates  # noqa: E402
-from guidewire.segmentation.inference import DEFAULT_WEIGHTS, Segmenter, export_onnx, fitting_window, \
-    cpu_model, load_checkpoint, mask_confidence, native_bfloat16, resolve_precision, save_checkpoint, \
-    segment_frame  # noqa: E402
+from guidewire.segmentation.backends import export_onnx  # noqa: E402
+from guidewire.segmentation.checkpoint import DEFAULT_WEIGHTS, load_checkpoint, save_checkpoint  # noqa: E402
+from guidewire.segmentation.frame import mask_confidence, segment_frame  # noqa: E402
+from guidewire.segmentation.inference import Segmenter, fitting_window  # noqa: E402
+from guidewire.segmentation.precision import cpu_model, native_bfloat16, resolve_precision  # noqa: E402
 from guidewire.segmentation.metrics import FAILED_DICE, HEADER, best_threshold, bootstrap_mean, cldice, dice, \
     evaluate_set, paired_bootstrap, roc_auc, wire_visibility  # noqa: E402
 from guidewire.segmentation.synthetic import SyntheticSetConfig, write_folder  # noqa: E402

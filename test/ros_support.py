@@ -90,7 +90,7 @@ def tiny_weights(tmp_path_factory):
     import torch
 
     from guidewire.segmentation.fganet import NetworkConfig, SegmentationNetwork
-    from guidewire.segmentation.inference import save_checkpoint
+    from guidewire.segmentation.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("weights") / "tiny.pt"

@@ -7,10 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from guidewire.segmentation import inference
+from guidewire.segmentation import backends, cache
 from guidewire.segmentation.fganet import NetworkConfig, SegmentationNetwork, fold_batch_norms
-from guidewire.segmentation.inference import Segmenter, WeightsError, cached_compiled_path, gaussian_window, \
-    load_checkpoint, mask_confidence, overlay, resolve_precision, save_checkpoint, segment_frame
+from guidewire.segmentation.cache import cached_compiled_path
+from guidewire.segmentation.checkpoint import WeightsError, load_checkpoint, save_checkpoint
+from guidewire.segmentation.frame import mask_confidence, overlay, segment_frame
+from guidewire.segmentation.inference import Segmenter, gaussian_window
+from guidewire.segmentation.precision import resolve_precision
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +76,7 @@ def test_compiled_backend_gives_the_same_mask_as_pytorch_and_caches_its_build(we
     def rebuild(*args, **kwargs):
         raise AssertionError("a cached package was compiled again")
 
-    monkeypatch.setattr(inference, "export_compiled", rebuild)
+    monkeypatch.setattr(backends, "export_compiled", rebuild)
     again = Segmenter(weights, backend="compiled", window=128)  # loads the cached package
     np.testing.assert_array_equal(again.probability(image), compiled.probability(image))
     assert packages[0].stat().st_mtime > time.time() - 600  # marked used, so pruning keeps it
@@ -84,17 +87,17 @@ def test_pruning_deletes_only_exports_unused_for_the_set_days(weights, tmp_path,
     folder = tmp_path / "guidewire_perception" / "onnx"
     folder.mkdir(parents=True)
     stale, recent = folder / "old-0123.onnx", folder / "other-4567.onnx"
-    for export, days_unused in ((stale, inference.CACHE_UNUSED_DAYS + 1), (recent, inference.CACHE_UNUSED_DAYS - 1)):
+    for export, days_unused in ((stale, cache.CACHE_UNUSED_DAYS + 1), (recent, cache.CACHE_UNUSED_DAYS - 1)):
         export.write_bytes(b"an earlier export")
         os.utime(export, (time.time() - days_unused * 86400,) * 2)
     Segmenter(weights, backend="onnx", window=64)  # exports anew into the cache, then prunes it
     assert not stale.exists() and recent.exists()
-    assert inference.cached_onnx_path(weights).is_file()
+    assert cache.cached_onnx_path(weights).is_file()
 
 
 def test_exported_graphs_are_cached_per_network_code_as_well_as_per_checkpoint(weights, tmp_path, monkeypatch):
     from guidewire.segmentation import deformable
-    from guidewire.segmentation.inference import cached_onnx_path
+    from guidewire.segmentation.cache import cached_onnx_path
 
     before = cached_compiled_path(weights, 128, "float32"), cached_onnx_path(weights)
     edited = tmp_path / "deformable.py"
@@ -105,7 +108,7 @@ def test_exported_graphs_are_cached_per_network_code_as_well_as_per_checkpoint(w
 
 
 def test_a_damaged_compiled_package_is_named_in_the_error(weights, tmp_path, monkeypatch):
-    from guidewire.segmentation.inference import cached_compiled_path
+    from guidewire.segmentation.cache import cached_compiled_path
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     damaged = cached_compiled_path(weights, 64, "float32")

@@ -4,7 +4,8 @@ import numpy as np
 import torch
 
 from guidewire.segmentation.fganet import NetworkConfig, SegmentationNetwork
-from guidewire.segmentation.inference import Segmenter, load_checkpoint, save_checkpoint
+from guidewire.segmentation.checkpoint import load_checkpoint, save_checkpoint
+from guidewire.segmentation.inference import Segmenter
 from guidewire.segmentation.losses import distillation_loss
 from guidewire.segmentation.threshold import CANDIDATES, choose_threshold
 from guidewire.segmentation.train import PatchSampler, epoch_order, read_folder, train

@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 
 from guidewire.twin.config import FluoroscopyConfig
-from guidewire.segmentation.inference import DEFAULT_WEIGHTS, Segmenter, segment_frame
+from guidewire.segmentation.checkpoint import DEFAULT_WEIGHTS
+from guidewire.segmentation.frame import segment_frame
+from guidewire.segmentation.inference import Segmenter
 from guidewire.segmentation.metrics import cldice, dice
 from guidewire.segmentation.synthetic import SyntheticFluoroscopy, SyntheticSetConfig
 
@@ -32,7 +34,7 @@ def test_the_bench_baseline_is_a_unet_at_exactly_the_shipped_width():
     # SDA gates and BGA skips alone, and the U-Net's threshold was chosen like the FGA-Net's.
     from pathlib import Path
 
-    from guidewire.segmentation.inference import load_checkpoint
+    from guidewire.segmentation.checkpoint import load_checkpoint
 
     baseline = Path(__file__).resolve().parents[1] / "bench" / "checkpoints" / "unet_shipped_width.pt"
     unet, unet_meta = load_checkpoint(baseline)

@@ -46,7 +46,7 @@ def start_nodes(specs: list[NodeSpec], workdir: Path, log_dir: Path) -> list[tup
     return processes
 
 
-def build_compiled_segmentation(specs: list[NodeSpec]) -> None:
+def ensure_compiled_segmentation(specs: list[NodeSpec]) -> None:
     """Build a segmentation node's compiled model before the nodes start, the first time on a
     machine (a minute or two): the node would build it in the background, and a short run
     would end first, every time."""
@@ -54,12 +54,13 @@ def build_compiled_segmentation(specs: list[NodeSpec]) -> None:
         parameters = spec.parameters
         if spec.executable != "segmentation_node" or parameters.get("backend") != "compiled":
             continue
-        from guidewire.segmentation.inference import DEFAULT_WEIGHTS, WeightsError, build_compiled
+        from guidewire.segmentation.backends import ensure_compiled
+        from guidewire.segmentation.checkpoint import DEFAULT_WEIGHTS, WeightsError
 
         configured = {key: parameters[key] for key in ("window", "precision", "threads") if key in parameters}
         print(f"{spec.name}: checking for, or building, its compiled model", flush=True)
         try:
-            build_compiled(parameters.get("weights") or DEFAULT_WEIGHTS, **configured)
+            ensure_compiled(parameters.get("weights") or DEFAULT_WEIGHTS, **configured)
         except (WeightsError, RuntimeError, ValueError) as error:  # the node reports it and runs eagerly
             print(f"{spec.name}: no compiled model, it will run eager PyTorch: {error}", flush=True)
 
@@ -112,7 +113,7 @@ def main(argv=None) -> int:
     specs = load_pipeline(args.config, overrides, only=args.only, namespace=args.namespace)
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     os.environ.update(middleware_environment(args.config))
-    build_compiled_segmentation(specs)
+    ensure_compiled_segmentation(specs)
     render_fluoroscopy_anatomy(specs)
     print(f"starting {', '.join(s.name for s in specs)} for {args.duration:g} s; logs in {run_dir}", flush=True)
     with tempfile.TemporaryDirectory() as workdir:

@@ -2,25 +2,19 @@
 
 A frame that cannot be used (wrong encoding, too small, corrupt) or a model
 that cannot be loaded is logged and reported on /diagnostics; the node keeps
-serving the next frame. With backend "compiled" the node loads the compiled model
-from the cache; the first time on a machine it serves frames with eager PyTorch
-while a child process builds the model (a minute or two) and switches over when
-it is ready.
+serving the next frame. With backend "compiled" it serves eager PyTorch until the
+compiled model is built (guidewire.segmentation.serving).
 """
 from __future__ import annotations
-
-import subprocess
-import sys
-import threading
-import time
 
 import numpy as np
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 
 from guidewire.imaging import ImageFormatError
-from guidewire.segmentation.inference import DEFAULT_WEIGHTS, Segmenter, WeightsError, cached_compiled_path, \
-    check_settings, overlay, segment_frame
+from guidewire.segmentation.checkpoint import DEFAULT_WEIGHTS, WeightsError
+from guidewire.segmentation.frame import overlay, segment_frame
+from guidewire.segmentation.serving import ServedSegmenter
 from guidewire_perception.msg import GuidewireSegmentation
 from guidewire_ros import convert
 from guidewire_ros.common import ERROR, OK, WARN, Diagnostics, declare, publisher_qos, qos_profile, run
@@ -51,17 +45,12 @@ class SegmentationNode(Node):
         input_qos = qos_profile(declare(self, "input_qos", "sensor_data", "Subscription QoS"))
         output_qos = publisher_qos(self, default_depth=30)
         self.diagnostics = Diagnostics(self, "segmentation/fganet")
-        self.segmenter, self.model_error, self.compile_error = None, "", ""
-        self.build_process: subprocess.Popen | None = None
-        self.build_lock, self.closed = threading.Lock(), False
-        settings = dict(weights=weights or DEFAULT_WEIGHTS, window=window, threads=threads, precision=precision)
+        self.served, self.model_error = None, ""
         try:
-            # All settings checked before the eager model stands in for a compiled one being built.
-            check_settings(backend, window, precision, device)
-            self.segmenter = Segmenter(backend="torch" if backend == "compiled" else backend, device=device,
-                                       **settings)
-            self.get_logger().info(f"loaded {settings['weights']} ({self.segmenter.backend}, "
-                                   f"{self.segmenter.precision}, "
+            self.served = ServedSegmenter(weights or DEFAULT_WEIGHTS, backend, window, threads, precision, device,
+                                          self.get_logger().info, self.get_logger().error)
+            segmenter = self.served.segmenter
+            self.get_logger().info(f"loaded {weights or DEFAULT_WEIGHTS} ({segmenter.backend}, {segmenter.precision}, "
                                    f"{device}), segmenting {image_topic}")
         except (WeightsError, ValueError) as error:
             self.model_error = str(error)
@@ -74,57 +63,16 @@ class SegmentationNode(Node):
         self.latency_ms: list[float] = []
         self.last_error = ""
         self.create_timer(1.0, self._report)
-        if self.segmenter is not None and backend == "compiled":
-            self._start_compiled(settings)
+        if self.served is not None:
+            self.served.start()  # last: see ServedSegmenter.start
 
-    def _start_compiled(self, settings: dict) -> None:
-        """Last in __init__: a stop signal earlier in it fails the constructor, and main() could not
-        then close() the node to stop a build already started."""
-        if cached_compiled_path(settings["weights"], settings["window"], settings["precision"]).is_file():
-            self._switch_to_compiled(settings)  # a built package loads in seconds: use it from the first frame
-        else:
-            self.get_logger().info("building the compiled model; eager PyTorch serves frames meanwhile")
-            threading.Thread(target=self._build_then_switch, args=(settings,), daemon=True).start()
-
-    def _build_then_switch(self, settings: dict) -> None:
-        """Build in a child process: torch.export patches nn.Module.__call__ process-wide while it
-        traces, and an eager frame segmented meanwhile in this process fails inside the tracer."""
-        command = [sys.executable, "-m", "guidewire.segmentation.export", str(settings["weights"]), "--compiled",
-                   "--size", str(settings["window"]), "--precision", settings["precision"],
-                   "--threads", str(settings["threads"])]
-        with self.build_lock:
-            if self.closed:
-                return
-            self.build_process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                                  text=True)
-        output, errors = self.build_process.communicate()
-        if self.closed:
-            return  # close() stopped it
-        if self.build_process.returncode:
-            reason = (errors.strip().splitlines() or [f"exit status {self.build_process.returncode}"])[-1]
-            return self._compiled_unavailable(f"build failed: {reason}")
-        self.get_logger().info(output.strip())
-        self._switch_to_compiled(settings)
+    @property
+    def segmenter(self):
+        return self.served.segmenter if self.served is not None else None
 
     def close(self) -> None:
-        """Stop a build still running, so that no compiler outlives the node."""
-        with self.build_lock:  # a build starting while the node stops must not escape
-            self.closed = True
-            if self.build_process is not None and self.build_process.poll() is None:
-                self.build_process.terminate()
-
-    def _switch_to_compiled(self, settings: dict) -> None:
-        started = time.monotonic()
-        try:
-            compiled = Segmenter(backend="compiled", **settings)
-        except (WeightsError, RuntimeError) as error:
-            return self._compiled_unavailable(str(error))
-        self.segmenter = compiled  # one reference swap: a frame in flight finishes on the eager model
-        self.get_logger().info(f"compiled model ready after {time.monotonic() - started:.0f} s")
-
-    def _compiled_unavailable(self, reason: str) -> None:
-        self.compile_error = reason
-        self.get_logger().error(f"compiled backend unavailable, staying on eager PyTorch: {reason}")
+        if self.served is not None:
+            self.served.close()
 
     def _reject(self, reason: str) -> None:
         self.rejected += 1
@@ -170,8 +118,8 @@ class SegmentationNode(Node):
             level, text = ERROR, f"no segmentation model: {self.model_error}"
         elif self.rejected:
             level, text = ERROR, f"{self.rejected} frames rejected: {self.last_error}"
-        elif self.compile_error:
-            level, text = WARN, f"compiled backend unavailable, running eager PyTorch: {self.compile_error}"
+        elif self.served.compile_error:
+            level, text = WARN, f"compiled backend unavailable, running eager PyTorch: {self.served.compile_error}"
         elif self.latency_ms and 2 * self.low_confidence >= len(self.latency_ms):
             # Most of the period's frames, not any one: single faint frames are common (see the
             # bench's confidence table) and would make the status flicker.

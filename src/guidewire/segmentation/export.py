@@ -11,8 +11,11 @@ import argparse
 import numpy as np
 import torch
 
-from guidewire.segmentation.inference import PRECISIONS, Segmenter, cached_compiled_path, export_onnx, \
-    load_checkpoint
+from guidewire.segmentation.backends import export_onnx
+from guidewire.segmentation.cache import cached_compiled_path
+from guidewire.segmentation.checkpoint import load_checkpoint
+from guidewire.segmentation.inference import Segmenter
+from guidewire.segmentation.precision import PRECISIONS
 
 
 def main(argv=None) -> None:

@@ -21,8 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
-from guidewire.segmentation.inference import BACKENDS, PRECISIONS, Segmenter, fitting_window, load_checkpoint, \
-    mask_confidence, save_checkpoint
+from guidewire.segmentation.backends import BACKENDS
+from guidewire.segmentation.checkpoint import load_checkpoint, save_checkpoint
+from guidewire.segmentation.frame import mask_confidence
+from guidewire.segmentation.inference import Segmenter, fitting_window
+from guidewire.segmentation.precision import PRECISIONS
 from guidewire.segmentation.metrics import FAILED_DICE, best_threshold, dice, failure_cut
 from guidewire.segmentation.train import read_pairs
 

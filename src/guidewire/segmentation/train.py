@@ -25,7 +25,8 @@ import torch
 from guidewire.preprocessing import crop_and_normalise
 from guidewire.segmentation.fganet import PAPER_FGANET, PAPER_UNET, SHIPPED_FGANET, SHIPPED_UNET, NetworkConfig, \
     SegmentationNetwork, widen
-from guidewire.segmentation.inference import Segmenter, fitting_window, load_checkpoint, save_checkpoint
+from guidewire.segmentation.checkpoint import load_checkpoint, save_checkpoint
+from guidewire.segmentation.inference import Segmenter, fitting_window
 from guidewire.segmentation.losses import deep_supervision_loss, distillation_loss, soft_dice_per_image
 
 NETWORKS = {"shipped": SHIPPED_FGANET, "paper": PAPER_FGANET, "unet": SHIPPED_UNET, "paper-unet": PAPER_UNET}
