@@ -137,9 +137,9 @@ def main(argv=None) -> None:
     from sensor_msgs.msg import Image
     from std_msgs.msg import Header
 
-    from guidewire_ros.composition import FASTDDS_PROFILE_VARIABLE, middleware_environment
+    from guidewire_ros.composition import FASTDDS_PROFILE_VARIABLE, localhost_discovery_default, middleware_environment
 
-    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    localhost_discovery_default()
     os.environ.update(middleware_environment())  # as the launch files and `make run` start the nodes
     os.environ["ROS_DOMAIN_ID"] = str(150 + os.getpid() % 80)
     fastdds_defaults = {k: v for k, v in os.environ.items() if k != FASTDDS_PROFILE_VARIABLE}

@@ -9,7 +9,8 @@ from conftest import ROOT
 from guidewire.twin import DigitalTwin
 from guidewire.twin.sources import SimulatedFluoroscopy
 from guidewire.twin.config import load_bench_config
-from guidewire_ros.composition import FASTDDS_PROFILE_VARIABLE, load_pipeline, middleware_environment
+from guidewire_ros.composition import DISCOVERY_RANGE_DEFAULT, DISCOVERY_RANGE_VARIABLE, FASTDDS_PROFILE_VARIABLE, \
+    load_pipeline, middleware_environment
 from guidewire_ros.run_pipeline import node_command, render_fluoroscopy_anatomy
 
 
@@ -165,3 +166,9 @@ def test_a_fastdds_profile_the_user_chose_is_left_alone(monkeypatch, tmp_path):
     monkeypatch.delenv(FASTDDS_PROFILE_VARIABLE)
     with pytest.raises(ValueError, match="fastdds_profile missing.xml not found"):
         middleware_environment(config)
+
+
+def test_the_shell_environment_exports_the_nodes_discovery_default():
+    # scripts/env.sh mirrors localhost_discovery_default for commands that are not our nodes (ros2 CLI).
+    line = f"export {DISCOVERY_RANGE_VARIABLE}=${{{DISCOVERY_RANGE_VARIABLE}:-{DISCOVERY_RANGE_DEFAULT}}}"
+    assert line in (ROOT / "scripts" / "env.sh").read_text().splitlines()

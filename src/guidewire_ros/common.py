@@ -1,19 +1,16 @@
 """Plumbing shared by the nodes: parameters with descriptions, QoS, stamps, diagnostics."""
 from __future__ import annotations
 
-import os
+from typing import Callable
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, qos_profile_sensor_data, qos_profile_system_default
 
+from guidewire_ros.composition import localhost_discovery_default
+
 QOS_CHOICES = ("reliable", "sensor_data")
-
-
-def localhost_discovery_default() -> None:
-    """Keep DDS discovery on this host unless the user chose a range (shared lab machines)."""
-    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 
 
 def declare(node: Node, name: str, default, description: str):
@@ -69,8 +66,11 @@ class Diagnostics:
 OK, WARN, ERROR = DiagnosticStatus.OK, DiagnosticStatus.WARN, DiagnosticStatus.ERROR
 
 
-def run(node_class) -> None:
-    """Entry point body shared by every node's main()."""
+def run(node_class, spin: Callable[[Node], None] | None = None) -> None:
+    """Entry point body shared by every node's main(): discovery default, init, the node, spin
+    (rclpy.spin unless the node has its own loop, such as replay's), and one shutdown path
+    for Ctrl-C, an external shutdown and a stop signal during start-up, which ends with
+    the node's close() (if it has one) and its destruction."""
     import rclpy
     from rclpy.executors import ExternalShutdownException
     from rclpy.impl.implementation_singleton import rclpy_implementation
@@ -80,7 +80,7 @@ def run(node_class) -> None:
     node = None
     try:
         node = node_class()
-        rclpy.spin(node)
+        (spin or rclpy.spin)(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except rclpy_implementation.RCLError:

@@ -12,6 +12,7 @@ import yaml
 
 CONFIG = Path(__file__).resolve().parents[2] / "config" / "pipeline.yaml"
 FASTDDS_PROFILE_VARIABLE = "FASTDDS_DEFAULT_PROFILES_FILE"
+DISCOVERY_RANGE_VARIABLE, DISCOVERY_RANGE_DEFAULT = "ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST"
 EXECUTABLES = {"magnetometer_driver", "camera_capture", "recorder", "replay", "segmentation_node"}
 
 
@@ -76,6 +77,13 @@ def load_pipeline(path: str | Path | None = None, overrides: dict | None = None,
             raise ValueError(f"{file}: no node named {', '.join(sorted(unknown))}")
         nodes = [n for n in nodes if n.name in only]
     return nodes
+
+
+def localhost_discovery_default() -> None:
+    """Keep DDS discovery on this host unless the user chose a range (shared lab machines). Every
+    node's run(), the pipeline runner and the stream bench call it; scripts/env.sh exports the
+    same default for other commands (ros2 CLI), and a test ties the two."""
+    os.environ.setdefault(DISCOVERY_RANGE_VARIABLE, DISCOVERY_RANGE_DEFAULT)
 
 
 def middleware_environment(path: str | Path | None = None) -> dict:

@@ -14,7 +14,7 @@ from rclpy.duration import Duration
 from rclpy.node import Node
 
 from guidewire.bag import bag_topics, replay_schedule
-from guidewire_ros.common import OK, Diagnostics, declare, localhost_discovery_default, message_class, publisher_qos
+from guidewire_ros.common import OK, Diagnostics, declare, message_class, publisher_qos, run
 
 
 class Replay(Node):
@@ -41,6 +41,7 @@ class Replay(Node):
         for topic in self.topics:
             self.publishers_by_topic[topic] = self.create_publisher(message_class(available[topic]), topic, qos)
         self.published = 0
+        self.stop = threading.Event()
         self.diagnostics = Diagnostics(self, f"replay/{self.bag}")
         self.create_timer(1.0, lambda: self.diagnostics.publish(OK, "playing", {"published": self.published}))
         self.get_logger().info(f"playing {self.bag}: {', '.join(self.topics)} at x{self.rate:g}")
@@ -72,26 +73,20 @@ class Replay(Node):
             self.get_logger().warning(f"not every reader acknowledged the end of {', '.join(unacknowledged)} "
                                       f"within {self.wait_for_all_acked_s:g} s")
 
-
-def main() -> None:
-    localhost_discovery_default()
-    rclpy.init()
-    node = None
-    stop = threading.Event()
-    try:
-        node = Replay()
-        player = threading.Thread(target=node.play, args=(stop,), daemon=True)
+    def spin_until_played(self) -> None:
+        """Play on a thread of its own while the executor serves the node; return at the end."""
+        player = threading.Thread(target=self.play, args=(self.stop,), daemon=True)
         player.start()
         while rclpy.ok() and player.is_alive():
-            rclpy.spin_once(node, timeout_sec=0.1)
-        node.get_logger().info(f"replay finished: {node.published} messages")
-    except KeyboardInterrupt:
-        pass
-    finally:
-        stop.set()
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+            rclpy.spin_once(self, timeout_sec=0.1)
+        self.get_logger().info(f"replay finished: {self.published} messages")
+
+    def close(self) -> None:
+        self.stop.set()
+
+
+def main() -> None:
+    run(Replay, spin=Replay.spin_until_played)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from pathlib import Path
 import yaml
 
 from guidewire.bag import bag_topics, read_bag
-from guidewire_ros.composition import NodeSpec, load_pipeline, middleware_environment
+from guidewire_ros.composition import NodeSpec, load_pipeline, localhost_discovery_default, middleware_environment
 
 
 def node_command(spec: NodeSpec, params_file: Path) -> list[str]:
@@ -111,7 +111,7 @@ def main(argv=None) -> int:
     bag = run_dir / "bag"
     overrides.setdefault("recorder.output", str(bag))
     specs = load_pipeline(args.config, overrides, only=args.only, namespace=args.namespace)
-    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    localhost_discovery_default()
     os.environ.update(middleware_environment(args.config))
     ensure_compiled_segmentation(specs)
     render_fluoroscopy_anatomy(specs)
