@@ -120,7 +120,7 @@ def rendered_frames(folder: Path, count: int = 8) -> Path:
 
 
 def node_command(module: str, name: str, parameters: dict, folder: Path) -> list[str]:
-    from guidewire_ros.composition import NodeSpec
+    from guidewire_ros.pipeline_config import NodeSpec
     from guidewire_ros.run_pipeline import command_with_parameters
 
     return command_with_parameters(NodeSpec(name=name, executable=module, parameters=parameters), folder)
@@ -137,7 +137,8 @@ def main(argv=None) -> None:
     from sensor_msgs.msg import Image
     from std_msgs.msg import Header
 
-    from guidewire_ros.composition import FASTDDS_PROFILE_VARIABLE, localhost_discovery_default, middleware_environment
+    from guidewire_ros.pipeline_config import FASTDDS_PROFILE_VARIABLE, localhost_discovery_default, \
+        middleware_environment
 
     localhost_discovery_default()
     os.environ.update(middleware_environment())  # as the launch files and `make run` start the nodes

@@ -4,7 +4,7 @@
 
 Same nodes and parameters as `python -m guidewire_ros.run_pipeline --only magnetometer_driver`.
 """
-from guidewire_ros.composition import launch_description
+from guidewire_ros.pipeline_config import launch_description
 
 # launch argument -> node.parameter of config/pipeline.yaml
 SHORT_ARGUMENTS = {

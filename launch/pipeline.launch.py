@@ -5,7 +5,7 @@
 Every parameter of config/pipeline.yaml can be overridden as <node>.<parameter>:=value.
 The same file drives `make run` (guidewire_ros.run_pipeline) where launch_ros is missing.
 """
-from guidewire_ros.composition import launch_description
+from guidewire_ros.pipeline_config import launch_description
 
 
 def generate_launch_description():

@@ -11,7 +11,7 @@ set +u
 . "$root/install/setup.bash"
 set -u
 # Keep DDS discovery on this host unless the user chose otherwise: for commands such as the ros2
-# CLI; Python entry points set it themselves (guidewire_ros.composition.localhost_discovery_default).
+# CLI; Python entry points set it themselves (guidewire_ros.pipeline_config.localhost_discovery_default).
 export ROS_AUTOMATIC_DISCOVERY_RANGE=${ROS_AUTOMATIC_DISCOVERY_RANGE:-LOCALHOST}
 export PYTHONPATH="$root/src:$PYTHONPATH"
 cd "$root"

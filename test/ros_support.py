@@ -61,7 +61,7 @@ def ros(tmp_path_factory):
     domain = private_domain_id()
     os.environ["ROS_DOMAIN_ID"] = str(domain)
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-    from guidewire_ros.composition import middleware_environment
+    from guidewire_ros.pipeline_config import middleware_environment
 
     os.environ.update(middleware_environment())  # nodes and this listener, as the launch files run them
     import rclpy
@@ -79,7 +79,7 @@ def ros(tmp_path_factory):
 
 def node_args(module: str, name: str, parameters: dict, folder: Path) -> list[str]:
     """Arguments after the interpreter (running() adds it) that start a node as the runner does."""
-    from guidewire_ros.composition import NodeSpec
+    from guidewire_ros.pipeline_config import NodeSpec
     from guidewire_ros.run_pipeline import command_with_parameters
 
     return command_with_parameters(NodeSpec(name=name, executable=module, parameters=parameters), folder)[1:]

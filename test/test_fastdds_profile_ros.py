@@ -11,7 +11,7 @@ rclpy = pytest.importorskip("rclpy")
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 
 from guidewire.bag import read_bag  # noqa: E402
-from guidewire_ros.composition import FASTDDS_PROFILE_VARIABLE  # noqa: E402
+from guidewire_ros.pipeline_config import FASTDDS_PROFILE_VARIABLE  # noqa: E402
 from ros_support import node_args, ros, running, spin_until  # noqa: E402,F401 (ros: fixture)
 
 WIDTH, HEIGHT = 2048, 1536

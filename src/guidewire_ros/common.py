@@ -8,7 +8,7 @@ from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, qos_profile_sensor_data, qos_profile_system_default
 
-from guidewire_ros.composition import localhost_discovery_default
+from guidewire_ros.pipeline_config import localhost_discovery_default
 
 QOS_CHOICES = ("reliable", "sensor_data")
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import yaml
 
 from guidewire.bag import bag_topics, read_bag
-from guidewire_ros.composition import NodeSpec, load_pipeline, localhost_discovery_default, middleware_environment
+from guidewire_ros.pipeline_config import NodeSpec, load_pipeline, localhost_discovery_default, middleware_environment
 
 
 def node_command(spec: NodeSpec, params_file: Path) -> list[str]:

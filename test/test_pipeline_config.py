@@ -9,7 +9,7 @@ from conftest import ROOT
 from guidewire.twin import DigitalTwin
 from guidewire.twin.sources import SimulatedFluoroscopy
 from guidewire.twin.config import load_bench_config
-from guidewire_ros.composition import DISCOVERY_RANGE_DEFAULT, DISCOVERY_RANGE_VARIABLE, FASTDDS_PROFILE_VARIABLE, \
+from guidewire_ros.pipeline_config import DISCOVERY_RANGE_DEFAULT, DISCOVERY_RANGE_VARIABLE, FASTDDS_PROFILE_VARIABLE, \
     load_pipeline, middleware_environment
 from guidewire_ros.run_pipeline import node_command, render_fluoroscopy_anatomy
 

@@ -1,7 +1,8 @@
-"""The pipeline's composition, read from one YAML file by both the ROS launch
-file (launch/pipeline.launch.py, on a full ROS 2 install) and the project's
-own runner (run_pipeline, here, where launch_ros cannot be installed), so the
-two can never drift apart."""
+"""The pipeline's configuration (config/pipeline.yaml: which nodes, with which parameters,
+and the middleware environment they get), read by both the ROS launch files (on a full
+ROS 2 install) and the project's own runner (run_pipeline, here, where launch_ros cannot
+be installed), so the two can never drift apart. (Not ROS 2 composition: every node runs
+in a process of its own.)"""
 from __future__ import annotations
 
 import os
