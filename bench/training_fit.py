@@ -60,7 +60,8 @@ def main(argv=None) -> None:
     train_images, train_masks, _ = load_set(args.train)
     train_images, train_masks = train_images[::args.every], train_masks[::args.every]
     heldout_sets = [load_set(folder)[:2] for folder in args.heldout]
-    print("    scripts/env.sh python bench/training_fit.py " + shlex.join(sys.argv[1:] if argv is None else argv) + "\n")
+    arguments = sys.argv[1:] if argv is None else argv
+    print("    scripts/env.sh python bench/training_fit.py " + shlex.join(arguments) + "\n")
     print(f"Every {args.every}th frame of {args.train} ({len(train_images)}) and all of "
           + ", ".join(f"{folder} ({len(images)})" for folder, (images, _) in zip(args.heldout, heldout_sets))
           + "; mean per frame, %")

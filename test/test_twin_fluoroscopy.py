@@ -60,9 +60,9 @@ def test_wire_attenuation_is_conserved_across_detector_resolutions(fluoro):
     g = renderer.geometry
     sums = []
     for factor in (1, 4):
-        fine = DetectorGeometry(source=g.source, origin=g.origin - (factor - 1) / (2 * factor) * (g.column_step + g.row_step),
-                                column_step=g.column_step / factor, row_step=g.row_step / factor,
-                                width=96 * factor, height=96 * factor)
+        origin = g.origin - (factor - 1) / (2 * factor) * (g.column_step + g.row_step)
+        fine = DetectorGeometry(source=g.source, origin=origin, column_step=g.column_step / factor,
+                                row_step=g.row_step / factor, width=96 * factor, height=96 * factor)
         chord = wire_chord_lengths(state, fine)
         pixel_area = np.linalg.norm(fine.column_step) * np.linalg.norm(fine.row_step)
         sums.append(chord.sum() * pixel_area)
