@@ -15,13 +15,16 @@ import time
 import numpy as np
 from geometry_msgs.msg import PoseStamped
 from rclpy.node import Node
+from rclpy.qos import QoSProfile
 from sensor_msgs.msg import CameraInfo, Image, JointState, PointCloud2
 from visualization_msgs.msg import Marker
 
-from guidewire.contracts import STATUS_OK
-from guidewire.geometry import PinholeCamera, look_at_rotation
+from guidewire.geometry import look_at_rotation
 from guidewire.imaging import ImageFormatError
-from guidewire.reconstruction import ArrayField, FitSettings, ReconstructionError, WireMagnets, WirePrior, reconstruct
+from guidewire.reconstruction import FitSettings, ReconstructionError, WireMagnets, WirePrior, reconstruct
+from guidewire.reconstruction.depth import DepthModelError
+from guidewire.reconstruction.inputs import array_from_message, camera_from_info
+from guidewire.reconstruction.learned import LearnedReconstructor, as_estimate, make_sample
 from guidewire.reconstruction.views import camera_centreline
 from guidewire.sync import NearestStampMatcher
 from guidewire.twin.config import ConfigError, load_bench_config
@@ -29,7 +32,7 @@ from guidewire_perception.msg import GuidewireSegmentation, GuidewireShape, Magn
 from guidewire_ros import convert
 from guidewire_ros.common import ERROR, OK, WARN, Diagnostics, declare, publisher_qos, qos_profile, run
 
-METHODS = ("physics", "image_only")
+METHODS = ("physics", "image_only", "learned")
 
 
 def stamp_ns(stamp) -> int:
@@ -39,7 +42,11 @@ def stamp_ns(stamp) -> int:
 class ReconstructionNode(Node):
     def __init__(self):
         super().__init__("reconstruction")
-        self.method = declare(self, "method", "physics", f"Fit: {' or '.join(METHODS)} (camera + robot, no field)")
+        self.method = declare(self, "method", "physics",
+                              "physics (fit to view, field and robot), image_only (view and robot, no field) or "
+                              "learned (the magnetic-fusion paper's networks)")
+        learned_weights = declare(self, "learned_weights", "",
+                                  "Folder of the learned method's networks; '' = the shipped ones")
         if self.method not in METHODS:
             raise SystemExit(f"reconstruction: method must be one of {', '.join(METHODS)}, got {self.method!r}")
         view = declare(self, "view", "camera_top", "The calibrated view: its camera name in the bench config")
@@ -78,14 +85,23 @@ class ReconstructionNode(Node):
         self.array_offset = np.array([0.0, 0.0, config.magnetometer_array.height])
         self.noise = config.magnetometer_array.noise_rms
         self.background = self._load_background() if self.background_file else None
-        self.matcher = NearestStampMatcher(["array", "robot"], slop_s=slop)
+        self.matcher = NearestStampMatcher(["array", "robot", "image"], slop_s=slop)
+        self.learned, self.learned_error = None, ""
+        if self.method == "learned":
+            try:
+                self.learned = LearnedReconstructor(learned_weights or None)
+            except DepthModelError as error:
+                self.learned_error = str(error)  # said on every frame: the node serves, the fault is visible
+                self.get_logger().error(self.learned_error)
         self.calibration: CameraInfo | None = None
 
         self.shape_publisher = self.create_publisher(GuidewireShape, "guidewire/shape", output_qos)
         self.cloud_publisher = self.create_publisher(PointCloud2, "guidewire/cloud", output_qos)
         self.marker_publisher = self.create_publisher(Marker, "guidewire/marker", output_qos)
         self.tip_publisher = self.create_publisher(PoseStamped, "guidewire/tip", output_qos)
-        self.create_subscription(MagnetometerArray, array_topic, self._on_array, input_qos)
+        # The array runs at up to 400 Hz while a fit takes tens of ms: keep a second of frames queued.
+        array_qos = QoSProfile(depth=400, reliability=input_qos.reliability, durability=input_qos.durability)
+        self.create_subscription(MagnetometerArray, array_topic, self._on_array, array_qos)
         self.create_subscription(JointState, joints_topic, self._on_joints, input_qos)
         self.create_subscription(CameraInfo, info_topic, self._on_info, input_qos)
         self.use_segmentation = bool(segmentation_topic)
@@ -97,6 +113,12 @@ class ReconstructionNode(Node):
         self.details: dict = {}
         self.latency_ms: list[float] = []
         self.create_timer(1.0, self._report)
+        # A view frame waits until the array has passed its stamp (its partner may still be in flight),
+        # at most wait_s; only the newest waiting frame is kept.
+        self.wait_s = max(0.2, 5 * slop)
+        self.waiting: tuple | None = None
+        self.skipped = 0
+        self.create_timer(0.05, self._drain)
         self.get_logger().info(f"reconstructing {image_topic} ({self.method}) with {array_topic}")
 
     def _load_background(self) -> np.ndarray:
@@ -111,6 +133,7 @@ class ReconstructionNode(Node):
 
     def _on_array(self, message: MagnetometerArray) -> None:
         self.matcher.add("array", stamp_ns(message.header.stamp), message)
+        self._drain()
 
     def _on_joints(self, message: JointState) -> None:
         if self.insertion_joint in message.name:
@@ -122,12 +145,28 @@ class ReconstructionNode(Node):
         self.calibration = message
 
     def _on_segmentation(self, message: GuidewireSegmentation) -> None:
-        # The segmentation comes after its image: fit now, with the image's partners.
-        self._fit(message.header, None, message)
+        self._wait(message.header, None, message)
 
     def _on_image(self, message: Image) -> None:
-        if not self.use_segmentation:
-            self._fit(message.header, message, None)
+        if self.use_segmentation:
+            self.matcher.add("image", stamp_ns(message.header.stamp), message)
+        else:
+            self._wait(message.header, message, None)
+
+    def _wait(self, header, image, segmentation) -> None:
+        if self.waiting is not None:
+            self.skipped += 1
+        self.waiting = (header, image, segmentation, time.monotonic())
+        self._drain()
+
+    def _drain(self) -> None:
+        if self.waiting is None:
+            return
+        header, image, segmentation, since = self.waiting
+        if self.matcher.pending("array", stamp_ns(header.stamp)) and time.monotonic() - since < self.wait_s:
+            return
+        self.waiting = None
+        self._fit(header, image, segmentation)
 
     def _fit(self, header, image: Image | None, segmentation: GuidewireSegmentation | None) -> None:
         start = time.perf_counter()
@@ -137,8 +176,10 @@ class ReconstructionNode(Node):
         if self.calibration is None:
             self._say(ERROR, "no CameraInfo for the view yet: no calibration, no fit")
             return
-        camera = self._camera(self.calibration)
-        if camera is None:
+        try:
+            camera = camera_from_info(self.calibration, self.view_rotation, self.view_position)
+        except ReconstructionError as error:
+            self._say(ERROR, f"no fit: {error}")
             return
         try:
             if segmentation is not None:
@@ -160,24 +201,32 @@ class ReconstructionNode(Node):
             problems.append("no robot state within the window: inserted length from the bench's profile")
         array = None
         method = self.method
-        if method == "physics":
-            array, note = self._array(partners["array"])
+        if method in ("physics", "learned"):
+            array, note = array_from_message(partners["array"], self.array_offset, self.background, self.noise)
             if note:
                 problems.append(note)
-            if array is None:
+            if array is None and method == "physics":
                 method = "image_only"
         g = self.bench.guidewire
         direction = np.asarray(g.entry_direction, float)
         prior = WirePrior(inserted_length=float(length), entry_point=np.asarray(g.entry_point, float),
                           entry_direction=direction / np.linalg.norm(direction), magnets=self.magnets)
         try:
-            estimate = reconstruct(camera, pixels, prior, array, FitSettings(use_magnetics=method == "physics"))
+            if self.method == "learned":
+                view_image = image if image is not None else partners["image"]
+                estimate = self._learned(view_image, camera, pixels, prior, array)
+                if estimate is None:
+                    return
+                method = "learned"
+            else:
+                estimate = reconstruct(camera, pixels, prior, array,
+                                       FitSettings(use_magnetics=method == "physics"))
         except ReconstructionError as error:
             self._say(ERROR, f"no fit: {error}")
             return
         shape_header = convert.header(pivot, self.frame_id)
-        modalities = GuidewireShape.MODALITY_CAMERA | (GuidewireShape.MODALITY_MAGNETIC if method == "physics"
-                                                       else 0)
+        modalities = GuidewireShape.MODALITY_CAMERA | (GuidewireShape.MODALITY_MAGNETIC if array is not None
+                                                       and method != "image_only" else 0)
         self.shape_publisher.publish(convert.guidewire_shape(shape_header, estimate, self.magnets.diameter,
                                                              modalities))
         self.cloud_publisher.publish(convert.wire_cloud(shape_header, estimate.points, estimate.sigma))
@@ -195,39 +244,17 @@ class ReconstructionNode(Node):
         else:
             self.state = (OK, f"wire reconstructed ({method})")
 
-    def _camera(self, info: CameraInfo) -> PinholeCamera | None:
-        intrinsics = np.asarray(info.k, float).reshape(3, 3)
-        if not np.isfinite(intrinsics).all() or intrinsics[0, 0] <= 0 or intrinsics[1, 1] <= 0:
-            self._say(ERROR, "the view's CameraInfo has no calibration (K is zero): no fit")
+    def _learned(self, image: Image | None, camera, pixels, prior, array):
+        if self.learned is None:
+            self._say(ERROR, f"learned method without networks: {self.learned_error}")
             return None
-        distortion = np.zeros(5)
-        distortion[:min(5, len(info.d))] = np.asarray(info.d, float)[:5]
-        return PinholeCamera(width=info.width, height=info.height, intrinsics=intrinsics, distortion=distortion,
-                             rotation=self.view_rotation, position=self.view_position)
-
-    def _array(self, message: MagnetometerArray | None):
-        """ArrayField in the bench frame, or None with the reason the fit goes on without the field."""
-        if message is None:
-            return None, "no array frame within the matching window: camera + robot only (flagged)"
-        positions = np.array([[p.x, p.y, p.z] for p in message.sensor_positions]) + self.array_offset
-        field = np.array([[v.x, v.y, v.z] for v in message.magnetic_field])
-        if len(positions) != len(field) or len(message.status) != len(field):
-            return None, "array frame with mismatched lengths: camera + robot only (flagged)"
-        status = np.frombuffer(bytes(message.status), np.uint8) if isinstance(message.status, (bytes, bytearray)) \
-            else np.asarray(message.status, np.uint8)
-        background = None
-        if self.background is not None:
-            if len(self.background) != len(field):
-                return None, "background size differs from the array's: camera + robot only (flagged)"
-            background = self.background
-        valid = (status == STATUS_OK) & np.isfinite(field).all(axis=1)
-        note = ""
-        if not valid.all():
-            note = f"{int((~valid).sum())} of {len(valid)} sensors unusable (missing, saturated, stale or NaN): " \
-                   "fitted on the rest"
-        if valid.sum() < 3:
-            return None, "fewer than 3 usable sensors: camera + robot only (flagged)"
-        return ArrayField(positions, np.where(valid[:, None], field, 0.0), background, self.noise, valid), note
+        if image is None or array is None:
+            self._say(ERROR, "the learned method needs the view's image and an array frame within the window")
+            return None
+        field = array.wire_component()
+        sample = make_sample(convert.image_array(image).squeeze(), camera, pixels, prior.entry_point,
+                             array.positions, np.where(array.valid[:, None], field, 0.0), array.valid)
+        return as_estimate(self.learned.reconstruct(sample), int(array.valid.sum()))
 
     def _say(self, level, message: str) -> None:
         if self.state != (level, message):
@@ -239,7 +266,8 @@ class ReconstructionNode(Node):
 
     def _report(self) -> None:
         level, message = self.state
-        values = {"published": self.published, **self.details}
+        values = {"published": self.published, "frames skipped (a newer one came first)": self.skipped,
+                  **self.details}
         if self.latency_ms:
             values["fit latency p50 (ms)"] = f"{np.median(self.latency_ms):.0f}"
         self.diagnostics.publish(level, message, values)

@@ -22,12 +22,12 @@ import numpy as np
 import yaml
 
 from guidewire.bag import read_bag, suite_typestore
-from guidewire.contracts import STATUS_OK
-from guidewire.geometry import PinholeCamera, look_at_rotation
+from guidewire.geometry import look_at_rotation
 from guidewire.imaging import from_image_fields
 from guidewire.reconstruction.case import write_case
 from guidewire.reconstruction.magnets import WireMagnets
-from guidewire.reconstruction.physics import ArrayField, ReconstructionError, WirePrior
+from guidewire.reconstruction.inputs import array_from_message, camera_from_info
+from guidewire.reconstruction.physics import ReconstructionError, WirePrior
 from guidewire.reconstruction.stereo import triangulate_wire
 from guidewire.reconstruction.views import camera_centreline, polyline_length
 from guidewire.sync import StampBuffer
@@ -35,19 +35,6 @@ from guidewire.sync import StampBuffer
 
 def _stamp(message) -> int:
     return message.header.stamp.sec * 1_000_000_000 + message.header.stamp.nanosec
-
-
-def _camera(info, mounting) -> PinholeCamera:
-    intrinsics = np.asarray(info.k, float).reshape(3, 3)
-    if intrinsics[0, 0] <= 0:
-        raise ReconstructionError(f"the {mounting.name} CameraInfo has no calibration (K is zero): calibrate it and "
-                                  "record with camera_info_url set")
-    distortion = np.zeros(5)
-    distortion[:min(5, len(info.d))] = np.asarray(info.d, float)[:5]
-    return PinholeCamera(width=int(info.width), height=int(info.height), intrinsics=intrinsics,
-                         distortion=distortion, rotation=look_at_rotation(mounting.position, mounting.look_at,
-                                                                          mounting.up),
-                         position=np.asarray(mounting.position, float))
 
 
 def make_labels(bag: Path, out: Path, bench_config=None, top: str = "camera_top", side: str = "camera_side",
@@ -84,7 +71,9 @@ def make_labels(bag: Path, out: Path, bench_config=None, top: str = "camera_top"
     missing = [name for name in (top, side) if name not in infos]
     if missing:
         raise ReconstructionError(f"the bag has no CameraInfo for {', '.join(missing)}")
-    cameras = {name: _camera(infos[name], mountings[name]) for name in (top, side)}
+    cameras = {name: camera_from_info(infos[name], look_at_rotation(mountings[name].position, mountings[name].look_at,
+                                                                     mountings[name].up), mountings[name].position)
+               for name in (top, side)}
     slop = int(slop_s * 1e9)
     counts = {"written": 0, "no stereo partner": 0, "no wire": 0, "no match": 0}
     side_stamps = np.array(sorted(images[side]), np.int64)
@@ -106,15 +95,9 @@ def make_labels(bag: Path, out: Path, bench_config=None, top: str = "camera_top"
         hit = robot.nearest(stamp, slop)
         length = hit[1] if hit is not None else polyline_length(label)
         prior = WirePrior(inserted_length=length, entry_point=entry, entry_direction=direction, magnets=magnets)
-        array = None
         frame = arrays.nearest(stamp, slop)
-        if frame is not None:
-            message = frame[1]
-            field = np.array([[v.x, v.y, v.z] for v in message.magnetic_field])
-            positions = np.array([[p.x, p.y, p.z] for p in message.sensor_positions]) + offset
-            valid = (np.asarray(message.status) == STATUS_OK) & np.isfinite(field).all(axis=1)
-            array = ArrayField(positions, np.where(valid[:, None], field, 0.0), background,
-                               config.magnetometer_array.noise_rms, valid)
+        array, _ = array_from_message(None if frame is None else frame[1], offset, background,
+                                      config.magnetometer_array.noise_rms)
         folder = out / f"{index:05d}"
         write_case(folder, cameras[top], pictures[top], prior, array, method="physics" if array else "image_only")
         (folder / "label.yaml").write_text(yaml.safe_dump(

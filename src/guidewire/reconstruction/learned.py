@@ -227,3 +227,30 @@ class LearnedReconstructor:
                 return magnetic[0].numpy().astype(float)
             image_t = torch.tensor(image, dtype=torch.float32)[None]
             return self.fusion(image_t, magnetic, field_t)[0].numpy().astype(float)
+
+
+def make_sample(image: np.ndarray, camera: PinholeCamera, centreline_px: np.ndarray, entry_point,
+                positions: np.ndarray, field: np.ndarray, valid: np.ndarray) -> dict:
+    """The networks' inputs from one view and one array frame (bench frame, field minus background, T)."""
+    from guidewire.preprocessing import pad_to_square_and_resize
+    from guidewire.reconstruction.views import orient_from_entry, resample_polyline
+
+    entry_pixel = camera.project(np.asarray(entry_point, float).reshape(1, 3))[0]
+    pixels, _ = resample_polyline(orient_from_entry(np.asarray(centreline_px, float), entry_pixel), STATIONS)
+    return {"image": pad_to_square_and_resize(np.asarray(image), 512), "pixels": pixels, "field": field,
+            "positions": positions, "valid": valid, "intrinsics": camera.intrinsics,
+            "distortion": camera.distortion, "rotation": camera.rotation, "position": camera.position,
+            "shape": np.array([camera.height, camera.width])}
+
+
+def as_estimate(points: np.ndarray, used_sensors: int):
+    """A WireEstimate of learned station points: 1 mm resampled, no uncertainty (NaN sigma)."""
+    from guidewire.reconstruction.physics import WireEstimate
+    from guidewire.reconstruction.views import polyline_length, resample_by_spacing
+
+    dense = resample_by_spacing(np.asarray(points, float), 0.001)
+    direction = dense[-1] - dense[-3]
+    return WireEstimate(points=dense, sigma=np.full(len(dense), np.nan), tip_position=dense[-1],
+                        tip_direction=direction / np.linalg.norm(direction), tip_sigma=float("nan"),
+                        length=polyline_length(dense), field_rms=float("nan"), chi2_per_dof=float("nan"),
+                        converged=True, used_sensors=used_sensors)

@@ -22,9 +22,9 @@ from tqdm import tqdm
 
 from guidewire.preprocessing import pad_to_square_and_resize
 from guidewire.reconstruction.depth import plane_depth
-from guidewire.reconstruction.learned import STATIONS
+from guidewire.reconstruction.learned import make_sample as make_inputs
 from guidewire.reconstruction.stereo import _monotone_pairing
-from guidewire.reconstruction.views import orient_from_entry, resample_by_spacing, resample_polyline
+from guidewire.reconstruction.views import resample_by_spacing
 from guidewire.twin.config import load_bench_config
 from guidewire.twin.lab import Lab, LabErrors, wire_state_from_centreline
 from guidewire.twin.wire import GuidewireModel
@@ -67,20 +67,13 @@ def make_sample(lab: Lab, truth, errors: LabErrors, seed: int) -> dict | None:
     if case.top_centreline is None or len(case.top_centreline) < 8:
         return None
     camera = lab.cameras["camera_top"]  # the true camera for labels; the case's believed one for inputs
-    entry = camera.project(np.asarray(lab.config.guidewire.entry_point, float).reshape(1, 3))[0]
-    pixels, _ = resample_polyline(orient_from_entry(case.top_centreline, entry), STATIONS)
-    shape = case.top_image.shape
-    believed = case.top_camera
-    return {
-        "image": pad_to_square_and_resize(case.top_image, SIZE),
-        "disparity": true_disparity(camera, truth.centreline, shape),
-        "pixels": pixels.astype(np.float32),
-        "points": station_truth(camera, pixels, truth.centreline).astype(np.float32),
-        "field": (case.field - case.background).astype(np.float64),
-        "positions": case.sensor_positions, "valid": case.status == 0,
-        "intrinsics": believed.intrinsics, "distortion": believed.distortion, "rotation": believed.rotation,
-        "position": believed.position, "shape": np.array(shape), "inserted_length": truth.length,
-    }
+    sample = make_inputs(case.top_image, case.top_camera, case.top_centreline, lab.config.guidewire.entry_point,
+                         case.sensor_positions, case.field - case.background, case.status == 0)
+    sample["pixels"] = sample["pixels"].astype(np.float32)
+    sample["disparity"] = true_disparity(camera, truth.centreline, case.top_image.shape)
+    sample["points"] = station_truth(camera, sample["pixels"], truth.centreline).astype(np.float32)
+    sample["inserted_length"] = truth.length
+    return sample
 
 
 def wire_for(seed: int, wires: str, guidewire):
