@@ -38,7 +38,8 @@ def measured_cnr(r: dict) -> float:
     mask = r["mask"]
     contrast = 255.0 * float((r["clean_no_wire"] - r["clean"])[mask].mean())
     m8 = mask.astype(np.uint8)
-    ring = cv2.dilate(m8, np.ones((17, 17), np.uint8)).astype(bool) & ~cv2.dilate(m8, np.ones((7, 7), np.uint8)).astype(bool)
+    outer = cv2.dilate(m8, np.ones((17, 17), np.uint8)).astype(bool)
+    ring = outer & ~cv2.dilate(m8, np.ones((7, 7), np.uint8)).astype(bool)
     ring &= r["field_sd"] > 25
     noise = (img - 255.0 * r["clean"])[ring]
     return contrast / float(noise.std())
