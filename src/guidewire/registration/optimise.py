@@ -1,0 +1,303 @@
+"""Stage 2: test-time optimisation of one CT pose against all views at once."""
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from guidewire.registration.geometry import MM_PER_M, ViewGeometry, perturb, skew, to_m, to_mm
+from guidewire.registration.similarity import ncc, registration_similarity
+from guidewire.registration.volume import CTVolume
+
+
+class ViewError(ValueError):
+    """A view cannot be used: blank, wrong size, or unreadable."""
+
+
+@dataclass
+class XrayView:
+    """One X-ray image and its geometry. `image` is as displayed (attenuating structures dark,
+    polarity='dark', the twin's and most fluoroscopes' convention) or a line integral ('bright').
+    Pixels that are 0 count as collimated unless `mask` says otherwise."""
+
+    image: np.ndarray
+    geometry: ViewGeometry
+    mask: np.ndarray | None = None
+    polarity: str = "dark"
+    name: str = ""
+
+
+@dataclass
+class RegistrationSettings:
+    scales: tuple = (32, 64)  # detector pixels (longer side) per stage, coarse to fine
+    iterations: tuple = (80, 30)  # at most, per stage
+    n_points: tuple = (128, 160)  # trilinear samples per ray, per stage
+    threads: int = 1  # torch CPU threads while registering; 2 threads were 10x slower on a loaded 2-core machine
+    lr_rotation: float = 0.01  # rad (Adam)
+    lr_translation: float = 1.0  # mm (Adam)
+    lr_stage_decay: float = 0.5  # the learning rates of each later stage start this much lower
+    patience: int = 5  # iterations without improvement before the rates fall (ReduceLROnPlateau)
+    plateau_factor: float = 0.2
+    plateaus_per_stage: int = 3  # after this many falls the next stage starts
+    patch_size: int = 9  # mNCC patches, pixels
+    gradient_patch: int = 11  # gradient NCC patches, pixels
+    similarity_weight: float = 0.5  # mNCC vs gradient NCC
+    renderer: str = "trilinear"
+    estimate_error: bool = True
+    error_scale: float = 1.0  # calibration of the Laplace estimate (see bench/results/registration.md)
+    error_stage_pixels: int = 32  # detector size for the Hessian
+    converged_min_similarity: float = 0.45  # every view's final similarity must reach this ...
+    converged_max_error_mm: float = 2.0  # ... and the estimated error stay below this
+    max_displacement_mm: float = 250.0  # moving further than this from the start is divergence
+    seed: int = 0
+
+
+@dataclass
+class RegistrationResult:
+    pose: np.ndarray  # 4x4 CT-to-world, metres
+    converged: bool
+    estimated_error: float  # m, estimated 3D mTRE over the CT's fiducials (inf when unknown)
+    ncc_per_view: list  # global NCC per view at the final pose, finest stage
+    similarity_per_view: list  # the optimised objective per view (0.5 mNCC + 0.5 gradNCC)
+    iterations: int
+    seconds: float
+    message: str = ""
+    cancelled: bool = False
+    initial_pose: np.ndarray | None = None  # where the optimisation started (after the coarse stage)
+    history: list = field(default_factory=list)  # (stage pixels, iteration, loss, seconds since start)
+
+    @property
+    def estimated_error_mm(self) -> float:
+        return self.estimated_error * MM_PER_M
+
+
+def _prepare_view(view: XrayView, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+    g = view.geometry
+    image = np.asarray(view.image)
+    if image.ndim == 3:
+        image = image[..., 0] if image.shape[-1] in (1, 3, 4) else image
+    if image.ndim != 2:
+        raise ViewError(f"view {index} ({view.name}): image must be 2D, got shape {image.shape}")
+    if image.shape != (g.height, g.width):
+        raise ViewError(f"view {index} ({view.name}): image is {image.shape[0]}x{image.shape[1]} pixels but its "
+                        f"geometry says {g.height}x{g.width}")
+    image = image.astype(np.float32)
+    if not np.all(np.isfinite(image)):
+        raise ViewError(f"view {index} ({view.name}): image has non-finite pixels")
+    mask = (image > 0) if view.mask is None else np.asarray(view.mask, bool)
+    if mask.shape != image.shape:
+        raise ViewError(f"view {index} ({view.name}): mask is {mask.shape}, image {image.shape}")
+    if mask.mean() < 0.05:
+        raise ViewError(f"view {index} ({view.name}): blank (less than 5 % of the pixels are exposed)")
+    valid = image[mask]
+    spread = float(valid.std())
+    if spread < 1e-3 * max(1.0, float(np.abs(valid).max())):
+        raise ViewError(f"view {index} ({view.name}): blank (no contrast inside the exposed field)")
+    image = (image - valid.mean()) / spread
+    if view.polarity == "dark":
+        image = -image
+    elif view.polarity != "bright":
+        raise ViewError(f"view {index}: polarity must be 'dark' or 'bright'")
+    image[~mask] = 0.0
+    return torch.from_numpy(image)[None, None], torch.from_numpy(mask.astype(np.float32))[None, None]
+
+
+class MultiViewObjective:
+    """Renders all views at one CT pose as one batch per detector type and scores them."""
+
+    def __init__(self, ct: CTVolume, views: Sequence[XrayView], settings: RegistrationSettings):
+        self.ct, self.views, self.settings = ct, list(views), settings
+        prepared = [_prepare_view(v, i) for i, v in enumerate(self.views)]
+        self.images = [p[0] for p in prepared]
+        self.masks = [p[1] for p in prepared]
+        self.view_poses = torch.tensor(np.stack([v.geometry.pose_mm() for v in self.views]), dtype=torch.float32)
+        self._levels: dict = {}
+
+    def level(self, pixels: int):
+        """Per detector-type group at this scale: (intrinsics, view indices, targets, masks)."""
+        if pixels not in self._levels:
+            groups: dict = {}
+            for i, view in enumerate(self.views):
+                g = view.geometry
+                factor = max(1.0, max(g.height, g.width) / pixels)
+                intr = g.intrinsics_mm(factor)
+                groups.setdefault(tuple(round(float(v), 6) for v in intr), []).append(i)
+            level = []
+            for intr, idx in groups.items():
+                size = (int(intr[1]), int(intr[2]))
+                targets = torch.cat([F.interpolate(self.images[i], size=size, mode="area") for i in idx])
+                masks = torch.cat([(F.interpolate(self.masks[i], size=size, mode="area") > 0.999).float()
+                                   for i in idx])
+                level.append((intr, idx, targets * masks, masks))
+            self._levels[pixels] = level
+        return self._levels[pixels]
+
+    def render(self, ct_pose_mm: torch.Tensor, pixels: int, n_points: int) -> list[tuple]:
+        out = []
+        inv = torch.linalg.inv(ct_pose_mm)
+        for intr, idx, targets, masks in self.level(pixels):
+            cams = inv.unsqueeze(0) @ self.view_poses[idx]
+            drr = self.ct.render(cams, intr, self.settings.renderer, n_points)
+            out.append((idx, drr, targets, masks))
+        return out
+
+    def similarities(self, ct_pose_mm: torch.Tensor, pixels: int, n_points: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(objective per view, global NCC per view), in view order."""
+        s = self.settings
+        sims = torch.zeros(len(self.views))
+        nccs = torch.zeros(len(self.views))
+        for idx, drr, targets, masks in self.render(ct_pose_mm, pixels, n_points):
+            value = registration_similarity(drr, targets, masks, s.patch_size, s.gradient_patch, s.similarity_weight)
+            sims = sims.index_put((torch.tensor(idx),), value)
+            nccs = nccs.index_put((torch.tensor(idx),), ncc(drr, targets, masks).detach())
+        return sims, nccs
+
+    def loss(self, ct_pose_mm, pixels, n_points):
+        """All views share the CT pose (the cross-view constraint holds exactly): mean of 1 - similarity."""
+        sims, nccs = self.similarities(ct_pose_mm, pixels, n_points)
+        return (1.0 - sims).mean(), sims, nccs
+
+
+def _is_cancelled(cancel) -> bool:
+    if cancel is None:
+        return False
+    if hasattr(cancel, "is_set"):
+        return bool(cancel.is_set())
+    return bool(cancel())
+
+
+def laplace_error_mm(objective: MultiViewObjective, pose_mm: torch.Tensor, fiducials_mm: np.ndarray, pixels: int,
+                     n_points: int, loss_value: float, scale: float) -> float:
+    """Estimated 3D mTRE from the loss's curvature: H by central differences of autograd gradients
+    over (rotation, translation); covariance ~ loss * H^-1 (the loss at the optimum as the noise
+    floor), propagated to the fiducials. inf when the minimum is not a minimum (H not positive)."""
+    steps = [0.01] * 3 + [2.0] * 3  # rad, mm: wide enough to see past the trilinear sampling's ripple
+
+    def grad_at(delta):
+        rot = torch.tensor(delta[:3], dtype=torch.float32, requires_grad=True)
+        tra = torch.tensor(delta[3:], dtype=torch.float32, requires_grad=True)
+        loss, _, _ = objective.loss(perturb(pose_mm, rot, tra), pixels, n_points)
+        loss.backward()
+        return np.concatenate([rot.grad.numpy(), tra.grad.numpy()]).astype(float)
+
+    H = np.zeros((6, 6))
+    for k in range(6):
+        d = np.zeros(6)
+        d[k] = steps[k]
+        H[:, k] = (grad_at(d) - grad_at(-d)) / (2 * steps[k])
+    H = 0.5 * (H + H.T)
+    eigen = np.linalg.eigvalsh(H)
+    if not np.all(np.isfinite(eigen)) or eigen.max() <= 0:
+        return float("inf")
+    # A flat or negative direction: floor it, which gives a large (not infinite) error along it.
+    values, vectors = np.linalg.eigh(H)
+    values = np.maximum(values, 1e-3 * values.max())
+    cov = max(loss_value, 1e-6) * (vectors / values) @ vectors.T
+    R = pose_mm[:3, :3].detach().numpy().astype(float)
+    q = fiducials_mm @ R.T
+    J = np.concatenate([-skew(torch.tensor(q)).numpy(), np.broadcast_to(np.eye(3), (len(q), 3, 3))], axis=2)
+    var = np.einsum("fij,jk,fik->f", J, cov, J)
+    return float(scale * np.sqrt(np.maximum(var, 0)).mean())
+
+
+def optimise(ct: CTVolume, views: Sequence[XrayView], initial_pose: np.ndarray,
+             settings: RegistrationSettings | None = None, progress_callback: Callable | None = None,
+             cancel=None) -> RegistrationResult:
+    """Test-time optimisation of the CT-to-world pose (metres) over all views."""
+    s = settings or RegistrationSettings()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, s.threads))
+    try:
+        return _optimise(ct, views, initial_pose, s, progress_callback, cancel)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _optimise(ct, views, initial_pose, s: RegistrationSettings, progress_callback, cancel) -> RegistrationResult:
+    start = time.perf_counter()
+    torch.manual_seed(s.seed)
+    objective = MultiViewObjective(ct, views, s)
+    initial_mm = torch.tensor(to_mm(initial_pose), dtype=torch.float32)
+    if not torch.isfinite(initial_mm).all():
+        raise ValueError("initial pose is not finite")
+    current = initial_mm.clone()
+    history, iterations, message, cancelled, diverged = [], 0, "", False, False
+    max_size = max(max(v.geometry.height, v.geometry.width) for v in views)
+    stages = [(min(px, max_size), it, npts) for px, it, npts in zip(s.scales, s.iterations, s.n_points)]
+    best_loss = math.inf
+    for stage, (pixels, max_iterations, n_points) in enumerate(stages):
+        rot = torch.zeros(3, requires_grad=True)
+        tra = torch.zeros(3, requires_grad=True)
+        decay = s.lr_stage_decay ** stage
+        optimiser = torch.optim.Adam([{"params": [rot], "lr": s.lr_rotation * decay},
+                                      {"params": [tra], "lr": s.lr_translation * decay}])
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimiser, "min", factor=s.plateau_factor,
+                                                               patience=s.patience)
+        best_loss, best = math.inf, (torch.zeros(3), torch.zeros(3))
+        plateaus, last_lr = 0, optimiser.param_groups[0]["lr"]
+        for it in range(max_iterations):
+            if _is_cancelled(cancel):
+                cancelled, message = True, "cancelled"
+                break
+            optimiser.zero_grad()
+            loss, sims, nccs = objective.loss(perturb(current, rot, tra), pixels, n_points)
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                diverged, message = True, f"loss not finite at stage {pixels} px, iteration {it}"
+                break
+            if value < best_loss:
+                best_loss, best = value, (rot.detach().clone(), tra.detach().clone())
+            loss.backward()
+            optimiser.step()
+            scheduler.step(value)
+            iterations += 1
+            history.append((pixels, it, value, time.perf_counter() - start))
+            if progress_callback is not None:
+                progress_callback({"stage": stage, "pixels": pixels, "iteration": it, "loss": value,
+                                   "ncc_per_view": nccs.tolist()})
+            if float(tra.detach().norm()) + float((current[:3, 3] - initial_mm[:3, 3]).norm()) > s.max_displacement_mm:
+                diverged, message = True, f"diverged: moved more than {s.max_displacement_mm} mm"
+                break
+            lr = optimiser.param_groups[0]["lr"]
+            if lr < last_lr:
+                plateaus, last_lr = plateaus + 1, lr
+                if plateaus >= s.plateaus_per_stage:
+                    break
+        with torch.no_grad():
+            current = perturb(current, *best)
+        if cancelled or diverged:
+            break
+    # Final scores at the finest stage.
+    pixels, n_points = stages[-1][0], stages[-1][2]
+    with torch.no_grad():
+        loss, sims, nccs = objective.loss(current, pixels, n_points)
+    loss_value = float(loss)
+    estimated = float("inf")
+    if s.estimate_error and not (cancelled or diverged) and math.isfinite(loss_value):
+        px = min(s.error_stage_pixels, pixels)
+        npts = s.n_points[min(range(len(stages)), key=lambda k: abs(stages[k][0] - px))]
+        with torch.no_grad():
+            lv = float(objective.loss(current, px, npts)[0])
+        estimated = laplace_error_mm(objective, current.detach(), ct.fiducials, px, npts, lv, s.error_scale)
+        history.append(("error", 0, estimated, time.perf_counter() - start))
+    converged = (not cancelled and not diverged and math.isfinite(estimated)
+                 and float(sims.min()) >= s.converged_min_similarity and estimated <= s.converged_max_error_mm)
+    if not message:
+        if converged:
+            message = "converged"
+        elif float(sims.min()) < s.converged_min_similarity:
+            message = (f"not converged: view {int(sims.argmin())} similarity {float(sims.min()):.2f} < "
+                       f"{s.converged_min_similarity}")
+        else:
+            message = f"not converged: estimated error {estimated:.2f} mm > {s.converged_max_error_mm} mm"
+    return RegistrationResult(
+        pose=to_m(current.detach().numpy().astype(float)), converged=bool(converged),
+        estimated_error=estimated / MM_PER_M, ncc_per_view=[float(x) for x in nccs],
+        similarity_per_view=[float(x) for x in sims], iterations=iterations,
+        seconds=time.perf_counter() - start, message=message, cancelled=cancelled,
+        initial_pose=np.array(initial_pose, float), history=history)
