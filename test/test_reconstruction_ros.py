@@ -29,9 +29,10 @@ def test_reconstruction_node_publishes_the_wire_near_ground_truth(ros):
     from guidewire_ros.convert import wire_points
 
     twin = DigitalTwin()
-    # The static field a lab records before the wire goes in (the driver's background file format).
+    # The background a lab records before the wire goes in, in the driver's file format.
     background = folder / "background.yaml"
-    background.write_text(yaml.safe_dump({"calibration": {"background": twin.magnetometer.background.tolist()}}))
+    background.write_text(yaml.safe_dump({"calibration": {"background":
+                                                          twin.magnetometer.recorded_background().tolist()}}))
     shapes, clouds, tips, markers, diagnostics = [], [], [], [], []
     reliable = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
     node.create_subscription(GuidewireShape, "guidewire/shape", shapes.append, reliable)

@@ -22,9 +22,7 @@ from visualization_msgs.msg import Marker
 from guidewire.geometry import look_at_rotation
 from guidewire.imaging import ImageFormatError
 from guidewire.reconstruction import FitSettings, ReconstructionError, WireMagnets, WirePrior, reconstruct
-from guidewire.reconstruction.depth import DepthModelError
 from guidewire.reconstruction.inputs import array_from_message, camera_from_info
-from guidewire.reconstruction.learned import LearnedReconstructor, as_estimate, make_sample
 from guidewire.reconstruction.views import camera_centreline
 from guidewire.sync import NearestStampMatcher
 from guidewire.twin.config import ConfigError, load_bench_config
@@ -63,6 +61,12 @@ class ReconstructionNode(Node):
         self.background_file = declare(self, "background_file", "",
                                        "Background field YAML (the driver's format), recorded without the wire; "
                                        "'' = the array frames are already background-subtracted")
+        twin_background = declare(self, "twin_background", False,
+                                  "Simulated bench only: the background the twin's array records with the wire "
+                                  "withdrawn (a real bench records it: background_file)")
+        max_rate = declare(self, "max_rate_hz", 0.0, "Most fits per second (a faster view is thinned); 0 = all")
+        self.min_period = 1.0 / max_rate if max_rate > 0 else 0.0
+        self.last_fit, self.thinned = -np.inf, 0
         slop = declare(self, "slop_s", 0.02, "Largest stamp difference of a matched image, array frame, robot state")
         input_qos = qos_profile(declare(self, "input_qos", "sensor_data", "Subscription QoS"))
         output_qos = publisher_qos(self, default_depth=30)
@@ -85,9 +89,16 @@ class ReconstructionNode(Node):
         self.array_offset = np.array([0.0, 0.0, config.magnetometer_array.height])
         self.noise = config.magnetometer_array.noise_rms
         self.background = self._load_background() if self.background_file else None
+        if twin_background:
+            from guidewire.twin import DigitalTwin
+
+            self.background = DigitalTwin(config).magnetometer.recorded_background()
         self.matcher = NearestStampMatcher(["array", "robot", "image"], slop_s=slop)
         self.learned, self.learned_error = None, ""
-        if self.method == "learned":
+        if self.method == "learned":  # torch is imported only for this method: the others start in a second
+            from guidewire.reconstruction.depth import DepthModelError
+            from guidewire.reconstruction.learned import LearnedReconstructor
+
             try:
                 self.learned = LearnedReconstructor(learned_weights or None)
             except DepthModelError as error:
@@ -154,6 +165,9 @@ class ReconstructionNode(Node):
             self._wait(message.header, message, None)
 
     def _wait(self, header, image, segmentation) -> None:
+        if time.monotonic() - self.last_fit < self.min_period:
+            self.thinned += 1
+            return
         if self.waiting is not None:
             self.skipped += 1
         self.waiting = (header, image, segmentation, time.monotonic())
@@ -166,6 +180,7 @@ class ReconstructionNode(Node):
         if self.matcher.pending("array", stamp_ns(header.stamp)) and time.monotonic() - since < self.wait_s:
             return
         self.waiting = None
+        self.last_fit = time.monotonic()
         self._fit(header, image, segmentation)
 
     def _fit(self, header, image: Image | None, segmentation: GuidewireSegmentation | None) -> None:
@@ -245,6 +260,8 @@ class ReconstructionNode(Node):
             self.state = (OK, f"wire reconstructed ({method})")
 
     def _learned(self, image: Image | None, camera, pixels, prior, array):
+        from guidewire.reconstruction.learned import as_estimate, make_sample
+
         if self.learned is None:
             self._say(ERROR, f"learned method without networks: {self.learned_error}")
             return None
@@ -267,6 +284,7 @@ class ReconstructionNode(Node):
     def _report(self) -> None:
         level, message = self.state
         values = {"published": self.published, "frames skipped (a newer one came first)": self.skipped,
+                  "frames thinned (max_rate_hz)": self.thinned,
                   **self.details}
         if self.latency_ms:
             values["fit latency p50 (ms)"] = f"{np.median(self.latency_ms):.0f}"

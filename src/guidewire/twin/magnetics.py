@@ -145,6 +145,14 @@ class MagnetometerArrayModel:
     def true_field(self, state: WireState) -> np.ndarray:
         return self.background + self.wire_field(state)
 
+    def recorded_background(self, samples: int = 50, seed: int = 0) -> np.ndarray:
+        """What the array's background recording reads with the wire withdrawn: the static field
+        through the sensor's noise and quantisation, averaged over `samples` frames (T, (n,3))."""
+        rng = np.random.default_rng([seed, 0xB6])
+        noisy = self.background[None] + rng.normal(0.0, self.array.noise_rms, (samples, *self.background.shape))
+        counts, _ = quantise(noisy, self.array)
+        return counts.mean(axis=0) * self.array.lsb
+
     def sample(self, state: WireState) -> ArraySample:
         return self.samples([state])[0]
 
