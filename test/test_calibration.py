@@ -45,3 +45,21 @@ def test_bad_calibration_files_say_what_is_wrong(tmp_path, content, message):
 
 def test_axis_remap_is_a_signed_permutation():
     np.testing.assert_array_equal(axis_remap(["-z", "+x", "y"]), [[0, 0, -1], [1, 0, 0], [0, 1, 0]])
+
+
+def test_a_recorded_background_leaves_out_missing_samples_and_is_subtracted_and_kept(tmp_path):
+    from guidewire.calibration import CalibratedField
+
+    kept = tmp_path / "background.yaml"
+    field = CalibratedField.open("", 2, subtract_background=True, background_file=str(kept))
+    assert field.background_state == "none"
+    field.record_background(3)
+    samples = [np.array([[1e-6, 0, 0], [np.nan] * 3]), np.array([[3e-6, 0, 0], [5e-6, 0, 0]])]
+    assert field.apply(samples[0])[1] is None and field.apply(samples[1])[1] is None
+    published, recorded = field.apply(np.array([[2e-6, 0, 0], [7e-6, 0, 0]]))
+    np.testing.assert_allclose(recorded.background, [[2e-6, 0, 0], [6e-6, 0, 0]])
+    np.testing.assert_allclose(published, [[0, 0, 0], [1e-6, 0, 0]], atol=1e-18)
+    assert field.background_state == "subtracted"
+    again = CalibratedField.open("", 2, background_file=str(kept))
+    np.testing.assert_allclose(again.calibration.background, recorded.background)
+    assert again.background_state == "recorded"

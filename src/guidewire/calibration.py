@@ -11,6 +11,7 @@ field_array = remap @ soft_iron @ (raw - hard_iron) - background
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,3 +114,52 @@ class BackgroundRecorder:
     @property
     def never_valid(self) -> list[int]:
         return np.flatnonzero(self.valid == 0).tolist()
+
+
+class CalibratedField:
+    """The driver's field path: the per-sensor calibration, then the background when asked to
+    subtract it, and the recording of a new background on request (a service thread starts
+    it, the sampling thread feeds it). background_file keeps the background across restarts."""
+
+    def __init__(self, calibration: ArrayCalibration, subtract_background: bool = False, background_file: str = ""):
+        self.calibration, self.subtract_background = calibration, subtract_background
+        self.background_file = background_file
+        if background_file and Path(background_file).is_file():
+            self.calibration.background = ArrayCalibration.load(background_file, len(calibration.hard_iron)).background
+        self._recording: BackgroundRecorder | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(cls, calibration_file: str, sensors: int, subtract_background: bool = False,
+             background_file: str = "") -> "CalibratedField":
+        """From a calibration YAML, or the identity for ''."""
+        calibration = ArrayCalibration.load(calibration_file, sensors) if calibration_file else \
+            ArrayCalibration.identity(sensors)
+        return cls(calibration, subtract_background, background_file)
+
+    def record_background(self, samples: int) -> None:
+        """Average the next `samples` fields (no wire present) into the background."""
+        with self._lock:
+            self._recording = BackgroundRecorder(len(self.calibration.hard_iron), samples)
+
+    def apply(self, raw: np.ndarray) -> tuple[np.ndarray, BackgroundRecorder | None]:
+        """The field to publish from a raw reading, and the recording this sample finished, if any
+        (its background is in use, and saved to background_file, from this sample on)."""
+        calibrated = self.calibration.apply(raw, subtract_background=False)
+        finished = None
+        with self._lock:
+            if self._recording is not None and self._recording.add(calibrated):
+                finished, self._recording = self._recording, None
+                self.calibration.background = finished.background
+                if self.background_file:
+                    self.calibration.save_background(self.background_file)
+        background = self.calibration.background
+        return (calibrated - background if self.subtract_background and background is not None else calibrated,
+                finished)
+
+    @property
+    def background_state(self) -> str:
+        """'subtracted', 'recorded' (known, not subtracted) or 'none'."""
+        if self.calibration.background is None:
+            return "none"
+        return "subtracted" if self.subtract_background else "recorded"

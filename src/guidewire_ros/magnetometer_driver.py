@@ -3,9 +3,7 @@ per sensor), calibrated per sensor, with a service that records the background f
 field arrows for RViz."""
 from __future__ import annotations
 
-import threading
 import time
-from pathlib import Path
 
 import numpy as np
 from rclpy.node import Node
@@ -13,7 +11,7 @@ from sensor_msgs.msg import MagneticField
 from std_srvs.srv import Trigger
 from visualization_msgs.msg import MarkerArray
 
-from guidewire.calibration import ArrayCalibration, BackgroundRecorder
+from guidewire.calibration import CalibratedField
 from guidewire.contracts import ARRAY_BACKENDS, STATUS_MISSING, STATUS_SATURATED, STATUS_STALE, ArraySettings, \
     open_array
 from guidewire.pacing import SamplePacer
@@ -45,21 +43,15 @@ class MagnetometerDriver(Node):
         qos = publisher_qos(self, default_depth=2000)
         self.backend = open_array(self.backend_name, settings)
         count = self.backend.rows * self.backend.cols
-        calibration_file = declare(self, "calibration_file", "",
-                                   "Per-sensor calibration YAML (hard/soft iron, axes); '' = identity")
-        self.background_file = declare(self, "background_file", "",
-                                       "YAML the recorded background is saved to and loaded from; '' = memory only")
-        self.subtract_background = declare(self, "subtract_background", False,
-                                           "Subtract the recorded background field (no wire present)")
+        self.field = CalibratedField.open(
+            declare(self, "calibration_file", "", "Per-sensor calibration YAML (hard/soft iron, axes); '' = identity"),
+            count,
+            declare(self, "subtract_background", False, "Subtract the recorded background field (no wire present)"),
+            declare(self, "background_file", "",
+                    "YAML the recorded background is saved to and loaded from; '' = memory only"))
         self.background_samples = declare(self, "background_samples", 50, "Samples averaged per background")
         self.marker_scale = declare(self, "marker_scale", 200.0, "Field arrow length per tesla, m/T (RViz)")
         marker_rate = declare(self, "marker_rate_hz", 10.0, "Field-arrow MarkerArray rate, Hz; 0 = off")
-        self.calibration = ArrayCalibration.load(calibration_file, count) if calibration_file else \
-            ArrayCalibration.identity(count)
-        if self.background_file and Path(self.background_file).is_file():
-            self.calibration.background = ArrayCalibration.load(self.background_file, count).background
-        self.recording: BackgroundRecorder | None = None
-        self.background_lock = threading.Lock()  # the service and the sampling thread share the background
         self.create_service(Trigger, "~/record_background", self._record_background)
         self.publisher = self.create_publisher(MagnetometerArray, "mag_array/frame", qos)
         self.marker_publisher = self.create_publisher(MarkerArray, "mag_array/field_markers", qos)
@@ -85,22 +77,19 @@ class MagnetometerDriver(Node):
 
     def _record_background(self, _request, response):
         """Start averaging the next samples; the result is logged and reported in diagnostics."""
-        with self.background_lock:
-            self.recording = BackgroundRecorder(len(self.positions), self.background_samples)
+        self.field.record_background(self.background_samples)
         response.success = True
         response.message = f"recording the background over the next {self.background_samples} samples"
         self.get_logger().info(response.message)
         return response
 
-    def _background_recorded(self, recording: BackgroundRecorder) -> None:
-        self.calibration.background = recording.background
+    def _background_recorded(self, recording) -> None:
         if recording.never_valid:
             self.get_logger().warning(f"no valid background samples from sensors {recording.never_valid}: "
                                       "their background is left at zero")
-        if self.background_file:
-            self.calibration.save_background(self.background_file)
+        saved = self.field.background_file
         self.get_logger().info(f"background recorded from {recording.count} samples"
-                               + (f", saved to {self.background_file}" if self.background_file else ""))
+                               + (f", saved to {saved}" if saved else ""))
 
     def _publish_markers(self) -> None:
         if self.last_message is not None:
@@ -112,13 +101,9 @@ class MagnetometerDriver(Node):
         self.get_logger().error(f"array sample failed: {error}", throttle_duration_sec=1.0)
 
     def _publish_reading(self, stamp_ns: int, reading) -> None:
-        raw_calibrated = self.calibration.apply(reading.field, subtract_background=False)
-        with self.background_lock:
-            if self.recording is not None and self.recording.add(raw_calibrated):
-                self._background_recorded(self.recording)
-                self.recording = None
-        field = raw_calibrated - self.calibration.background \
-            if self.subtract_background and self.calibration.background is not None else raw_calibrated
+        field, recorded = self.field.apply(reading.field)
+        if recorded is not None:
+            self._background_recorded(recorded)
         message = convert.magnetometer_array(convert.header(stamp_ns, self.frame_id), self.sequence,
                                              self.backend.rows, self.backend.cols, self.positions, field,
                                              self.covariance, reading.status, reading.temperature)
@@ -141,13 +126,11 @@ class MagnetometerDriver(Node):
             level, message = WARN, f"{missing} missing, {saturated} saturated, {stale} stale sensor samples"
         if self.errors:
             level, message = ERROR, f"{self.errors} read errors: {self.last_error}"
-        background = self.calibration.background
         self.diagnostics.publish(level, message, {
             "rate_hz": f"{rate:.1f}", "target_rate_hz": self.rate, "published": self.sequence,
             "dropped_frames": self.pacer.dropped + self.backend.dropped, "read_errors": self.errors,
             "bus_errors_total": self.backend.bus_errors, "missing_sensor_samples": missing,
-            "background": "subtracted" if self.subtract_background and background is not None
-            else "recorded" if background is not None else "none",
+            "background": self.field.background_state,
             "saturated_sensor_samples": saturated, "stale_sensor_samples": stale})
         self.published_since_report = 0
         self.errors = 0
