@@ -72,6 +72,16 @@ def test_physics_fusion_beats_the_camera_alone_and_finds_the_tip(bench):
     assert np.median(tips) < 0.003
 
 
+def test_a_second_view_fixes_the_magnet_free_wire(bench):
+    truth, case, prior, array = _case(bench, 5003, LabErrors.typical())
+    one = reconstruct(case.top_camera, case.top_centreline, prior, array)
+    two = reconstruct(case.top_camera, case.top_centreline, prior, array,
+                      second_views=[(case.side_camera, case.side_centreline)])
+    one_errors, two_errors = shape_errors(one.points, truth.centreline), shape_errors(two.points, truth.centreline)
+    assert two_errors.rmse < 0.001 and two_errors.mae_z < 0.0005 and two_errors.rmse < 0.5 * one_errors.rmse
+    assert np.median(two.sigma) < np.median(one.sigma)
+
+
 def test_stereo_triangulation_recovers_the_wire(bench):
     truth, case, prior, _ = _case(bench, 5003, LabErrors.typical("camera_calibration"))
     points = triangulate_wire(case.top_camera, case.top_centreline, case.side_camera, case.side_centreline,

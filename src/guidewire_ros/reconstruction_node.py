@@ -51,6 +51,9 @@ class ReconstructionNode(Node):
         bench_config = declare(self, "bench_config", "",
                                "Bench YAML: view pose, array placement, wire and magnets; '' = embedded defaults")
         self.frame_id = declare(self, "frame_id", "bench", "Frame of the published wire")
+        second = declare(self, "second_view", "",
+                         "A second calibrated camera of the bench (camera_side) whose image pins the depth the "
+                         "first view leaves open; '' = one view")
         image_topic = declare(self, "image_topic", f"{view}/image_raw", "The view's image")
         info_topic = declare(self, "camera_info_topic", f"{view}/camera_info", "The view's CameraInfo")
         segmentation_topic = declare(self, "segmentation_topic", "",
@@ -79,9 +82,14 @@ class ReconstructionNode(Node):
         cameras = {camera.name: camera for camera in config.stereo}
         if view not in cameras:
             raise SystemExit(f"reconstruction: view {view!r} is not a camera of the bench ({', '.join(cameras)})")
-        camera = cameras[view]  # the view's mounting pose, from the bench YAML
-        self.view_rotation = look_at_rotation(camera.position, camera.look_at, camera.up)
-        self.view_position = np.asarray(camera.position, float)
+        if second and second not in cameras:
+            raise SystemExit(f"reconstruction: second_view {second!r} is not a camera of the bench "
+                             f"({', '.join(cameras)})")
+        # Each view's mounting pose, from the bench YAML.
+        self.poses = {name: (look_at_rotation(c.position, c.look_at, c.up), np.asarray(c.position, float))
+                      for name, c in cameras.items() if name in (view, second)}
+        self.view, self.second_view = view, second
+        self.calibrations: dict[str, CameraInfo] = {}
         g = config.guidewire
         self.magnets = WireMagnets.from_layout(g.diameter, g.tip_magnet_length, g.tip_magnet_polarization,
                                                g.segment_magnet_count, g.segment_magnet_length,
@@ -93,7 +101,7 @@ class ReconstructionNode(Node):
             from guidewire.twin import DigitalTwin
 
             self.background = DigitalTwin(config).magnetometer.recorded_background()
-        self.matcher = NearestStampMatcher(["array", "robot", "image"], slop_s=slop)
+        self.matcher = NearestStampMatcher(["array", "robot", "image", "second"], slop_s=slop)
         self.learned, self.learned_error = None, ""
         if self.method == "learned":  # torch is imported only for this method: the others start in a second
             from guidewire.reconstruction.depth import DepthModelError
@@ -104,7 +112,7 @@ class ReconstructionNode(Node):
             except DepthModelError as error:
                 self.learned_error = str(error)  # said on every frame: the node serves, the fault is visible
                 self.get_logger().error(self.learned_error)
-        self.calibration: CameraInfo | None = None
+
 
         self.shape_publisher = self.create_publisher(GuidewireShape, "guidewire/shape", output_qos)
         self.cloud_publisher = self.create_publisher(PointCloud2, "guidewire/cloud", output_qos)
@@ -114,7 +122,12 @@ class ReconstructionNode(Node):
         array_qos = QoSProfile(depth=400, reliability=input_qos.reliability, durability=input_qos.durability)
         self.create_subscription(MagnetometerArray, array_topic, self._on_array, array_qos)
         self.create_subscription(JointState, joints_topic, self._on_joints, input_qos)
-        self.create_subscription(CameraInfo, info_topic, self._on_info, input_qos)
+        self.create_subscription(CameraInfo, info_topic, lambda m: self.calibrations.__setitem__(view, m), input_qos)
+        if second:
+            self.create_subscription(CameraInfo, f"{second}/camera_info",
+                                     lambda m: self.calibrations.__setitem__(second, m), input_qos)
+            self.create_subscription(Image, f"{second}/image_raw",
+                                     lambda m: self.matcher.add("second", stamp_ns(m.header.stamp), m), input_qos)
         self.use_segmentation = bool(segmentation_topic)
         if self.use_segmentation:
             self.create_subscription(GuidewireSegmentation, segmentation_topic, self._on_segmentation, input_qos)
@@ -151,10 +164,6 @@ class ReconstructionNode(Node):
             position = message.position[list(message.name).index(self.insertion_joint)]
             self.matcher.add("robot", stamp_ns(message.header.stamp), float(position))
 
-    def _on_info(self, message: CameraInfo) -> None:
-        # A calibration holds until the next one: the image may arrive before its own CameraInfo.
-        self.calibration = message
-
     def _on_segmentation(self, message: GuidewireSegmentation) -> None:
         self._wait(message.header, None, message)
 
@@ -188,11 +197,12 @@ class ReconstructionNode(Node):
         pivot = stamp_ns(header.stamp)
         partners = self.matcher.match(pivot)
         problems = []
-        if self.calibration is None:
+        # A calibration holds until the next one: the image may arrive before its own CameraInfo.
+        if self.view not in self.calibrations:
             self._say(ERROR, "no CameraInfo for the view yet: no calibration, no fit")
             return
         try:
-            camera = camera_from_info(self.calibration, self.view_rotation, self.view_position)
+            camera = camera_from_info(self.calibrations[self.view], *self.poses[self.view])
         except ReconstructionError as error:
             self._say(ERROR, f"no fit: {error}")
             return
@@ -208,6 +218,9 @@ class ReconstructionNode(Node):
         if pixels is None:
             self._say(WARN, "no wire in the view")
             return
+        second_views, note = self._second_view(partners["second"])
+        if note:
+            problems.append(note)
         length = partners["robot"]
         if length is None:
             from guidewire.twin.wire import GuidewireModel  # the bench robot's programmed insertion profile
@@ -234,14 +247,15 @@ class ReconstructionNode(Node):
                     return
                 method = "learned"
             else:
-                estimate = reconstruct(camera, pixels, prior, array,
-                                       FitSettings(use_magnetics=method == "physics"))
+                estimate = reconstruct(camera, pixels, prior, array, FitSettings(use_magnetics=method == "physics"),
+                                       second_views)
         except ReconstructionError as error:
             self._say(ERROR, f"no fit: {error}")
             return
         shape_header = convert.header(pivot, self.frame_id)
         modalities = GuidewireShape.MODALITY_CAMERA | (GuidewireShape.MODALITY_MAGNETIC if array is not None
-                                                       and method != "image_only" else 0)
+                                                       and method != "image_only" else 0) \
+            | (GuidewireShape.MODALITY_STEREO if second_views and method != "learned" else 0)
         self.shape_publisher.publish(convert.guidewire_shape(shape_header, estimate, self.magnets.diameter,
                                                              modalities))
         self.cloud_publisher.publish(convert.wire_cloud(shape_header, estimate.points, estimate.sigma))
@@ -250,7 +264,8 @@ class ReconstructionNode(Node):
                                                         estimate.tip_orientation))
         self.published += 1
         self.latency_ms = (self.latency_ms + [1000 * (time.perf_counter() - start)])[-50:]
-        self.details = {"method": method, "sensors used": estimate.used_sensors,
+        self.details = {"method": method, "views": 1 + len(second_views) if method != "learned" else 1,
+                        "sensors used": estimate.used_sensors,
                         "tip sigma (mm)": f"{estimate.tip_sigma * 1000:.2f}",
                         "field residual rms (uT)": f"{estimate.field_rms * 1e6:.3f}",
                         "chi2 per dof": f"{estimate.chi2_per_dof:.2f}", "length (mm)": f"{estimate.length * 1000:.1f}"}
@@ -258,6 +273,21 @@ class ReconstructionNode(Node):
             self._say(WARN, "; ".join(problems))
         else:
             self.state = (OK, f"wire reconstructed ({method})")
+
+    def _second_view(self, image: Image | None) -> tuple[list, str]:
+        """[(camera, centreline)] of the second view's frame of the same instant, or [] and why not."""
+        if not self.second_view:
+            return [], ""
+        if image is None or self.second_view not in self.calibrations:
+            return [], f"no {self.second_view} frame or calibration within the window: one view only"
+        try:
+            camera = camera_from_info(self.calibrations[self.second_view], *self.poses[self.second_view])
+            pixels = camera_centreline(convert.image_array(image).squeeze())
+        except (ReconstructionError, ImageFormatError, ValueError) as error:
+            return [], f"{self.second_view} unusable ({error}): one view only"
+        if pixels is None or len(pixels) < 4:
+            return [], f"no wire in {self.second_view}: one view only"
+        return [(camera, pixels)], ""
 
     def _learned(self, image: Image | None, camera, pixels, prior, array):
         from guidewire.reconstruction.learned import as_estimate, make_sample

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.interpolate import BSpline
 from scipy.optimize import least_squares
+from scipy.spatial import cKDTree
 from scipy.spatial.transform import Rotation
 
 from guidewire.geometry import PinholeCamera
@@ -102,8 +103,9 @@ def _spline_basis(fraction: np.ndarray, count: int) -> np.ndarray:
 
 
 class _Problem:
-    def __init__(self, camera, pixels, array, prior, settings):
+    def __init__(self, camera, pixels, array, prior, settings, second_views=()):
         self.camera, self.array, self.prior, self.settings = camera, array, prior, settings
+        self.second_views = [(view, cKDTree(resample_by_spacing(line, 0.5))) for view, line in second_views]
         self.origin = np.asarray(camera.position, float)
         count = int(np.clip(prior.inserted_length * settings.samples_per_metre, 40, 250))
         self.pixels, fraction = resample_polyline(pixels, count)
@@ -141,6 +143,10 @@ class _Problem:
             model = wire_field(points, magnets, self.observers) + offset
             terms.append(((model - self.measured) / self.noise).ravel())
             terms.append(log_scale / prior.polarization_sigma)
+        for camera, tree in self.second_views:
+            # Distance of each projected point to that view's centreline (its nearest densified point).
+            distance, _ = tree.query(camera.project(points))
+            terms.append(distance / settings.pixel_sigma)
         return np.concatenate(terms)
 
     def start(self):
@@ -150,8 +156,13 @@ class _Problem:
 
 
 def reconstruct(camera: PinholeCamera, centreline_px: np.ndarray, prior: WirePrior,
-                array: ArrayField | None = None, settings: FitSettings = FitSettings()) -> WireEstimate:
-    """Fit the wire to one view's ordered centreline, the array's field and the robot's prior."""
+                array: ArrayField | None = None, settings: FitSettings = FitSettings(),
+                second_views: tuple = ()) -> WireEstimate:
+    """Fit the wire to one view's ordered centreline, the array's field and the robot's prior.
+
+    `second_views`: (camera, centreline px) of further calibrated views (the orthogonal camera of the
+    paper's bench); each point's projection is pulled onto that view's centreline, which fixes the
+    depth that one view and the magnet-free part of the wire leave open."""
     pixels = np.asarray(centreline_px, float)
     if pixels.ndim != 2 or len(pixels) < 4 or not np.isfinite(pixels).all():
         raise ReconstructionError("the centreline needs at least 4 finite pixels")
@@ -162,7 +173,11 @@ def reconstruct(camera: PinholeCamera, centreline_px: np.ndarray, prior: WirePri
         raise ReconstructionError("the array's field has non-finite values on sensors marked valid")
     entry_pixel = camera.project(np.asarray(prior.entry_point, float).reshape(1, 3))[0]
     pixels = orient_from_entry(pixels, entry_pixel)
-    problem = _Problem(camera, pixels, array, prior, settings)
+    for view, line in second_views:
+        if len(line) < 4 or not np.isfinite(line).all():
+            raise ReconstructionError("a second view's centreline needs at least 4 finite pixels")
+    problem = _Problem(camera, pixels, array, prior, settings,
+                       [(view, np.asarray(line, float)) for view, line in second_views])
 
     # Start flat at the entry's depth: the field, not the start, decides which way the wire leaves
     # the image plane (tilted starts never won on the held-out wires and tripled the time).

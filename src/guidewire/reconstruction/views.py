@@ -41,7 +41,7 @@ def polyline_length(points: np.ndarray) -> float:
 
 
 def resample_by_spacing(points: np.ndarray, spacing: float) -> np.ndarray:
-    """Points every `spacing` metres of arc length (the last point kept)."""
+    """Points every `spacing` of arc length, in the points' own unit (the last point kept)."""
     length = polyline_length(points)
     count = max(2, int(np.ceil(length / spacing)) + 1)
     return resample_polyline(points, count)[0]
