@@ -43,3 +43,86 @@ def crop_and_normalise(image: np.ndarray) -> tuple[np.ndarray, tuple[slice, slic
     box = nonzero_crop_box(image)
     cropped = image[box]
     return mask_guided_zscore(cropped, cropped != 0), box
+
+
+# Border pixels that hold exactly one value form a blank collimator border (no tolerance: a dark wire
+# a grey level above a zero border, where it enters the field, must not join the border).
+BLANK_TOLERANCE = 0.0
+# Robust normalisation: the field's median and its 16th..84th percentile half-spread (the standard deviation of
+# a normal distribution), values clipped to this many spreads so that burned-in text or a saturated
+# lung does not dominate the frame's scale.
+ROBUST_CLIP = 6.0
+
+
+def blank_border(image: np.ndarray) -> np.ndarray:
+    """Pixels of a blank collimator border: connected to the frame's edge and equal to the value
+    most common along the edge, whether that is 0, a grey fill or white. A frame without such a
+    border (a noisy shutter region, or no collimator) has none; the wire and anatomy never hold one
+    exact value over a region connected to the edge."""
+    frame = image.astype(np.float32)
+    edge = np.concatenate([frame[0], frame[-1], frame[:, 0], frame[:, -1]])
+    values, counts = np.unique(np.rint(edge), return_counts=True)
+    fill = values[counts.argmax()]
+    if counts.max() < 0.1 * edge.size:  # the edge is not blank anywhere to speak of
+        return np.zeros(image.shape, bool)
+    flat = (np.abs(frame - fill) <= BLANK_TOLERANCE).astype(np.uint8)
+    flat = cv2.morphologyEx(flat, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))  # noise pixels at the fill value
+    count, labels = cv2.connectedComponents(flat, connectivity=4)
+    touching = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    border = np.isin(labels, touching[touching > 0])
+    return border & (border.mean() < 0.95)  # nothing left to segment: treat the frame as all field
+
+
+def robust_field_of_view(image: np.ndarray) -> np.ndarray:
+    """The collimated field: every pixel that is not part of a blank border (blank_border). A soft,
+    noisy shutter region stays in the field: the network sees it as it sees any dim anatomy."""
+    if image.ndim != 2:
+        raise ValueError(f"expected a single-channel image, got shape {image.shape}")
+    return ~blank_border(image)
+
+
+def robust_normalise(image: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """(image - median) / half the 16th..84th percentile spread, both over the valid pixels;
+    clipped to +-ROBUST_CLIP; 0 outside valid."""
+    image = image.astype(np.float32)
+    if not valid.any():
+        return np.zeros_like(image)
+    low, centre, high = np.percentile(image[valid], [16, 50, 84])
+    spread = max(float(high - low) / 2, 1e-6)
+    normalised = np.clip((image - centre) / spread, -ROBUST_CLIP, ROBUST_CLIP)
+    return np.where(valid, normalised, 0.0).astype(np.float32)
+
+
+def box_of(valid: np.ndarray) -> tuple[slice, slice]:
+    rows, cols = np.any(valid, axis=1), np.any(valid, axis=0)
+    if not rows.any():
+        return slice(0, valid.shape[0]), slice(0, valid.shape[1])
+    r0, r1 = np.flatnonzero(rows)[[0, -1]]
+    c0, c1 = np.flatnonzero(cols)[[0, -1]]
+    return slice(r0, r1 + 1), slice(c0, c1 + 1)
+
+
+def paper_preprocessing(image: np.ndarray):
+    """The FGA-Net paper's: crop to the non-zero region, z-score over its non-zero pixels."""
+    box = nonzero_crop_box(image)
+    cropped = image[box]
+    valid = cropped != 0
+    return mask_guided_zscore(cropped, valid), box, valid
+
+
+def robust_preprocessing(image: np.ndarray):
+    """Crop to robust_field_of_view's box, robust_normalise inside it."""
+    valid = robust_field_of_view(image)
+    box = box_of(valid)
+    return robust_normalise(image[box], valid[box]), box, valid[box]
+
+
+# name -> function(image) returning (normalised crop, its box in the frame, the field inside the crop)
+PREPROCESSING = {"paper": paper_preprocessing, "robust": robust_preprocessing}
+
+
+def field_of_view(image: np.ndarray, preprocessing: str = "paper") -> np.ndarray:
+    """The whole frame's field of view under a preprocessing (its valid pixels)."""
+    if preprocessing == "paper":
+        return image != 0
+    return robust_field_of_view(image)

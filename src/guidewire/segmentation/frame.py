@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from guidewire.preprocessing import field_of_view
 from guidewire.segmentation.centreline import Centreline, extract_centreline
 from guidewire.segmentation.inference import Segmenter
 
@@ -30,7 +31,7 @@ def segment_frame(segmenter: Segmenter, image: np.ndarray, confidence_cut: float
     """Mask, centreline and confidence of one frame; confidence_cut overrides the segmenter's."""
     probability = segmenter.probability(image)
     wire = probability >= segmenter.threshold
-    centreline = extract_centreline(wire, valid=image != 0)
+    centreline = extract_centreline(wire, valid=field_of_view(image, segmenter.preprocessing))
     confidence = mask_confidence(probability, wire)
     cut = segmenter.confidence_cut if confidence_cut is None else confidence_cut
     return FrameSegmentation(probability, wire.astype(np.uint8) * 255, centreline, confidence, confidence < cut)

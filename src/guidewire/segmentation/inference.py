@@ -4,14 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
-from guidewire.preprocessing import crop_and_normalise
+from guidewire.preprocessing import PREPROCESSING
 from guidewire.segmentation.backends import SIZE_MULTIPLE, check_settings, load_compiled, onnx_session
 from guidewire.segmentation.checkpoint import DEFAULT_WEIGHTS, load_checkpoint
 from guidewire.segmentation.fganet import fold_batch_norms
 from guidewire.segmentation.precision import resolve_precision
+
+
+# The wire width in px of the frames the shipped network was trained on (2-4 px at 256x256, stages 2-6),
+# for checkpoints that do not record theirs.
+EXPECTED_WIRE_WIDTH_PX = 3.0
 
 
 def fitting_window(height: int, width: int) -> int:
@@ -54,7 +60,8 @@ class Segmenter:
 
     def __init__(self, weights: str | Path = DEFAULT_WEIGHTS, backend: str = "torch", window: int = 512,
                  overlap: float = 0.5, onnx_file: str | Path | None = None, threads: int = 0,
-                 precision: str = "float32", device: str = "cpu"):
+                 precision: str = "float32", device: str = "cpu", preprocessing: str | None = None,
+                 wire_width_px: float | None = None):
         self.device = check_settings(backend, window, precision, device)
         self.weights = Path(weights)
         self.network, self.meta = load_checkpoint(weights)
@@ -63,6 +70,17 @@ class Segmenter:
         self.precision = "float32" if backend == "onnx" else resolve_precision(precision, self.device)
         self.backend, self.window, self.overlap = backend, window, overlap
         self.threshold = float(self.meta.get("threshold", 0.5))
+        # How the frame is cropped and normalised (guidewire.preprocessing.PREPROCESSING): the checkpoint's
+        # own unless asked for; "paper" for checkpoints that do not say.
+        self.preprocessing = preprocessing or str(self.meta.get("preprocessing", "paper"))
+        if self.preprocessing not in PREPROCESSING:
+            raise ValueError(f"preprocessing '{self.preprocessing}' is not one of {', '.join(PREPROCESSING)}")
+        # The wire width in px the network was trained to see, and the width in the frames it is given:
+        # frames are resampled by their ratio (None or 0: as they come).
+        self.expected_wire_width_px = float(self.meta.get("wire_width_px", EXPECTED_WIRE_WIDTH_PX))
+        if wire_width_px is not None and wire_width_px < 0:
+            raise ValueError(f"wire_width_px must be positive (or 0: do not resample), got {wire_width_px}")
+        self.wire_width_px = wire_width_px or None
         # Frames whose confidence falls below it are flagged; 0 (flag none) without a chosen cut.
         self.confidence_cut = float(self.meta.get("confidence_cut", 0.0))
         if threads:
@@ -105,12 +123,33 @@ class Segmenter:
             norm[top:top + window, left:left + window] += weight
         return (total / norm)[:height, :width]
 
+    @property
+    def scale(self) -> float:
+        """Resampling factor from the frame to the network's input (1: none)."""
+        return self.expected_wire_width_px / self.wire_width_px if self.wire_width_px else 1.0
+
     def probability(self, image: np.ndarray) -> np.ndarray:
         """Wire probability (H,W float32) for a mono image (uint8/uint16/float); 0 outside the
-        non-zero (collimated) region, which is cropped away first as in the paper."""
+        collimated field, which is cropped away first as in the paper (preprocessing "paper": the
+        non-zero region; "robust": guidewire.preprocessing.robust_field_of_view). With a wire width
+        set, the frame is resampled so that its wire is as wide as the network expects, and the
+        probabilities are resampled back to the frame's size."""
         if image.ndim != 2:
             raise ValueError(f"segmentation needs a single-channel image, got shape {image.shape}")
-        normalised, box = crop_and_normalise(image)
+        scale = self.scale
+        if abs(scale - 1) > 0.02:
+            height, width = image.shape
+            size = (max(int(round(width * scale)), SIZE_MULTIPLE), max(int(round(height * scale)), SIZE_MULTIPLE))
+            interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+            resized = cv2.resize(image, size, interpolation=interpolation)
+            if self.preprocessing == "paper":  # the zero border stays exactly zero, not blended into the field
+                resized[cv2.resize((image == 0).astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0] = 0
+            probability = self._probability(resized)
+            return cv2.resize(probability, (width, height), interpolation=cv2.INTER_LINEAR)
+        return self._probability(image)
+
+    def _probability(self, image: np.ndarray) -> np.ndarray:
+        normalised, box, valid = PREPROCESSING[self.preprocessing](image)
         probability = np.zeros(image.shape, np.float32)
-        probability[box] = self.probability_normalised(normalised) * (image[box] != 0)
+        probability[box] = self.probability_normalised(normalised) * valid
         return probability

@@ -1,0 +1,222 @@
+"""Cross-generator segmentation: networks trained on one generator, scored on frames of another.
+
+    scripts/env.sh python bench/bench_segmentation_cross.py
+
+Generator A is the project's own (guidewire.segmentation.synthetic: diffdrr DRRs of the bench's CT);
+generator B is the independent validation renderer (guidewire.validation.fluoro_frames: procedural
+anatomy, its own wire model, catheters, leads, soft shutters, display processing), written without
+reading A. The shipped FGA-Net and the U-Net baseline were trained on A only; the ridge filter's scale
+and threshold are chosen on A's training frames (seed 1000) for the A -> B direction and on B frames
+of other seeds (20000+) for B -> A. Frames from a generator a model never saw are the number to
+improve (issue 22), the own-generator row is the check that nothing was lost there.
+
+Sets (written here if missing, into out/segmentation/):
+- B: `python -m guidewire.validation.fluoro_frames out/segmentation/fluoro_b --seed 9000 --count 200`
+- A held-out: `python -m guidewire.segmentation.synthetic out/segmentation/heldout_large --seed 3000
+  --poses 16 --frames-per-pose 16` (the bench_segmentation.py set)
+- A tuning (ridge filter only): seed 1000, 4 poses x 8 frames (the training set's first poses).
+
+Columns: the paper's (AUC, Macro-F1, Dice, MIoU, OIoU) and clDice in %, the tip error (median px over
+frames with a tip), tip within 10 px (% of all frames; a frame without a predicted tip counts as a
+miss), frames where nothing was segmented, and 95 % bootstrap intervals of the mean Dice and clDice
+(over frames for B, over poses for A).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from guidewire.segmentation.centreline import extract_centreline  # noqa: E402
+from guidewire.segmentation.checkpoint import DEFAULT_WEIGHTS  # noqa: E402
+from guidewire.segmentation.inference import Segmenter, fitting_window  # noqa: E402
+from guidewire.segmentation.metrics import HEADER, best_threshold, bootstrap_mean, evaluate_set  # noqa: E402
+from guidewire.preprocessing import PREPROCESSING, field_of_view  # noqa: E402
+
+OUT = ROOT / "out" / "segmentation"
+SETS = {"B": OUT / "fluoro_b", "A": OUT / "heldout_large"}
+RIDGE_TUNING = {"A": OUT / "tune_a", "B": OUT / "tune_b"}
+SHIPPED_WIDTH_UNET = ROOT / "bench" / "checkpoints" / "unet_shipped_width.pt"
+TIP_RADIUS_PX = 10.0
+RIDGE_SIGMAS = (1.0, 1.5, 2.0)
+
+
+def ensure_set(name: str, folder: Path) -> None:
+    if (folder / "frames.json").is_file() or (folder / "frames.jsonl").is_file():
+        return
+    if name == "B" or folder == RIDGE_TUNING["B"]:
+        from guidewire.validation.fluoro_frames import write_set
+
+        write_set(folder, 9000 if name == "B" else 20000, 200 if name == "B" else 32)
+        return
+    from guidewire.segmentation.synthetic import SyntheticSetConfig, write_folder
+
+    config = SyntheticSetConfig(poses=16, frames_per_pose=16, seed=3000) if name == "A" else \
+        SyntheticSetConfig(poses=4, frames_per_pose=8, seed=1000)
+    write_folder(config, folder)
+
+
+def load_frames(folder: Path, count: int | None = None):
+    """Images, masks, tips (u, v) and a group label per frame (the pose for A's sets, else None),
+    from either generator's folder layout."""
+    if (folder / "frames.json").is_file():  # generator B
+        frames = json.loads((folder / "frames.json").read_text())["frames"][:count]
+        names = [(f["image"], f["mask"]) for f in frames]
+        groups = None
+    else:
+        frames = [json.loads(line) for line in (folder / "frames.jsonl").read_text().splitlines()]
+        record = json.loads((folder / "set.json").read_text()) if (folder / "set.json").is_file() else None
+        groups = np.arange(len(frames)) // record["frames_per_pose"] if record else None
+        if count is not None and count < len(frames):  # spread over every pose
+            chosen = np.linspace(0, len(frames) - 1, count).round().astype(int)
+            frames = [frames[i] for i in chosen]
+            groups = None if groups is None else groups[chosen]
+        names = [("images/" + f["name"], "masks/" + f["name"]) for f in frames]
+    images = [cv2.imread(str(folder / image), cv2.IMREAD_GRAYSCALE) for image, _ in names]
+    masks = [cv2.imread(str(folder / mask), cv2.IMREAD_GRAYSCALE) > 0 for _, mask in names]
+    return images, masks, [f["tip"] for f in frames], groups
+
+
+def ridge_response(image: np.ndarray, preprocessing: str) -> np.ndarray:
+    """Sato tubeness of dark ridges at the wire's widths, on the frame normalised as the networks see it."""
+    from skimage.filters import sato
+
+    normalised, box, valid = PREPROCESSING[preprocessing](image)
+    response = np.zeros(image.shape, np.float32)
+    response[box] = sato(normalised, sigmas=RIDGE_SIGMAS, black_ridges=True) * valid
+    return response
+
+
+def tune_ridge(folder: Path, preprocessing: str) -> tuple[float, float]:
+    """Scale (median 99.9th percentile of the response) and the threshold with the best mean Dice."""
+    images, masks, _, _ = load_frames(folder)
+    responses = [ridge_response(image, preprocessing) for image in images]
+    scale = float(np.median([np.percentile(r, 99.9) for r in responses]))
+    probabilities = [np.clip(r / scale, 0, 1) for r in responses]
+    return scale, best_threshold(probabilities, masks, np.linspace(0.05, 0.95, 19))[0]
+
+
+def score(probabilities, images, masks, tips, threshold, preprocessing):
+    predicted = []
+    for probability, image in zip(probabilities, images):
+        centreline = extract_centreline(probability >= threshold, valid=field_of_view(image, preprocessing))
+        predicted.append(None if centreline is None else centreline.tip)
+    scores = evaluate_set(probabilities, masks, predicted, tips, threshold)
+    within = [p is not None and np.hypot(*(np.asarray(p) - np.asarray(t))) <= TIP_RADIUS_PX
+              for p, t in zip(predicted, tips)]
+    empty = sum(not (p >= threshold).any() for p in probabilities)
+    return scores, np.asarray(within, float), empty
+
+
+def interval(values, groups) -> str:
+    _, low, high = bootstrap_mean(values, groups)
+    return f"{100 * low:.1f} .. {100 * high:.1f}"
+
+
+def overlay_hardest(path: Path, images, masks, probabilities: dict, thresholds: dict, dice: list, count: int = 6,
+                    preprocessing: str = "paper") -> None:
+    """The `count` frames with the lowest Dice of the first network: input, then each model's mask
+    (truth only blue, prediction only green, both cyan; predicted tip circled red, true tip not drawn)."""
+    order = np.argsort(dice)[:count]
+    rows = []
+    for index in order:
+        image, truth = images[index], masks[index]
+        tiles = [cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)]
+        for name, maps in probabilities.items():
+            predicted = maps[index] >= thresholds[name]
+            tile = tiles[0].copy()
+            tile[truth & ~predicted] = (255, 0, 0)
+            tile[predicted & ~truth] = (0, 200, 0)
+            tile[predicted & truth] = (255, 255, 0)
+            centreline = extract_centreline(predicted, valid=field_of_view(image, preprocessing))
+            if centreline is not None:
+                cv2.circle(tile, tuple(int(v) for v in np.rint(centreline.tip)), 7, (0, 0, 255), 2)
+            cv2.putText(tile, name, (5, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 255, 255), 1)
+            tiles.append(tile)
+        rows.append(np.hstack([cv2.resize(t, (256, 256), interpolation=cv2.INTER_AREA) for t in tiles]))
+    cv2.imwrite(str(path), np.vstack(rows))
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--count", type=int, default=200, help="frames of each set (A: spread over its poses)")
+    parser.add_argument("--sets", default="B,A", help="which test sets, comma separated")
+    parser.add_argument("--model", action="append", default=[], metavar="NAME=CHECKPOINT",
+                        help="networks to score (default: the shipped FGA-Net and the shipped-width U-Net)")
+    parser.add_argument("--preprocessing", default="paper", choices=sorted(PREPROCESSING))
+    parser.add_argument("--wire-width", type=float, default=0.0,
+                        help="the frames' wire width in px, for the segmenter to resample (0: as they are)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="inference threads (1: on a loaded 2-core machine two threads ran 10x slower)")
+    parser.add_argument("--png", type=Path, default=ROOT / "bench" / "results" / "segmentation_cross_hardest.png")
+    parser.add_argument("--no-ridge", action="store_true")
+    args = parser.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(args.threads)
+    networks = dict(item.split("=", 1) for item in args.model) or {
+        "FGA-Net (shipped)": str(DEFAULT_WEIGHTS), "U-Net (shipped width)": str(SHIPPED_WIDTH_UNET)}
+    print(f"Cross-generator segmentation, preprocessing '{args.preprocessing}'"
+          + (f", frames' wire width {args.wire_width:g} px" if args.wire_width else "")
+          + "; metrics in %; intervals: 95 % bootstrap (10,000 resamples, seed 0)")
+    header = ["trained on", "model"] + HEADER + [f"tip <= {TIP_RADIUS_PX:g} px %", "no wire found",
+                                                 "Dice interval", "clDice interval", "s per frame"]
+    for set_name in args.sets.split(","):
+        folder = SETS[set_name]
+        ensure_set(set_name, folder)
+        images, masks, tips, groups = load_frames(folder, args.count)
+        unit = "poses" if groups is not None else "frames"
+        print(f"\nScored on generator {set_name}: {len(images)} frames of {images[0].shape[1]}x{images[0].shape[0]} "
+              f"({folder.relative_to(ROOT)}); intervals over {unit}")
+        print("| " + " | ".join(header) + " |")
+        print("|" + "---|" * len(header))
+        probabilities, thresholds, dice = {}, {}, None
+        window = fitting_window(*images[0].shape)
+        for name, checkpoint in networks.items():
+            segmenter = Segmenter(checkpoint, window=window, threads=args.threads,
+                                  preprocessing=args.preprocessing, wire_width_px=args.wire_width or None)
+            started = time.perf_counter()
+            maps = [segmenter.probability(image) for image in images]
+            seconds = (time.perf_counter() - started) / len(images)
+            scores, within, empty = score(maps, images, masks, tips, segmenter.threshold, args.preprocessing)
+            trained = "A (shipped)" if Path(checkpoint).resolve() in (DEFAULT_WEIGHTS.resolve(),
+                                                                      SHIPPED_WIDTH_UNET.resolve()) else "see name"
+            print(f"| {trained} | {name} | " + " | ".join(scores.as_percent_row())
+                  + f" | {100 * within.mean():.1f} | {empty} | {interval(scores.dice_per_image, groups)} | "
+                  f"{interval(scores.cldice_per_image, groups)} | {seconds:.2f} |")
+            probabilities[name], thresholds[name] = maps, segmenter.threshold
+            dice = scores.dice_per_image if dice is None else dice
+        if not args.no_ridge:
+            for tuned_on in ("A", "B"):
+                tuning = RIDGE_TUNING[tuned_on]
+                ensure_set(tuned_on + "-tuning", tuning)
+                scale, threshold = tune_ridge(tuning, args.preprocessing)
+                started = time.perf_counter()
+                maps = [np.clip(ridge_response(image, args.preprocessing) / scale, 0, 1) for image in images]
+                seconds = (time.perf_counter() - started) / len(images)
+                scores, within, empty = score(maps, images, masks, tips, threshold, args.preprocessing)
+                name = f"Sato ridge filter (threshold {threshold:.2f} on {tuning.relative_to(ROOT)})"
+                print(f"| {tuned_on} | {name} | " + " | ".join(scores.as_percent_row())
+                      + f" | {100 * within.mean():.1f} | {empty} | {interval(scores.dice_per_image, groups)} | "
+                      f"{interval(scores.cldice_per_image, groups)} | {seconds:.2f} |")
+                if tuned_on == "A":
+                    probabilities["Sato (tuned on A)"], thresholds["Sato (tuned on A)"] = maps, threshold
+        if set_name == "B" and args.png:
+            args.png.parent.mkdir(parents=True, exist_ok=True)
+            overlay_hardest(args.png, images, masks, probabilities, thresholds, dice,
+                            preprocessing=args.preprocessing)
+            print(f"\nhardest frames of B (lowest Dice of {next(iter(networks))}): {args.png.relative_to(ROOT)}")
+    print("\ncommand: scripts/env.sh python bench/bench_segmentation_cross.py " + shlex.join(sys.argv[1:]))
+
+
+if __name__ == "__main__":
+    main()
