@@ -124,7 +124,8 @@ def run(args):
                   "seconds": seconds, "cpu_seconds": cpu,
                   "estimated": None if result is None else result.estimated_error_mm,
                   "converged": None if result is None else result.converged,
-                  "iterations": None if result is None else result.iterations}
+                  "iterations": None if result is None else result.iterations,
+                  "pose": np.asarray(pose).round(9).tolist()}
         with log.open("a") as f:
             f.write(json.dumps(record) + "\n")
         print(f"{folder.name} {nv}v {method:10s} mTRE {e.mtre_mm:7.2f} mm (from {e0.mtre_mm:6.1f}) "
@@ -152,18 +153,19 @@ def report(args) -> str:
                 m = np.array([r["mtre"] for r in rs])
                 s1, s2 = (m < 1).mean() * 100, (m < 2).mean() * 100
                 sec = np.mean([r["seconds"] for r in rs])
+                cpu = np.mean([r["cpu_seconds"] for r in rs])  # one torch thread: the wall time on an idle core
                 targets = ""
                 if nv == 2 and method != "coarse":
                     if range_name == "15deg/30mm":
-                        ok = [m.mean() <= 0.5, s1 >= 95, sec < 30]
+                        ok = [m.mean() <= 0.5, s1 >= 95, cpu < 30]
                         targets = (f"mean<=0.5 {'met' if ok[0] else 'NOT met'}, success>=95% "
                                    f"{'met' if ok[1] else 'NOT met'}, <30 s {'met' if ok[2] else 'NOT met'}")
                     else:
-                        targets = f"success>=80% {'met' if s1 >= 80 else 'NOT met'}, <30 s {'met' if sec < 30 else 'NOT met'}"
+                        targets = f"success>=80% {'met' if s1 >= 80 else 'NOT met'}, <30 s {'met' if cpu < 30 else 'NOT met'}"
                 lines.append(f"| {range_name} | {nv} | {method} | {len(rs)} | {_fmt(m.mean())} | {_fmt(np.median(m))} | "
                              f"{_fmt(np.percentile(m, 95))} | {_fmt(np.mean([r['mrpe'] for r in rs]))} | "
                              f"{_fmt(np.mean([r['rot'] for r in rs]))} | {_fmt(np.mean([r['depth_ap'] for r in rs]))} | "
-                             f"{s1:.0f} % | {s2:.0f} % | {sec:.1f} | {np.mean([r['cpu_seconds'] for r in rs]):.1f} | "
+                             f"{s1:.0f} % | {s2:.0f} % | {sec:.1f} | {cpu:.1f} | "
                              f"{targets} |")
     opt = [r for r in records if r["method"] != "coarse" and r["estimated"] is not None]
     conf = []
@@ -184,6 +186,62 @@ def report(args) -> str:
     return "\n".join(lines + [""] + conf)
 
 
+def figure(args, path: Path, count: int = 3) -> None:
+    """X-ray, DRR at the initial and the final pose, and the final DRR's edges over the X-ray, for the
+    first logged two-view registrations (one row per case; wide-range cases preferred last)."""
+    import cv2
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import torch
+
+    from guidewire.registration.case import read_case
+    from guidewire.registration.geometry import to_mm
+
+    records = [json.loads(line) for line in Path(args.log).read_text().splitlines()]
+    chosen = [r for r in records if r["views"] == 2 and r["method"] != "coarse" and "pose" in r]
+    chosen = sorted(chosen, key=lambda r: (r["range"], r["seed"]))
+    picks = [r for r in chosen if r["range"] == "15deg/30mm"][:count - 1] + \
+        [r for r in chosen if r["range"] == "45deg/60mm"][:1]
+    if not picks:
+        return
+    _, _, ct = load_cts()
+
+    def drr(view, pose):
+        cam = torch.tensor(np.linalg.inv(to_mm(pose)) @ view.geometry.pose_mm(), dtype=torch.float32)[None]
+        with torch.no_grad():
+            return ct.render(cam, view.geometry.intrinsics_mm(), "trilinear", 256)[0, 0].numpy()
+
+    def edges(image):
+        u8 = cv2.normalize(image, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
+        return cv2.Canny(cv2.GaussianBlur(u8, (0, 0), 1.0), 30, 90) > 0
+
+    fig, axes = plt.subplots(len(picks), 5, figsize=(15, 3.2 * len(picks)), squeeze=False)
+    for row, r in zip(axes, picks):
+        _, views, initial = read_case(Path(args.case_dir) / r["case"])
+        final = np.array(r["pose"])
+        ap, lat = views[0], views[1]
+        d0, d1 = drr(ap, initial), drr(ap, final)
+        row[0].imshow(ap.image, cmap="gray")
+        row[0].set_title(f"{r['case']}: AP X-ray (target)", fontsize=8)
+        row[1].imshow(-d0, cmap="gray")
+        row[1].set_title(f"DRR at the initial pose ({r['initial_mtre']:.0f} mm)", fontsize=8)
+        row[2].imshow(-d1, cmap="gray")
+        row[2].set_title(f"DRR at the final pose ({r['mtre']:.2f} mm, {r['method']})", fontsize=8)
+        for ax, view, title in ((row[3], ap, "AP"), (row[4], lat, "lateral")):
+            rgb = np.repeat((view.image.astype(float) / max(view.image.max(), 1))[..., None], 3, -1)
+            rgb[edges(drr(view, initial))] = (1.0, 0.2, 0.2)
+            rgb[edges(drr(view, final))] = (0.1, 1.0, 0.1)
+            ax.imshow(rgb)
+            ax.set_title(f"{title}: edges initial (red), final (green)", fontsize=8)
+        for ax in row:
+            ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=50, help="cases per initial-error range")
@@ -197,6 +255,7 @@ def main():
     parser.add_argument("--case-dir", default=str(ROOT / "out/registration/cases"))
     parser.add_argument("--log", default=str(ROOT / "out/registration/bench.jsonl"))
     parser.add_argument("--report", action="store_true", help="only print the tables of the logged runs")
+    parser.add_argument("--figure", default=None, help="also draw a few registrations into this PNG")
     args = parser.parse_args()
     if args.error_scale is None:
         from guidewire.registration.optimise import RegistrationSettings
@@ -206,6 +265,8 @@ def main():
         run(args)
     print(report(args))
     print(f"\ncommand: {COMMAND} --cases {args.cases}")
+    if args.figure:
+        figure(args, Path(args.figure))
 
 
 if __name__ == "__main__":
