@@ -162,16 +162,14 @@ def sample_camera(sample) -> PinholeCamera:
 def image_branch(sample, relative_disparity: np.ndarray, platform_height: float = 0.0) -> np.ndarray:
     """Station points (n,3) from a depth network's relative disparity on the square input, aligned on the
     platform plane's known disparity."""
-    from guidewire.preprocessing import pad_to_square_and_resize
-    from guidewire.reconstruction.depth import align_disparity, plane_depth
+    from guidewire.reconstruction.depth import align_disparity, plane_disparity
 
     camera = sample_camera(sample)
     shape = tuple(np.asarray(sample["shape"]).astype(int))
-    plane = pad_to_square_and_resize(np.where(np.isfinite(d := plane_depth(camera, shape, platform_height)),
-                                              d, 0.0).astype(np.float32), relative_disparity.shape[0])
+    plane = plane_disparity(camera, shape, relative_disparity.shape[0], platform_height)
     anchors = plane > 0
     anchors[::2] = False  # every other row: enough anchors, half the work
-    scale, shift = align_disparity(relative_disparity, np.where(anchors, plane, 1.0), anchors)
+    scale, shift = align_disparity(relative_disparity, 1.0 / np.where(anchors, plane, 1.0), anchors)
     disparity = station_disparity(scale * relative_disparity + shift, np.asarray(sample["pixels"], float), shape)
     depth = 1.0 / np.maximum(disparity, 1e-3)
     return image_points(camera, np.asarray(sample["pixels"], float), depth)

@@ -20,8 +20,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from guidewire.preprocessing import pad_to_square_and_resize
-from guidewire.reconstruction.depth import plane_depth
+from guidewire.reconstruction.depth import plane_disparity
 from guidewire.reconstruction.learned import make_sample as make_inputs
 from guidewire.reconstruction.stereo import _monotone_pairing
 from guidewire.reconstruction.views import resample_by_spacing
@@ -41,9 +40,7 @@ def _to_square(pixels: np.ndarray, shape: tuple[int, int], size: int = SIZE) -> 
 
 def true_disparity(camera, truth_points: np.ndarray, shape: tuple[int, int], size: int = SIZE) -> np.ndarray:
     """Inverse depth (1/m) at the network's input resolution: the platform, with the wire drawn over it."""
-    depth = plane_depth(camera, shape)
-    disparity = np.where(np.isfinite(depth), 1.0 / depth, 0.0).astype(np.float32)
-    square = pad_to_square_and_resize(disparity, size)
+    square = plane_disparity(camera, shape, size)
     samples = resample_by_spacing(truth_points, 0.001)
     pixels = _to_square(camera.project(samples), shape, size)
     wire_disparity = 1.0 / camera.to_camera(samples)[:, 2]
