@@ -17,13 +17,7 @@ def pad_to_square_and_resize(image: np.ndarray, size: int = 512) -> np.ndarray:
 
 def nonzero_crop_box(image: np.ndarray) -> tuple[slice, slice]:
     """FGA-Net paper: the bounding box of the non-zero (collimated, valid) region."""
-    valid = image != 0 if image.ndim == 2 else (image != 0).any(axis=2)
-    rows, cols = np.any(valid, axis=1), np.any(valid, axis=0)
-    if not rows.any():
-        return slice(0, image.shape[0]), slice(0, image.shape[1])
-    r0, r1 = np.flatnonzero(rows)[[0, -1]]
-    c0, c1 = np.flatnonzero(cols)[[0, -1]]
-    return slice(r0, r1 + 1), slice(c0, c1 + 1)
+    return box_of(image != 0 if image.ndim == 2 else (image != 0).any(axis=2))
 
 
 def mask_guided_zscore(image: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
@@ -94,6 +88,7 @@ def robust_normalise(image: np.ndarray, valid: np.ndarray) -> np.ndarray:
 
 
 def box_of(valid: np.ndarray) -> tuple[slice, slice]:
+    """The bounding box of the True pixels of a (H,W) mask; the whole image when there are none."""
     rows, cols = np.any(valid, axis=1), np.any(valid, axis=0)
     if not rows.any():
         return slice(0, valid.shape[0]), slice(0, valid.shape[1])
