@@ -40,6 +40,13 @@ class SegmentationNode(Node):
                                  "Results with a lower confidence are flagged low_confidence; -1 = the cut stored "
                                  "in the checkpoint (chosen on training frames), 0 = flag none")
         self.confidence_cut = None if confidence_cut < 0 else confidence_cut
+        wire_width_px = declare(self, "wire_width_px", 0.0,
+                                "Wire width in px in the incoming frames: they are resampled so that the wire is "
+                                "as wide as the network expects (the checkpoint's wire_width_px, 3 px for the "
+                                "shipped one; logged at start); 0 = segment frames as they come")
+        preprocessing = declare(self, "preprocessing", "",
+                                "Crop and normalisation: paper (crop to the non-zero region, z-score) or robust "
+                                "(a blank border of any value, percentile normalisation); '' = the checkpoint's")
         image_topic = declare(self, "image_topic", "xray/image_raw", "Mono image topic to segment")
         self.publish_overlay = declare(self, "publish_overlay", True, "Publish an rgb8 overlay for RViz")
         input_qos = qos_profile(declare(self, "input_qos", "sensor_data", "Subscription QoS"))
@@ -48,10 +55,13 @@ class SegmentationNode(Node):
         self.served, self.model_error = None, ""
         try:
             self.served = ServedSegmenter(weights or DEFAULT_WEIGHTS, backend, window, threads, precision, device,
-                                          self.get_logger().info, self.get_logger().error)
+                                          self.get_logger().info, self.get_logger().error, preprocessing or None,
+                                          wire_width_px or None)
             segmenter = self.served.segmenter
             self.get_logger().info(f"loaded {weights or DEFAULT_WEIGHTS} ({segmenter.backend}, {segmenter.precision}, "
-                                   f"{device}), segmenting {image_topic}")
+                                   f"{device}, preprocessing {segmenter.preprocessing}, expects a "
+                                   f"{segmenter.expected_wire_width_px:g} px wire, resampling frames by "
+                                   f"{segmenter.scale:.2f}), segmenting {image_topic}")
         except (WeightsError, ValueError) as error:
             self.model_error = str(error)
             self.get_logger().error(f"no segmentation model: {error}")

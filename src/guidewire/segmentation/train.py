@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 import torch
 
-from guidewire.preprocessing import crop_and_normalise
+from guidewire.preprocessing import PREPROCESSING
 from guidewire.segmentation.fganet import PAPER_FGANET, PAPER_UNET, SHIPPED_FGANET, SHIPPED_UNET, NetworkConfig, \
     SegmentationNetwork, widen
 from guidewire.segmentation.checkpoint import load_checkpoint, save_checkpoint
@@ -54,11 +54,12 @@ def read_pairs(folder: str | Path, every: int = 1) -> list[tuple[str, np.ndarray
     return pairs
 
 
-def read_folder(folder: str | Path) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    """(name, normalised cropped image, cropped mask) for every image with a mask of the same name."""
+def read_folder(folder: str | Path, preprocessing: str = "paper") -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(name, normalised cropped image, cropped mask) for every image with a mask of the same name,
+    cropped and normalised as guidewire.preprocessing.PREPROCESSING[preprocessing] does at inference."""
     samples = []
     for name, image, mask in read_pairs(folder):
-        normalised, box = crop_and_normalise(image)
+        normalised, box, _ = PREPROCESSING[preprocessing](image)
         samples.append((name, normalised, mask[box].astype(np.float32)))
     return samples
 
@@ -145,7 +146,8 @@ def compute_teacher_logits(teacher: str, samples, cache: Path, device: str = "cp
 def train(data: str, output: str, network_config: NetworkConfig, epochs: int, batch_size: int, patch: int,
           learning_rate: float, seed: int, resume: bool, threads: int, cldice_outputs: int, command: str,
           init: str | None = None, bfloat16: bool = False, device: str = "cpu", teacher: str | None = None,
-          distill_weight: float = 1.0, distill_temperature: float = 2.0, hard_fraction: float = 0.0) -> Path:
+          distill_weight: float = 1.0, distill_temperature: float = 2.0, hard_fraction: float = 0.0,
+          preprocessing: str = "paper") -> Path:
     from tqdm import tqdm
 
     output_dir = Path(output)
@@ -153,7 +155,7 @@ def train(data: str, output: str, network_config: NetworkConfig, epochs: int, ba
     torch.manual_seed(seed)
     if threads:
         torch.set_num_threads(threads)
-    samples = read_folder(data)
+    samples = read_folder(data, preprocessing)
     teacher_logits = compute_teacher_logits(teacher, samples, output_dir / "teacher_logits.npz",
                                             device) if teacher else None
     sampler = PatchSampler(samples, patch, seed, teacher_logits=teacher_logits)
@@ -227,7 +229,7 @@ def train(data: str, output: str, network_config: NetworkConfig, epochs: int, ba
     data_record = Path(data) / "set.json"
     meta = {"command": command, "epochs": epochs, "batch_size": batch_size, "patch": patch,
             "learning_rate": learning_rate, "seed": seed, "init": init, "cldice_outputs": cldice_outputs,
-            "bfloat16": bfloat16, "teacher": teacher, "hard_fraction": hard_fraction,
+            "bfloat16": bfloat16, "teacher": teacher, "hard_fraction": hard_fraction, "preprocessing": preprocessing,
             "distillation": {"weight": distill_weight, "temperature": distill_temperature} if teacher else None,
             "training_time_s": round(elapsed, 1),
             "threads": torch.get_num_threads(), "device": _device_name(device), "history": history,
@@ -270,6 +272,8 @@ def main(argv=None) -> None:
     parser.add_argument("--hard-frames", type=float, default=0.0, metavar="FRACTION",
                         help="share of each epoch's draws given to frames in proportion to how badly the network "
                         "last segmented them (0: every frame once per epoch)")
+    parser.add_argument("--preprocessing", choices=sorted(PREPROCESSING), default="paper",
+                        help="how frames are cropped and normalised (stored in the checkpoint; inference uses it)")
     args = parser.parse_args(argv)
     if not 0 <= args.hard_frames < 1:
         parser.error("--hard-frames is a fraction in [0, 1)")
@@ -280,7 +284,8 @@ def main(argv=None) -> None:
     command = "python -m guidewire.segmentation.train " + " ".join(sys.argv[1:] if argv is None else argv)
     print(train(args.data, args.output, config, args.epochs, args.batch_size, args.patch, args.learning_rate,
                 args.seed, args.resume, args.threads, args.cldice_outputs, command, args.init, args.bf16,
-                args.device, args.teacher, args.distill_weight, args.distill_temperature, args.hard_frames))
+                args.device, args.teacher, args.distill_weight, args.distill_temperature, args.hard_frames,
+                args.preprocessing))
 
 
 if __name__ == "__main__":
