@@ -200,10 +200,15 @@ def figure(args, path: Path, count: int = 3) -> None:
     from guidewire.registration.geometry import to_mm
 
     records = [json.loads(line) for line in Path(args.log).read_text().splitlines()]
-    chosen = [r for r in records if r["views"] == 2 and r["method"] != "coarse" and "pose" in r]
-    chosen = sorted(chosen, key=lambda r: (r["range"], r["seed"]))
-    picks = [r for r in chosen if r["range"] == "15deg/30mm"][:count - 1] + \
-        [r for r in chosen if r["range"] == "45deg/60mm"][:1]
+    chosen = sorted([r for r in records if r["views"] == 2 and r["method"] != "coarse" and "pose" in r],
+                    key=lambda r: r["seed"])
+
+    def first(range_name, method, skip=()):
+        return [r for r in chosen if r["range"] == range_name and r["method"] == method and r["seed"] not in skip][:1]
+
+    picks = first("15deg/30mm", "opt")
+    picks += first("15deg/30mm", "opt", {r["seed"] for r in picks})
+    picks += first("45deg/60mm", "opt") + first("45deg/60mm", "coarse+opt")
     if not picks:
         return
     _, _, ct = load_cts()
@@ -228,13 +233,12 @@ def figure(args, path: Path, count: int = 3) -> None:
         row[1].imshow(-d0, cmap="gray")
         row[1].set_title(f"DRR at the initial pose ({r['initial_mtre']:.0f} mm)", fontsize=8)
         row[2].imshow(-d1, cmap="gray")
-        row[2].set_title(f"DRR at the final pose ({r['mtre']:.2f} mm, {r['method']})", fontsize=8)
+        row[2].set_title(f"DRR at the final pose ({r['mtre']:.2f} mm, {r['method']}, {r['range']})", fontsize=8)
         for ax, view, title in ((row[3], ap, "AP"), (row[4], lat, "lateral")):
             rgb = np.repeat((view.image.astype(float) / max(view.image.max(), 1))[..., None], 3, -1)
-            rgb[edges(drr(view, initial))] = (1.0, 0.2, 0.2)
             rgb[edges(drr(view, final))] = (0.1, 1.0, 0.1)
             ax.imshow(rgb)
-            ax.set_title(f"{title}: edges initial (red), final (green)", fontsize=8)
+            ax.set_title(f"{title} X-ray, edges of the final DRR", fontsize=8)
         for ax in row:
             ax.axis("off")
     fig.tight_layout()
