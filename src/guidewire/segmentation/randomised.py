@@ -36,7 +36,7 @@ from scipy.ndimage import distance_transform_edt
 from scipy.spatial import cKDTree
 
 from guidewire.segmentation.synthetic import SyntheticFluoroscopy, SyntheticFrame, SyntheticSetConfig, \
-    _ecg_lead, _fixation, _smooth_path, _stent, _vessels
+    _ecg_lead, _fixation, _smooth_path, _stent, _vessels, write_frame
 
 
 @dataclass(frozen=True)
@@ -379,12 +379,7 @@ def write_folder(config: RandomisedSetConfig, folder: str | Path, first: int = 0
     source = RandomisedFluoroscopy(config)
     with open(folder / "frames.jsonl", "a" if first else "w") as index_file:
         for index in tqdm(range(first, config.frames), desc=f"randomised seed {config.seed}", disable=not progress):
-            frame = source.frame(index)
-            name = f"{index:05d}.png"
-            cv2.imwrite(str(folder / "images" / name), frame.image)
-            cv2.imwrite(str(folder / "masks" / name), frame.mask * 255)
-            index_file.write(json.dumps({"name": name, "tip": frame.tip.round(2).tolist(),
-                                         "centreline": frame.centreline[::4].round(2).tolist()}) + "\n")
+            write_frame(folder, index, source.frame(index), index_file)
     (folder / "set.json").write_text(json.dumps({"generator": "randomised", **dataclasses.asdict(config)}, indent=1))
     return folder
 

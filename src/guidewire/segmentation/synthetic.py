@@ -254,6 +254,16 @@ class SyntheticFluoroscopy:
         return SyntheticFrame(image, mask, centreline_px, path[-1])
 
 
+def write_frame(folder: Path, index: int, frame, index_file) -> None:
+    """One frame of a training folder: images/NNNNN.png, masks/NNNNN.png (0/255) and its line
+    of frames.jsonl (tip, every 4th centreline point); shared by the generators."""
+    name = f"{index:05d}.png"
+    cv2.imwrite(str(folder / "images" / name), frame.image)
+    cv2.imwrite(str(folder / "masks" / name), frame.mask * 255)
+    index_file.write(json.dumps({"name": name, "tip": frame.tip.round(2).tolist(),
+                                 "centreline": frame.centreline[::4].round(2).tolist()}) + "\n")
+
+
 def write_folder(config: SyntheticSetConfig, folder: str | Path, progress: bool = True) -> Path:
     """Write images/NNNNN.png, masks/NNNNN.png (0/255) and frames.jsonl (tip, centreline)."""
     from tqdm import tqdm
@@ -264,12 +274,7 @@ def write_folder(config: SyntheticSetConfig, folder: str | Path, progress: bool 
     source = SyntheticFluoroscopy(config)
     with open(folder / "frames.jsonl", "w") as index_file:
         for index in tqdm(range(config.frames), desc=f"synthetic seed {config.seed}", disable=not progress):
-            frame = source.frame(index)
-            name = f"{index:05d}.png"
-            cv2.imwrite(str(folder / "images" / name), frame.image)
-            cv2.imwrite(str(folder / "masks" / name), frame.mask * 255)
-            index_file.write(json.dumps({"name": name, "tip": frame.tip.round(2).tolist(),
-                                         "centreline": frame.centreline[::4].round(2).tolist()}) + "\n")
+            write_frame(folder, index, source.frame(index), index_file)
     (folder / "set.json").write_text(json.dumps(dataclasses.asdict(config), indent=1, default=str))
     return folder
 
