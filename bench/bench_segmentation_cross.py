@@ -158,7 +158,8 @@ def main(argv=None) -> None:
     parser.add_argument("--threads", type=int, default=1,
                         help="inference threads (1: on a loaded 2-core machine two threads ran 10x slower)")
     parser.add_argument("--png", type=Path, default=ROOT / "bench" / "results" / "segmentation_cross_hardest.png")
-    parser.add_argument("--no-ridge", action="store_true")
+    parser.add_argument("--no-ridge", action="store_true", help="networks only")
+    parser.add_argument("--ridge-only", action="store_true", help="the ridge filter only")
     args = parser.parse_args(argv)
     import torch
 
@@ -181,7 +182,7 @@ def main(argv=None) -> None:
         print("|" + "---|" * len(header))
         probabilities, thresholds, dice = {}, {}, None
         window = fitting_window(*images[0].shape)
-        for name, checkpoint in networks.items():
+        for name, checkpoint in ({} if args.ridge_only else networks).items():
             segmenter = Segmenter(checkpoint, window=window, threads=args.threads,
                                   preprocessing=args.preprocessing, wire_width_px=args.wire_width or None)
             started = time.perf_counter()
@@ -195,14 +196,16 @@ def main(argv=None) -> None:
                   f"{interval(scores.cldice_per_image, groups)} | {seconds:.2f} |")
             probabilities[name], thresholds[name] = maps, segmenter.threshold
             dice = scores.dice_per_image if dice is None else dice
+        dice_of_first = dice
         if not args.no_ridge:
+            started = time.perf_counter()
+            responses = [ridge_response(image, args.preprocessing) for image in images]
+            seconds = (time.perf_counter() - started) / len(images)
             for tuned_on in ("A", "B"):
                 tuning = RIDGE_TUNING[tuned_on]
                 ensure_set(tuned_on + "-tuning", tuning)
                 scale, threshold = tune_ridge(tuning, args.preprocessing)
-                started = time.perf_counter()
-                maps = [np.clip(ridge_response(image, args.preprocessing) / scale, 0, 1) for image in images]
-                seconds = (time.perf_counter() - started) / len(images)
+                maps = [np.clip(response / scale, 0, 1) for response in responses]
                 scores, within, empty = score(maps, images, masks, tips, threshold, args.preprocessing)
                 name = f"Sato ridge filter (threshold {threshold:.2f} on {tuning.relative_to(ROOT)})"
                 print(f"| {tuned_on} | {name} | " + " | ".join(scores.as_percent_row())
@@ -210,11 +213,12 @@ def main(argv=None) -> None:
                       f"{interval(scores.cldice_per_image, groups)} | {seconds:.2f} |")
                 if tuned_on == "A":
                     probabilities["Sato (tuned on A)"], thresholds["Sato (tuned on A)"] = maps, threshold
+                    dice_of_first = dice_of_first or scores.dice_per_image
         if set_name == "B" and args.png:
             args.png.parent.mkdir(parents=True, exist_ok=True)
-            overlay_hardest(args.png, images, masks, probabilities, thresholds, dice,
+            overlay_hardest(args.png, images, masks, probabilities, thresholds, dice_of_first,
                             preprocessing=args.preprocessing)
-            print(f"\nhardest frames of B (lowest Dice of {next(iter(networks))}): {args.png.relative_to(ROOT)}")
+            print(f"\nhardest frames of B (lowest Dice of {next(iter(probabilities))}): {args.png}")
     print("\ncommand: scripts/env.sh python bench/bench_segmentation_cross.py " + shlex.join(sys.argv[1:]))
 
 
