@@ -37,7 +37,7 @@ class RegistrationSettings:
     scales: tuple = (32, 64)  # detector pixels (longer side) per stage, coarse to fine
     iterations: tuple = (80, 40)  # at most, per stage
     n_points: tuple = (128, 160)  # trilinear samples per ray, per stage
-    threads: int = 1  # torch CPU threads while registering; 2 threads were 10x slower on a loaded 2-core machine
+    threads: int = 1  # torch CPU threads while registering; 2 threads were 2.4-10x slower on a loaded 2-core machine
     lr_rotation: float = 0.01  # rad (Adam)
     lr_translation: float = 1.0  # mm (Adam)
     lr_stage_decay: float = 0.5  # the learning rates of each later stage start this much lower
