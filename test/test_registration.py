@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from guidewire.registration.similarity import gradient_ncc, image_gradients, multiscale_ncc, ncc, patch_ncc
+from guidewire.registration.similarity import (
+    gradient_ncc,
+    image_gradients,
+    multiscale_ncc,
+    ncc,
+    patch_ncc,
+)
 
 
 def direct_ncc(a, b, w=None):

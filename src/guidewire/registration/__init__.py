@@ -6,7 +6,13 @@
 """
 from guidewire.registration.api import register
 from guidewire.registration.geometry import PoseErrors, ViewGeometry, pose_errors
-from guidewire.registration.optimise import RegistrationResult, RegistrationSettings, ViewError, XrayView, optimise
+from guidewire.registration.optimise import (
+           RegistrationResult,
+           RegistrationSettings,
+           ViewError,
+           XrayView,
+           optimise,
+)
 from guidewire.registration.volume import CTError, CTVolume
 
 __all__ = ["CTError", "CTVolume", "PoseErrors", "RegistrationResult", "RegistrationSettings", "ViewError",

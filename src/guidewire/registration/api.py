@@ -6,7 +6,12 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from guidewire.registration.optimise import RegistrationResult, RegistrationSettings, XrayView, optimise
+from guidewire.registration.optimise import (
+    RegistrationResult,
+    RegistrationSettings,
+    XrayView,
+    optimise,
+)
 from guidewire.registration.volume import CTVolume
 
 

@@ -124,7 +124,12 @@ def render_dataset(ct, count: int, rng: np.random.Generator, max_rotation_deg=45
     from tqdm import tqdm
 
     from guidewire.registration.geometry import apply_perturbation, random_perturbation
-    from guidewire.registration.simulate import ImagingChain, carm_pose, sample_truth, view_geometry
+    from guidewire.registration.simulate import (
+        ImagingChain,
+        carm_pose,
+        sample_truth,
+        view_geometry,
+    )
 
     images = np.zeros((count, len(view_names), INPUT_PIXELS, INPUT_PIXELS), np.uint8)
     truths = np.zeros((count, 4, 4))

@@ -10,7 +10,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from guidewire.registration.geometry import MM_PER_M, ViewGeometry, perturb, skew, to_m, to_mm
+from guidewire.registration.geometry import (
+    MM_PER_M,
+    ViewGeometry,
+    perturb,
+    skew,
+    to_m,
+    to_mm,
+)
 from guidewire.registration.similarity import ncc, registration_similarity
 from guidewire.registration.volume import CTVolume
 

@@ -14,7 +14,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from guidewire.registration.geometry import ViewGeometry, apply_perturbation, random_perturbation, to_mm
+from guidewire.registration.geometry import (
+    ViewGeometry,
+    apply_perturbation,
+    random_perturbation,
+    to_mm,
+)
 from guidewire.registration.optimise import XrayView
 from guidewire.registration.volume import CTVolume
 
