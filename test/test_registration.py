@@ -161,6 +161,15 @@ def test_a_far_start_is_not_reported_as_a_converged_wrong_pose(chest, two_view_c
     assert not result.converged
 
 
+def test_one_view_is_never_reported_converged(chest, two_view_case):
+    from guidewire.registration import RegistrationSettings, register
+
+    ct, _ = chest
+    views, _, initial = two_view_case
+    result = register(views[:1], ct, initial, RegistrationSettings(scales=(32,), iterations=(20,), n_points=(96,)))
+    assert not result.converged and "depth" in result.message
+
+
 def test_cancel_returns_at_once_unconverged(chest, two_view_case):
     from guidewire.registration import RegistrationSettings, register
 
