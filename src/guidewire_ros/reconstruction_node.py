@@ -137,9 +137,10 @@ class ReconstructionNode(Node):
         self.details: dict = {}
         self.latency_ms: list[float] = []
         self.create_timer(1.0, self._report)
-        # A view frame waits until the array has passed its stamp (its partner may still be in flight),
-        # at most wait_s; only the newest waiting frame is kept.
-        self.wait_s = max(0.2, 5 * slop)
+        # A view frame waits until the array has passed its stamp (its partner may still be in flight or
+        # queued behind a fit), at most wait_s: 0.2 s let a loaded machine fit most frames without the
+        # field; only the newest waiting frame is kept.
+        self.wait_s = max(1.0, 5 * slop)
         self.waiting: tuple | None = None
         self.skipped = 0
         self.create_timer(0.05, self._drain)
