@@ -161,10 +161,13 @@ def report(args) -> str:
                         targets = (f"mean<=0.5 {'met' if ok[0] else 'NOT met'}, success>=95% "
                                    f"{'met' if ok[1] else 'NOT met'}, <30 s {'met' if ok[2] else 'NOT met'}")
                     else:
-                        targets = f"success>=80% {'met' if s1 >= 80 else 'NOT met'}, <30 s {'met' if cpu < 30 else 'NOT met'}"
-                lines.append(f"| {range_name} | {nv} | {method} | {len(rs)} | {_fmt(m.mean())} | {_fmt(np.median(m))} | "
+                        targets = (f"success>=80% {'met' if s1 >= 80 else 'NOT met'}, "
+                                   f"<30 s {'met' if cpu < 30 else 'NOT met'}")
+                lines.append(f"| {range_name} | {nv} | {method} | {len(rs)} | {_fmt(m.mean())} | "
+                             f"{_fmt(np.median(m))} | "
                              f"{_fmt(np.percentile(m, 95))} | {_fmt(np.mean([r['mrpe'] for r in rs]))} | "
-                             f"{_fmt(np.mean([r['rot'] for r in rs]))} | {_fmt(np.mean([r['depth_ap'] for r in rs]))} | "
+                             f"{_fmt(np.mean([r['rot'] for r in rs]))} | "
+                             f"{_fmt(np.mean([r['depth_ap'] for r in rs]))} | "
                              f"{s1:.0f} % | {s2:.0f} % | {sec:.1f} | {cpu:.1f} | "
                              f"{targets} |")
     opt = [r for r in records if r["method"] != "coarse" and r["estimated"] is not None]
@@ -176,8 +179,9 @@ def report(args) -> str:
         rho = spearmanr(est[finite], true[finite]).statistic if finite.sum() > 2 else float("nan")
         conv = np.array([bool(r["converged"]) for r in opt])
         good = true < 1
+        ratio = np.median(est[finite] / np.maximum(true[finite], 1e-3))
         conf = [(f"Estimated error vs true 3D mTRE over {len(opt)} optimised registrations: Spearman rho "
-                f"{rho:.2f}; median ratio estimated/true {np.median(est[finite] / np.maximum(true[finite], 1e-3)):.2f}."),
+                f"{rho:.2f}; median ratio estimated/true {ratio:.2f}."),
                 (f"`converged` flag: {conv.sum()} of {len(opt)} marked converged; of those "
                 f"{(good & conv).sum()} under 1 mm ({_fmt(100 * (good & conv).sum() / max(conv.sum(), 1), 0)} %, "
                 f"the flag's precision); {(good & conv).sum()} of {good.sum()} registrations under 1 mm were "
