@@ -22,6 +22,7 @@ import numpy as np
 
 from guidewire.reconstruction import (ArrayField, FitSettings, ReconstructionError, WireMagnets, WirePrior,
                                       fit_tip_magnet, reconstruct, shape_errors, triangulate_wire)
+from guidewire.reconstruction.metrics import paired_samples
 from guidewire.twin.config import load_bench_config
 from guidewire.twin.wire import GuidewireModel
 from guidewire.twin.lab import LAB_ERRORS, Lab, LabErrors, wire_state_from_centreline
@@ -135,9 +136,11 @@ def main(argv=None) -> int:
                     timings[method].append(seconds)
             physics = results["physics"][0]
             if label == "all together" and physics is not None:
-                paired = shape_points(physics.points, truth.centreline)
-                coverage.append(np.mean(np.abs(paired[:, 2] - truth_samples(truth.centreline)[:, 2])
-                                        <= 2 * np_interp_sigma(physics, len(paired))))
+                paired, samples, along = paired_samples(physics.points, truth.centreline)
+                cumulative = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(physics.points, axis=0),
+                                                                             axis=1))])
+                sigma = np.interp(along, cumulative, physics.sigma)
+                coverage.append(np.mean(np.abs(paired[:, 2] - samples[:, 2]) <= 2 * sigma))
                 if len(examples) < 4:
                     examples.append((seed, truth.centreline, {m: results[m][0] for m in ("physics", "image_only",
                                                                                          "stereo")}))
@@ -150,25 +153,6 @@ def main(argv=None) -> int:
     if not args.no_png:
         plot_examples(examples, args.out.with_suffix(".png"))
     return 0
-
-
-def truth_samples(truth: np.ndarray) -> np.ndarray:
-    from guidewire.reconstruction.views import resample_by_spacing
-
-    return resample_by_spacing(truth, 0.001)
-
-
-def shape_points(estimate: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    """The estimate's points paired with the truth's 1 mm samples (the metrics' rule)."""
-    samples = truth_samples(truth)
-    along = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(samples, axis=0), axis=1))])
-    cumulative = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(estimate, axis=0), axis=1))])
-    clamped = np.clip(along, 0.0, cumulative[-1])
-    return np.column_stack([np.interp(clamped, cumulative, estimate[:, i]) for i in range(3)])
-
-
-def np_interp_sigma(estimate, count: int) -> np.ndarray:
-    return np.interp(np.linspace(0, 1, count), np.linspace(0, 1, len(estimate.sigma)), estimate.sigma)
 
 
 def _summary(rows: list[dict], key: str) -> str:

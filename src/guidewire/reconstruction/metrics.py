@@ -30,19 +30,24 @@ class ShapeErrors:
         return {key: 1000.0 * value for key, value in asdict(self).items()}
 
 
-def _at_arc_lengths(points: np.ndarray, along: np.ndarray) -> np.ndarray:
-    cumulative = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(points, axis=0), axis=1))])
+def paired_samples(estimate: np.ndarray, truth: np.ndarray, spacing: float = 0.001):
+    """The correspondence rule: (estimate points paired, truth samples every `spacing`, arc length of
+    each pair from the entry along the estimate, clamped to its length)."""
+    truth_samples = resample_by_spacing(np.asarray(truth, float), spacing)
+    along = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(truth_samples, axis=0), axis=1))])
+    estimate = np.asarray(estimate, float)
+    cumulative = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(estimate, axis=0), axis=1))])
     clamped = np.clip(along, 0.0, cumulative[-1])
-    return np.column_stack([np.interp(clamped, cumulative, points[:, i]) for i in range(3)])
+    paired = np.column_stack([np.interp(clamped, cumulative, estimate[:, i]) for i in range(3)])
+    return paired, truth_samples, clamped
 
 
 def shape_errors(estimate: np.ndarray, truth: np.ndarray, spacing: float = 0.001) -> ShapeErrors:
-    truth_samples = resample_by_spacing(np.asarray(truth, float), spacing)
-    along = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(truth_samples, axis=0), axis=1))])
-    paired = _at_arc_lengths(np.asarray(estimate, float), along)
+    estimate, truth = np.asarray(estimate, float), np.asarray(truth, float)
+    paired, truth_samples, _ = paired_samples(estimate, truth, spacing)
     difference = paired - truth_samples
     distance = np.linalg.norm(difference, axis=1)
-    estimate_samples = resample_by_spacing(np.asarray(estimate, float), spacing)
+    estimate_samples = resample_by_spacing(estimate, spacing)
     hausdorff = max(directed_hausdorff(estimate_samples, truth_samples)[0],
                     directed_hausdorff(truth_samples, estimate_samples)[0])
     return ShapeErrors(rmse=float(np.sqrt(np.mean(distance ** 2))), mae=float(distance.mean()),

@@ -34,7 +34,7 @@ def fundamental_matrix(first: PinholeCamera, second: PinholeCamera) -> np.ndarra
     return np.linalg.inv(second.intrinsics).T @ essential @ np.linalg.inv(first.intrinsics)
 
 
-def _monotone_pairing(cost: np.ndarray) -> np.ndarray:
+def monotone_pairing(cost: np.ndarray) -> np.ndarray:
     """For each row, the column of the cheapest monotone (DTW) path through `cost`."""
     rows, cols = cost.shape
     total = np.full((rows, cols), np.inf)
@@ -65,7 +65,7 @@ def triangulate_wire(first: PinholeCamera, first_px: np.ndarray, second: Pinhole
     lines = np.column_stack([a, np.ones(len(a))]) @ fundamental_matrix(first, second).T  # (n,3) in the second
     lines /= np.linalg.norm(lines[:, :2], axis=1, keepdims=True)
     distance = np.abs(lines[:, :2] @ b_dense.T + lines[:, 2:3])  # (n, m)
-    pairing = _monotone_pairing(distance)
+    pairing = monotone_pairing(distance)
     keep, partners = [], []
     tangent = np.gradient(b_dense, axis=0)
     tangent /= np.maximum(np.linalg.norm(tangent, axis=1, keepdims=True), 1e-12)

@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from guidewire.reconstruction.depth import plane_disparity
 from guidewire.reconstruction.learned import make_sample as make_inputs
-from guidewire.reconstruction.stereo import _monotone_pairing
+from guidewire.reconstruction.stereo import monotone_pairing
 from guidewire.reconstruction.views import resample_by_spacing
 from guidewire.twin.config import load_bench_config
 from guidewire.twin.lab import Lab, LabErrors, wire_state_from_centreline
@@ -56,7 +56,7 @@ def station_truth(camera, pixels: np.ndarray, truth_points: np.ndarray) -> np.nd
     dense = resample_by_spacing(truth_points, 0.0005)
     projected = camera.project(dense)
     cost = np.linalg.norm(pixels[:, None, :] - projected[None, :, :], axis=2)
-    return dense[_monotone_pairing(cost)]
+    return dense[monotone_pairing(cost)]
 
 
 def make_sample(lab: Lab, truth, errors: LabErrors, seed: int) -> dict | None:
