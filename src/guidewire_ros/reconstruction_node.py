@@ -126,8 +126,7 @@ class ReconstructionNode(Node):
         if second:
             self.create_subscription(CameraInfo, f"{second}/camera_info",
                                      lambda m: self.calibrations.__setitem__(second, m), input_qos)
-            self.create_subscription(Image, f"{second}/image_raw",
-                                     lambda m: self.matcher.add("second", stamp_ns(m.header.stamp), m), input_qos)
+            self.create_subscription(Image, f"{second}/image_raw", self._on_second_view, input_qos)
         self.use_segmentation = bool(segmentation_topic)
         if self.use_segmentation:
             self.create_subscription(GuidewireSegmentation, segmentation_topic, self._on_segmentation, input_qos)
@@ -137,9 +136,9 @@ class ReconstructionNode(Node):
         self.details: dict = {}
         self.latency_ms: list[float] = []
         self.create_timer(1.0, self._report)
-        # A view frame waits until the array has passed its stamp (its partner may still be in flight or
-        # queued behind a fit), at most wait_s: 0.2 s let a loaded machine fit most frames without the
-        # field; only the newest waiting frame is kept.
+        # A view frame waits until the array (and the second view) have passed its stamp (its partners may
+        # still be in flight or queued behind a fit), at most wait_s: 0.2 s let a loaded machine fit most
+        # frames without the field; only the newest waiting frame is kept.
         self.wait_s = max(1.0, 5 * slop)
         self.waiting: tuple | None = None
         self.skipped = 0
@@ -155,6 +154,10 @@ class ReconstructionNode(Node):
         except (OSError, ValueError) as error:
             raise SystemExit(f"reconstruction: cannot load background_file {self.background_file}: {error}") \
                 from error
+
+    def _on_second_view(self, message: Image) -> None:
+        self.matcher.add("second", stamp_ns(message.header.stamp), message)
+        self._drain()
 
     def _on_array(self, message: MagnetometerArray) -> None:
         self.matcher.add("array", stamp_ns(message.header.stamp), message)
@@ -187,7 +190,10 @@ class ReconstructionNode(Node):
         if self.waiting is None:
             return
         header, image, segmentation, since = self.waiting
-        if self.matcher.pending("array", stamp_ns(header.stamp)) and time.monotonic() - since < self.wait_s:
+        stamp = stamp_ns(header.stamp)
+        partners = ["array", "second"] if self.second_view else ["array"]
+        if any(self.matcher.pending(stream, stamp) for stream in partners) and \
+                time.monotonic() - since < self.wait_s:
             return
         self.waiting = None
         self.last_fit = time.monotonic()
