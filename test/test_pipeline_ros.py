@@ -24,7 +24,7 @@ def test_the_runner_records_xray_frames_and_their_segmentations(tmp_path):
         "detector_pixels": 128, "pixel_spacing": 0.0016, "cache_dir": str(tmp_path / "drr")}}}))
     overrides = [f"fluoro_capture.bench_config:={bench}", f"stereo_capture.bench_config:={bench}",
                  "segmentation.backend:=torch", "segmentation.window:=128"]  # no 2-minute compile
-    run = subprocess.run([sys.executable, "-m", "guidewire_ros.run_pipeline", "--duration", "15",
+    run = subprocess.run([sys.executable, "-m", "guidewire_ros.run_pipeline", "--duration", "25",
                           "--out", str(tmp_path / "out"), *overrides],
                          env=ros_environment(private_domain_id()), cwd=ROOT, capture_output=True, text=True,
                          timeout=300)
