@@ -41,13 +41,6 @@ PAPER = [("MiDaS v3 image only (paper, Table 1)", 2.842, 2.234, 1.325, 8.754),
 TARGETS = {"rmse": 1.0, "mae_z": 0.2, "hausdorff": 5.0, "tip": 1.0}
 
 
-def magnets_of(guidewire) -> WireMagnets:
-    return WireMagnets.from_layout(guidewire.diameter, guidewire.tip_magnet_length,
-                                   guidewire.tip_magnet_polarization, guidewire.segment_magnet_count,
-                                   guidewire.segment_magnet_length, guidewire.segment_magnet_spacing,
-                                   guidewire.segment_magnet_polarization)
-
-
 def run_methods(case, prior: WirePrior, magnets: WireMagnets, tip_magnet_length: float) -> dict:
     """{method: (points or tip, seconds, estimate)}; a method that fails gives None."""
     array = ArrayField(case.sensor_positions, case.field, case.background, case.noise, case.status == 0)
@@ -97,7 +90,7 @@ def main(argv=None) -> int:
                                                                                else sys.argv[1:])
     config = load_bench_config()
     guidewire = config.guidewire
-    magnets = magnets_of(guidewire)
+    magnets = WireMagnets.of_guidewire(guidewire)
     lab = Lab(config)
     conditions = [("none (segmenter masks only)", LabErrors())] + [
         (f"+ {name}", LabErrors.typical(name)) for name in LAB_ERRORS] + [("all together", LabErrors.typical())]

@@ -19,9 +19,7 @@ from guidewire.validation.vessel_wire import vessel_wire
 def bench():
     config = load_bench_config()
     g = config.guidewire
-    magnets = WireMagnets.from_layout(g.diameter, g.tip_magnet_length, g.tip_magnet_polarization,
-                                      g.segment_magnet_count, g.segment_magnet_length, g.segment_magnet_spacing,
-                                      g.segment_magnet_polarization)
+    magnets = WireMagnets.of_guidewire(g)
     return config, Lab(config), magnets
 
 

@@ -16,6 +16,11 @@ from collections import deque
 from typing import Any
 
 
+def stamp_ns(stamp) -> int:
+    """Nanoseconds of a builtin_interfaces/Time (rclpy or rosbags message)."""
+    return stamp.sec * 1_000_000_000 + stamp.nanosec
+
+
 class StampBuffer:
     """Messages of one stream in stamp order, the last `history_s` seconds of them."""
 

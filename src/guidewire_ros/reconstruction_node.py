@@ -24,17 +24,13 @@ from guidewire.imaging import ImageFormatError
 from guidewire.reconstruction import FitSettings, ReconstructionError, WireMagnets, WirePrior, reconstruct
 from guidewire.reconstruction.inputs import array_from_message, camera_from_info
 from guidewire.reconstruction.views import camera_centreline
-from guidewire.sync import NearestStampMatcher
+from guidewire.sync import NearestStampMatcher, stamp_ns
 from guidewire.twin.config import ConfigError, load_bench_config
 from guidewire_perception.msg import GuidewireSegmentation, GuidewireShape, MagnetometerArray
 from guidewire_ros import convert
 from guidewire_ros.common import ERROR, OK, WARN, Diagnostics, declare, publisher_qos, qos_profile, run
 
 METHODS = ("physics", "image_only", "learned")
-
-
-def stamp_ns(stamp) -> int:
-    return stamp.sec * 1_000_000_000 + stamp.nanosec
 
 
 class ReconstructionNode(Node):
@@ -90,10 +86,9 @@ class ReconstructionNode(Node):
                       for name, c in cameras.items() if name in (view, second)}
         self.view, self.second_view = view, second
         self.calibrations: dict[str, CameraInfo] = {}
+        self.profile = None
         g = config.guidewire
-        self.magnets = WireMagnets.from_layout(g.diameter, g.tip_magnet_length, g.tip_magnet_polarization,
-                                               g.segment_magnet_count, g.segment_magnet_length,
-                                               g.segment_magnet_spacing, g.segment_magnet_polarization)
+        self.magnets = WireMagnets.of_guidewire(g)
         self.array_offset = np.array([0.0, 0.0, config.magnetometer_array.height])
         self.noise = config.magnetometer_array.noise_rms
         self.background = self._load_background() if self.background_file else None
@@ -230,9 +225,7 @@ class ReconstructionNode(Node):
             problems.append(note)
         length = partners["robot"]
         if length is None:
-            from guidewire.twin.wire import GuidewireModel  # the bench robot's programmed insertion profile
-
-            length = GuidewireModel(self.bench.guidewire, self.bench.seed).inserted_length(pivot * 1e-9)
+            length = self._bench_profile().inserted_length(pivot * 1e-9)
             problems.append("no robot state within the window: inserted length from the bench's profile")
         array = None
         method = self.method
@@ -280,6 +273,14 @@ class ReconstructionNode(Node):
             self._say(WARN, "; ".join(problems))
         else:
             self.state = (OK, f"wire reconstructed ({method})")
+
+    def _bench_profile(self):
+        """The bench robot's programmed insertion profile, built on first use (twin imported only then)."""
+        if self.profile is None:
+            from guidewire.twin.wire import GuidewireModel
+
+            self.profile = GuidewireModel(self.bench.guidewire, self.bench.seed)
+        return self.profile
 
     def _second_view(self, image: Image | None) -> tuple[list, str]:
         """[(camera, centreline)] of the second view's frame of the same instant, or [] and why not."""

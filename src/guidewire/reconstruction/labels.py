@@ -30,11 +30,7 @@ from guidewire.reconstruction.inputs import array_from_message, camera_from_info
 from guidewire.reconstruction.physics import ReconstructionError, WirePrior
 from guidewire.reconstruction.stereo import triangulate_wire
 from guidewire.reconstruction.views import camera_centreline, polyline_length
-from guidewire.sync import StampBuffer
-
-
-def _stamp(message) -> int:
-    return message.header.stamp.sec * 1_000_000_000 + message.header.stamp.nanosec
+from guidewire.sync import StampBuffer, stamp_ns
 
 
 def make_labels(bag: Path, out: Path, bench_config=None, top: str = "camera_top", side: str = "camera_side",
@@ -46,9 +42,7 @@ def make_labels(bag: Path, out: Path, bench_config=None, top: str = "camera_top"
     config = load_bench_config(bench_config)
     mountings = {camera.name: camera for camera in config.stereo}
     g = config.guidewire
-    magnets = WireMagnets.from_layout(g.diameter, g.tip_magnet_length, g.tip_magnet_polarization,
-                                      g.segment_magnet_count, g.segment_magnet_length, g.segment_magnet_spacing,
-                                      g.segment_magnet_polarization)
+    magnets = WireMagnets.of_guidewire(g)
     entry = np.asarray(g.entry_point, float)
     direction = np.asarray(g.entry_direction, float) / np.linalg.norm(g.entry_direction)
     offset = np.array([0.0, 0.0, config.magnetometer_array.height])
@@ -61,13 +55,14 @@ def make_labels(bag: Path, out: Path, bench_config=None, top: str = "camera_top"
         if topic in topics or topic in (f"/{top}/camera_info", f"/{side}/camera_info", array_topic, joints_topic):
             message = typestore.deserialize_cdr(data, msgtype)
             if topic in topics:
-                images[topics[topic]][_stamp(message)] = message
+                images[topics[topic]][stamp_ns(message.header.stamp)] = message
             elif topic.endswith("camera_info"):
                 infos[topic.split("/")[1]] = message
             elif topic == array_topic:
-                arrays.add(_stamp(message), message)
+                arrays.add(stamp_ns(message.header.stamp), message)
             elif "insertion" in list(message.name):
-                robot.add(_stamp(message), float(message.position[list(message.name).index("insertion")]))
+                insertion = float(message.position[list(message.name).index("insertion")])
+                robot.add(stamp_ns(message.header.stamp), insertion)
     missing = [name for name in (top, side) if name not in infos]
     if missing:
         raise ReconstructionError(f"the bag has no CameraInfo for {', '.join(missing)}")

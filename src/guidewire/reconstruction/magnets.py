@@ -45,6 +45,13 @@ class WireMagnets:
             polarizations.append(segment_polarization)
         return cls(diameter, tuple(offsets), tuple(lengths), tuple(polarizations))
 
+    @classmethod
+    def of_guidewire(cls, guidewire) -> "WireMagnets":
+        """From a guidewire description with the bench YAML's keys (guidewire.twin.config.GuidewireConfig)."""
+        return cls.from_layout(guidewire.diameter, guidewire.tip_magnet_length, guidewire.tip_magnet_polarization,
+                               guidewire.segment_magnet_count, guidewire.segment_magnet_length,
+                               guidewire.segment_magnet_spacing, guidewire.segment_magnet_polarization)
+
     @property
     def moments(self) -> np.ndarray:
         """Dipole moment magnitude of each magnet, A m^2 (J = mu0 M)."""
