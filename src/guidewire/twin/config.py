@@ -6,6 +6,7 @@ launch configuration stops the node at start-up instead of being ignored.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import typing
 from dataclasses import dataclass, field
@@ -14,6 +15,11 @@ from pathlib import Path
 import yaml
 
 from guidewire.contracts import ConfigError
+
+
+def _non_negative(path: str, value: float) -> None:
+    if not value >= 0:
+        raise ConfigError(f"{path} must be >= 0, got {value}")
 
 
 def _positive(path: str, value: float) -> None:
@@ -59,11 +65,11 @@ class GuidewireConfig:
         _in_range(f"{path}.max_inserted_length", self.max_inserted_length, 0.05, 0.30)
         if self.max_inserted_length < self.min_inserted_length:
             raise ConfigError(f"{path}.max_inserted_length must be >= {path}.min_inserted_length")
-        for key in ("body_max_curvature", "tip_max_curvature", "point_spacing", "tip_shape_length"):
+        for key in ("body_max_curvature", "tip_max_curvature", "point_spacing", "tip_shape_length",
+                    "segment_magnet_spacing"):
             _positive(f"{path}.{key}", getattr(self, key))
         for key in ("insertion_speed", "rotation_speed", "tip_magnet_length", "segment_magnet_length"):
-            if getattr(self, key) < 0:
-                raise ConfigError(f"{path}.{key} must be >= 0, got {getattr(self, key)}")
+            _non_negative(f"{path}.{key}", getattr(self, key))
         if self.segment_magnet_count < 0:
             raise ConfigError(f"{path}.segment_magnet_count must be >= 0")
         _vector(f"{path}.entry_point", self.entry_point)
@@ -89,8 +95,7 @@ class MagnetometerArrayConfig:
                 raise ConfigError(f"{path}.{key} must be >= 1, got {getattr(self, key)}")
         for key in ("pitch", "lsb", "measurement_range"):
             _positive(f"{path}.{key}", getattr(self, key))
-        if self.noise_rms < 0:
-            raise ConfigError(f"{path}.noise_rms must be >= 0")
+        _non_negative(f"{path}.noise_rms", self.noise_rms)
         _in_range(f"{path}.adc_bits", self.adc_bits, 8, 32)
 
 
@@ -135,6 +140,8 @@ class CameraConfig:
         for key in ("position", "look_at", "up"):
             _vector(f"{path}.{key}", getattr(self, key))
         _in_range(f"{path}.wire_contrast", self.wire_contrast, 0.0, 1.0)
+        for key in ("background_level", "noise_rms"):
+            _non_negative(f"{path}.{key}", getattr(self, key))
 
 
 def _default_stereo() -> tuple:
@@ -178,6 +185,8 @@ class FluoroscopyConfig:
         if self.source_to_isocentre >= self.source_to_detector:
             raise ConfigError(f"{path}.source_to_isocentre must be < {path}.source_to_detector")
         _in_range(f"{path}.collimation", self.collimation, 0.1, 1.5)
+        for key in ("tissue_attenuation", "wire_attenuation", "detector_blur"):
+            _non_negative(f"{path}.{key}", getattr(self, key))
         for key in ("isocentre", "ct_position", "ct_rotation"):
             _vector(f"{path}.{key}", getattr(self, key))
 
@@ -230,10 +239,17 @@ def from_dict(cls, data: dict, path: str):
     return cls(**values)
 
 
+def _finite(value: float) -> float:
+    """NaN or infinity is no setting: a NaN noise or field passes every range check silently."""
+    if not math.isfinite(value):
+        raise ValueError
+    return value
+
+
 def _coerce(hint, value, key: str):
     try:
         if hint is tuple:
-            return tuple(float(v) for v in value)
+            return tuple(_finite(float(v)) for v in value)
         if hint is bool:
             if not isinstance(value, bool):
                 raise TypeError
@@ -243,12 +259,14 @@ def _coerce(hint, value, key: str):
                 raise TypeError
             return int(value)
         if hint is float:
-            return float(value)
+            return _finite(float(value))
         if hint is str:
             return "" if value is None else str(value)
     except (TypeError, ValueError):
         pass
-    raise ConfigError(f"{key} has an invalid value {value!r} (expected {getattr(hint, '__name__', hint)})")
+    expected = "finite numbers" if hint is tuple else f"a finite {hint.__name__}" if hint is float else \
+        getattr(hint, "__name__", hint)
+    raise ConfigError(f"{key} has an invalid value {value!r} (expected {expected})")
 
 
 def load_bench_config(source: str | os.PathLike | dict | None = None) -> BenchConfig:
