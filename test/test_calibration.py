@@ -32,7 +32,14 @@ def test_background_is_subtracted_and_round_trips_through_its_file(tmp_path):
     ({"calibration": {"sensors": [{"axes": ["+x", "+x", "+z"]}]}}, "twice"),
     ({"calibration": {"sensors": [{"axes": ["+x", "+w", "+z"]}]}}, "'\\+w'"),
     ({"calibration": {"sensors": [{"offset": [0, 0, 0]}]}}, "unknown key 'offset'"),
-    ({"calibration": {"background": [[0, 0, 0]]}}, "background must be 2 rows"),
+    ({"calibration": {"background": [[0, 0, 0]]}}, "background \\(2 rows of 3\\) must have shape"),
+    # Issue 23: a 2-element hard_iron said only "cannot reshape array of size 2 into shape (3,)".
+    ({"calibration": {"sensors": [{"hard_iron": [1e-6, 2e-6]}]}},
+     r"calibration.sensors\[0\].hard_iron must have shape \(3,\), got \[1e-06, 2e-06\]"),
+    ({"calibration": {"sensors": [{"hard_iron": [0, float("nan"), 0]}]}}, r"hard_iron must be finite"),
+    ({"calibration": {"sensors": [{"hard_iron": ["a", 0, 0]}]}}, r"hard_iron must be numbers, got \['a'"),
+    ({"calibration": {"sensors": [{"soft_iron": [[1, 0], [0, 1]]}]}}, r"soft_iron must have shape \(3, 3\)"),
+    ({"calibration": {"sensors": [{"soft_iron": [[1, 0, 0], [0, 1, 0], [0, 0, 0]]}]}}, "soft_iron is singular"),
 ])
 def test_bad_calibration_files_say_what_is_wrong(tmp_path, content, message):
     path = tmp_path / "bad.yaml"

@@ -39,6 +39,19 @@ def axis_remap(axes) -> np.ndarray:
     return matrix
 
 
+def _array(path, key: str, value, shape: tuple) -> np.ndarray:
+    """A finite float array of the given shape, or a ConfigError naming the key and the value."""
+    try:
+        array = np.asarray(value, float)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"{path}: {key} must be numbers, got {value!r}") from error
+    if array.shape != shape:
+        raise ConfigError(f"{path}: {key} must have shape {shape}, got {value!r} (shape {array.shape})")
+    if not np.isfinite(array).all():
+        raise ConfigError(f"{path}: {key} must be finite, got {value!r}")
+    return array
+
+
 @dataclass
 class ArrayCalibration:
     hard_iron: np.ndarray  # (n,3) T
@@ -65,15 +78,15 @@ class ArrayCalibration:
             unknown = set(entry) - {"hard_iron", "soft_iron", "axes"}
             if unknown:
                 raise ConfigError(f"{path}: calibration.sensors[{index}] has unknown key '{sorted(unknown)[0]}'")
-            hard[index] = np.asarray(entry.get("hard_iron", [0, 0, 0]), float).reshape(3)
-            soft = np.asarray(entry.get("soft_iron", np.eye(3)), float).reshape(3, 3)
+            key = f"calibration.sensors[{index}]"
+            hard[index] = _array(path, f"{key}.hard_iron", entry.get("hard_iron", [0, 0, 0]), (3,))
+            soft = _array(path, f"{key}.soft_iron", entry.get("soft_iron", np.eye(3).tolist()), (3, 3))
+            if abs(np.linalg.det(soft)) < 1e-12:
+                raise ConfigError(f"{path}: {key}.soft_iron is singular: {soft.tolist()}")
             transform[index] = axis_remap(entry.get("axes", ["+x", "+y", "+z"])) @ soft
         background = data.get("background")
         if background is not None:
-            background = np.asarray(background, float)
-            if background.shape != (sensors, 3):
-                raise ConfigError(f"{path}: calibration.background must be {sensors} rows of 3, "
-                                  f"got shape {background.shape}")
+            background = _array(path, f"calibration.background ({sensors} rows of 3)", background, (sensors, 3))
         return cls(hard, transform, background)
 
     def apply(self, raw: np.ndarray, subtract_background: bool = True) -> np.ndarray:
