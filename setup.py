@@ -20,6 +20,7 @@ setup(
     install_requires=["numpy", "scipy", "pyyaml", "opencv-python-headless", "magpylib", "torch", "nibabel",
                       "scikit-image", "tqdm"],
     extras_require={"fluoroscopy": ["diffdrr", "torchio", "fastcore", "einops", "kornia", "roma", "pandas"],
-                    "onnx": ["onnx", "onnxruntime"], "hardware": ["smbus2", "pyserial"]},
+                    "onnx": ["onnx", "onnxruntime"], "hardware": ["smbus2", "pyserial"],
+                    "viewers": ["pyigtl", "foxglove-sdk"]},
     license="Apache-2.0",
 )
