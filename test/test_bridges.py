@@ -2,7 +2,6 @@
 poses in the stated units and frames."""
 from __future__ import annotations
 
-import struct
 import threading
 import time
 
@@ -11,7 +10,7 @@ import pyigtl
 import pytest
 from scipy.spatial.transform import Rotation
 
-from foxglove_client import FoxgloveClient, decode_local
+from viewer_clients import FoxgloveClient, decode_local, decode_polydata
 from guidewire.bridges import foxglove_view, slicer
 
 # A known wire in the bench frame (m): along bench +x (the patient's head, superior) and rising in z.
@@ -20,22 +19,9 @@ TIP_M = WIRE_M[-1]
 TIP_XYZW = Rotation.from_euler("z", 90, degrees=True).as_quat()  # tip x axis along bench +y
 
 
-class PolyDataDecoder(pyigtl.PolyDataMessage):
-    """POLYDATA body per the OpenIGTLink spec (pyigtl 0.3.4 sends it but cannot decode it): ten
-    uint32 counts and sizes, big-endian float32 points, then the uint32 cell arrays."""
-
-    def _unpack_content(self, content):
-        counts = struct.unpack(">10I", content[:40])
-        points_end = 40 + 12 * counts[0]
-        self.points = np.frombuffer(content[40:points_end], ">f4").reshape(-1, 3)
-        vertices_end = points_end + counts[2]
-        self.lines = np.frombuffer(content[vertices_end:vertices_end + counts[4]], ">u4")
-        self.line_count = counts[3]
-
-
 @pytest.fixture
 def igtl_decoding_polydata(monkeypatch):
-    monkeypatch.setitem(pyigtl.messages.message_type_to_class_constructor, "POLYDATA", PolyDataDecoder)
+    decode_polydata(monkeypatch)
 
 
 def test_bench_to_slicer_conventions():

@@ -169,3 +169,26 @@ def wire_marker(header: Header, positions: np.ndarray, diameter: float) -> Marke
     marker.pose.orientation.w = 1.0
     marker.points = points(positions)
     return marker
+
+
+# Viewers ------------------------------------------------------------------------------------
+
+def shape_arrays(message) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(centreline (n,3) m, 1-sigma (n,) m, tip position (3,) m, tip orientation x, y, z, w) of a
+    GuidewireShape; ValueError naming the field that is empty, mismatched or not finite."""
+    points = np.array([[p.x, p.y, p.z] for p in message.centreline], float).reshape(-1, 3)
+    sigma = np.asarray(message.position_stddev, float)
+    tip = message.tip_pose
+    position = np.array([tip.position.x, tip.position.y, tip.position.z])
+    orientation = np.array([tip.orientation.x, tip.orientation.y, tip.orientation.z, tip.orientation.w])
+    if len(points) < 2:
+        raise ValueError(f"centreline has {len(points)} points, a wire needs 2 or more")
+    if len(sigma) not in (0, len(points)):
+        raise ValueError(f"position_stddev has {len(sigma)} values for {len(points)} centreline points")
+    for name, values in (("centreline", points), ("position_stddev", sigma), ("tip_pose.position", position),
+                         ("tip_pose.orientation", orientation)):
+        if not np.isfinite(values).all():
+            raise ValueError(f"{name} is not finite")
+    if np.linalg.norm(orientation) < 1e-6:
+        raise ValueError("tip_pose.orientation is a zero quaternion")
+    return points, (sigma if len(sigma) else np.zeros(len(points))), position, orientation / np.linalg.norm(orientation)

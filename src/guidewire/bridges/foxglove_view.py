@@ -10,9 +10,9 @@ from __future__ import annotations
 import foxglove
 import numpy as np
 from foxglove import channels
-from foxglove.messages import (ArrowPrimitive, Color, FrameTransform, LinePrimitive, LinePrimitiveLineType,
-                               PackedElementField, PackedElementFieldNumericType, Point3, PointCloud, Pose,
-                               Quaternion, RawImage, SceneEntity, SceneUpdate, Timestamp, Vector3)
+from foxglove.messages import (ArrowPrimitive, Color, FrameTransform, FrameTransforms, LinePrimitive,
+                               LinePrimitiveLineType, PackedElementField, PackedElementFieldNumericType, Point3,
+                               PointCloud, Pose, Quaternion, RawImage, SceneEntity, SceneUpdate, Timestamp, Vector3)
 from scipy.spatial.transform import Rotation
 
 DEFAULT_PORT = 8765  # the Foxglove app's default for a WebSocket connection
@@ -92,6 +92,11 @@ def frame_transform(parent: str, child: str, translation, rotation_xyzw, stamp_n
                           translation=Vector3(x=float(translation[0]), y=float(translation[1]),
                                               z=float(translation[2])),
                           rotation=Quaternion(x=x, y=y, z=z, w=w))
+
+
+def frame_transforms(transforms) -> FrameTransforms:
+    """Several FrameTransforms in one message (as one TFMessage)."""
+    return FrameTransforms(transforms=list(transforms))
 
 
 class LiveView:

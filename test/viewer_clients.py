@@ -1,6 +1,9 @@
-"""A minimal Foxglove WebSocket client on the standard library (no client package is installed):
-the handshake, the server's advertise, a subscription, and its messages decoded with the
-protobuf schema the server sends (RFC 6455 framing; the SDK's protocol, subprotocol foxglove.sdk.v1)."""
+"""What the viewers' side decodes, for the bridge tests:
+- a minimal Foxglove WebSocket client on the standard library (no client package is installed):
+  the handshake, the server's advertise, a subscription, and its messages decoded with the
+  protobuf schema the server sends (RFC 6455 framing; the SDK's protocol, subprotocol foxglove.sdk.v1);
+- an OpenIGTLink POLYDATA decoder for pyigtl's client (pyigtl 0.3.4 sends POLYDATA but cannot decode it).
+"""
 from __future__ import annotations
 
 import base64
@@ -10,6 +13,8 @@ import socket
 import struct
 import time
 
+import numpy as np
+import pyigtl
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
 SUBPROTOCOL = "foxglove.sdk.v1"  # foxglove-sdk 0.30.3 refuses foxglove.websocket.v1 (400 Bad Request)
@@ -112,3 +117,21 @@ def parse(schema_name: str, descriptor_set: bytes, payload: bytes):
     for file in descriptor_pb2.FileDescriptorSet.FromString(descriptor_set).file:
         pool.Add(file)
     return message_factory.GetMessageClass(pool.FindMessageTypeByName(schema_name)).FromString(payload)
+
+
+class PolyDataDecoder(pyigtl.PolyDataMessage):
+    """POLYDATA body per the OpenIGTLink spec: ten uint32 counts and sizes, big-endian float32
+    points, then the uint32 cell arrays (vertices, lines, ...)."""
+
+    def _unpack_content(self, content):
+        counts = struct.unpack(">10I", content[:40])
+        points_end = 40 + 12 * counts[0]
+        self.points = np.frombuffer(content[40:points_end], ">f4").reshape(-1, 3)
+        vertices_end = points_end + counts[2]
+        self.lines = np.frombuffer(content[vertices_end:vertices_end + counts[4]], ">u4")
+        self.line_count = counts[3]
+
+
+def decode_polydata(monkeypatch) -> None:
+    """Make pyigtl clients in this process decode POLYDATA with PolyDataDecoder."""
+    monkeypatch.setitem(pyigtl.messages.message_type_to_class_constructor, "POLYDATA", PolyDataDecoder)
