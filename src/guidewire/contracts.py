@@ -124,6 +124,8 @@ class FrameSettings:
     loop: bool = False  # restart a file or folder at its end
     bench_config: str = ""  # twin sources
     camera_info_url: str = ""  # hardware cameras: camera_calibration YAML (file:// or a path); '' = none
+    view: str = ""  # sim_xray: a named C-arm view (guidewire.twin.fluoroscopy.CARM_VIEWS); '' = the bench's angles
+    detector_pixels: int = 0  # sim_xray: bin the detector to this many pixels a side (same field); 0 = the bench's
 
 
 # backend name -> "module:function"; the module is imported only when that backend is opened.

@@ -1,6 +1,7 @@
 """Camera capture node: sensor_msgs/Image + CameraInfo per camera; a stereo pair shares one stamp."""
 from __future__ import annotations
 
+from geometry_msgs.msg import PoseStamped
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
@@ -22,7 +23,11 @@ class CameraCapture(Node):
             bench_config=declare(self, "bench_config", "", "Bench YAML for sim sources; '' = embedded defaults"),
             camera_info_url=declare(self, "camera_info_url", "",
                                     "device/video/folder/dicom: camera_calibration YAML (file:// URL or path) "
-                                    "for camera_info; '' = camera_info carries only the image size"))
+                                    "for camera_info; '' = camera_info carries only the image size"),
+            view=declare(self, "view", "", "sim_xray: C-arm view (ap, lateral, oblique; '' = the bench's angles); "
+                         "the camera is then xray_<view> unless camera_name is set"),
+            detector_pixels=declare(self, "detector_pixels", 0, "sim_xray: detector pixels a side, binned over the "
+                                    "same field (small and cheap for registration views); 0 = the bench's", 0, 4096))
         qos = publisher_qos(self, default_depth=30)
         if self.source_name == "sim_xray":
             self.get_logger().info("sim_xray: loading the C-arm's anatomy DRR (rendered once per machine and "
@@ -34,6 +39,11 @@ class CameraCapture(Node):
                                 for name in self.source.names}
         self.calibrations = {name: self.source.calibration(name) for name in self.source.names}
         self.frame_ids = {name: f"{name}_optical" for name in self.source.names}
+        # Sources that know where they are (the twin's C-arm) also publish the pose of each view's frame
+        # (for the C-arm: its source frame, guidewire.registration.geometry's convention) in the world.
+        self.pose_publishers = {name: self.create_publisher(PoseStamped, f"{name}/pose", qos)
+                                for name in self.source.names} if hasattr(self.source, "pose") else {}
+        self.world_frame = declare(self, "world_frame", "bench", "Frame of the published view poses")
         self.diagnostics = Diagnostics(self, f"camera/{self.source_name}")
         self.published = self.errors = 0
         self.last_error = ""
@@ -63,6 +73,9 @@ class CameraCapture(Node):
                                             Header(stamp=stamp, frame_id=self.frame_ids[name]))
             self.image_publishers[name].publish(message)
             self.info_publishers[name].publish(convert.camera_info(self.calibrations[name], message))
+            if name in self.pose_publishers:
+                self.pose_publishers[name].publish(PoseStamped(header=Header(stamp=stamp, frame_id=self.world_frame),
+                                                               pose=convert.pose_from_matrix(self.source.pose(name))))
         self.published += 1
 
     def _report(self) -> None:

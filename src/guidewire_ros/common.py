@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Callable
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rcl_interfaces.msg import ParameterDescriptor
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, qos_profile_sensor_data, qos_profile_system_default
 
@@ -13,9 +13,17 @@ from guidewire_ros.pipeline_config import localhost_discovery_default
 QOS_CHOICES = ("reliable", "sensor_data")
 
 
-def declare(node: Node, name: str, default, description: str):
-    """Declare a parameter with its description and return its value."""
-    return node.declare_parameter(name, default, ParameterDescriptor(description=description)).value
+def declare(node: Node, name: str, default, description: str, low=None, high=None):
+    """Declare a parameter with its description (and, given low and high, its inclusive range, which
+    ROS enforces on set) and return its value."""
+    descriptor = ParameterDescriptor(description=description)
+    if low is not None and high is not None:
+        if isinstance(default, int) and not isinstance(default, bool):
+            descriptor.integer_range = [IntegerRange(from_value=int(low), to_value=int(high), step=0)]
+        else:
+            descriptor.floating_point_range = [FloatingPointRange(from_value=float(low), to_value=float(high),
+                                                                  step=0.0)]
+    return node.declare_parameter(name, default, descriptor).value
 
 
 def qos_profile(choice: str) -> QoSProfile:

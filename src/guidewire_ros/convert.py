@@ -133,6 +133,33 @@ def pose_stamped(header: Header, position, orientation_xyzw):
     return message
 
 
+def pose_from_matrix(matrix: np.ndarray):
+    """geometry_msgs/Pose of a 4x4 homogeneous transform (m)."""
+    from geometry_msgs.msg import Pose
+    from scipy.spatial.transform import Rotation
+
+    matrix = np.asarray(matrix, float)
+    pose = Pose()
+    pose.position = Point(x=float(matrix[0, 3]), y=float(matrix[1, 3]), z=float(matrix[2, 3]))
+    q = pose.orientation
+    q.x, q.y, q.z, q.w = (float(v) for v in Rotation.from_matrix(matrix[:3, :3]).as_quat())
+    return pose
+
+
+def matrix_from_pose(pose) -> np.ndarray:
+    """4x4 homogeneous transform of a geometry_msgs/Pose; ValueError for a zero or non-finite quaternion."""
+    from scipy.spatial.transform import Rotation
+
+    q = np.array([pose.orientation.x, pose.orientation.y, pose.orientation.z, pose.orientation.w], float)
+    t = np.array([pose.position.x, pose.position.y, pose.position.z], float)
+    if not (np.all(np.isfinite(q)) and np.all(np.isfinite(t))) or np.linalg.norm(q) < 1e-6:
+        raise ValueError("pose has a zero or non-finite quaternion or position")
+    matrix = np.eye(4)
+    matrix[:3, :3] = Rotation.from_quat(q / np.linalg.norm(q)).as_matrix()
+    matrix[:3, 3] = t
+    return matrix
+
+
 def guidewire_shape(header: Header, estimate, diameter: float, modalities: int):
     """GuidewireShape from a guidewire.reconstruction.WireEstimate."""
     from guidewire_perception.msg import GuidewireShape

@@ -15,7 +15,7 @@ CONFIG = Path(__file__).resolve().parents[2] / "config" / "pipeline.yaml"
 FASTDDS_PROFILE_VARIABLE = "FASTDDS_DEFAULT_PROFILES_FILE"
 DISCOVERY_RANGE_VARIABLE, DISCOVERY_RANGE_DEFAULT = "ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST"
 EXECUTABLES = {"magnetometer_driver", "camera_capture", "recorder", "replay", "segmentation_node",
-               "reconstruction_node",
+               "reconstruction_node", "ct_registration",
                "slicer_bridge", "foxglove_bridge"}
 
 

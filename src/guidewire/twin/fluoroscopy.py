@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -25,6 +25,9 @@ from guidewire.twin.config import ConfigError, FluoroscopyConfig
 # (right, anterior, superior) are bench +y, +z and +x.
 SUPINE_CT_ROTATION = np.array([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
 MM_PER_M = 1000.0
+# The C-arm views of the registration benchmark: (primary, secondary) angles in degrees,
+# LAO(+)/RAO(-) and cranial(+)/caudal(-), about the bench's isocentre.
+CARM_VIEWS = {"ap": (0.0, 0.0), "lateral": (90.0, 0.0), "oblique": (-40.0, 20.0)}
 
 
 def default_ct_file() -> Path:
@@ -39,6 +42,22 @@ def homogeneous(rotation: np.ndarray, translation) -> np.ndarray:
     matrix[:3, :3] = rotation
     matrix[:3, 3] = translation
     return matrix
+
+
+def with_view(config: FluoroscopyConfig, view: str = "", detector_pixels: int = 0) -> FluoroscopyConfig:
+    """The C-arm turned to a named view (CARM_VIEWS; '' keeps the configured angles) and its
+    detector binned to `detector_pixels` a side over the same field (0 keeps it)."""
+    if view:
+        if view not in CARM_VIEWS:
+            raise ConfigError(f"unknown C-arm view '{view}' (choose from {', '.join(CARM_VIEWS)})")
+        primary, secondary = CARM_VIEWS[view]
+        config = replace(config, primary_angle=np.radians(primary), secondary_angle=np.radians(secondary))
+    if detector_pixels:
+        if detector_pixels < 8:
+            raise ConfigError(f"detector_pixels must be at least 8, got {detector_pixels}")
+        field = config.detector_pixels * config.pixel_spacing
+        config = replace(config, detector_pixels=int(detector_pixels), pixel_spacing=field / detector_pixels)
+    return config
 
 
 def ct_to_bench(config: FluoroscopyConfig) -> np.ndarray:

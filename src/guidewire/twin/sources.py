@@ -4,6 +4,7 @@ where its data came from."""
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import numpy as np
 
@@ -102,6 +103,10 @@ def open_array(settings: ArraySettings) -> SimulatedArray:
     """Factory entry for "sim" (guidewire.contracts.open_array)."""
     return SimulatedArray(twin_from_path(settings.bench_config))
 
+    def pose(self, name: str) -> np.ndarray:
+        """The C-arm source frame in the bench frame (4x4, m): guidewire.twin.fluoroscopy.carm_to_bench."""
+        return self.renderer.carm_pose
+
 
 def open_stereo(settings: FrameSettings) -> SimulatedStereo:
     """Factory entry for "sim_stereo" (guidewire.contracts.open_frames)."""
@@ -109,6 +114,12 @@ def open_stereo(settings: FrameSettings) -> SimulatedStereo:
 
 
 def open_fluoroscopy(settings: FrameSettings) -> SimulatedFluoroscopy:
-    """Factory entry for "sim_xray"; the camera is called "xray" unless camera_name says otherwise."""
-    name = settings.camera_name if settings.camera_name != "camera" else "xray"
-    return SimulatedFluoroscopy(twin_from_path(settings.bench_config), name)
+    """Factory entry for "sim_xray"; the camera is called "xray" (with a view: "xray_<view>") unless
+    camera_name says otherwise."""
+    from guidewire.twin.fluoroscopy import with_view
+
+    name = settings.camera_name if settings.camera_name != "camera" else (
+        f"xray_{settings.view}" if settings.view else "xray")
+    config = load_bench_config(settings.bench_config or None)
+    config = replace(config, fluoroscopy=with_view(config.fluoroscopy, settings.view, settings.detector_pixels))
+    return SimulatedFluoroscopy(DigitalTwin(config), name)
