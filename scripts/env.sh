@@ -5,6 +5,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 venv=$("$root/scripts/bootstrap.sh" | tail -n 1)
+"$root/scripts/fallback_interfaces.sh" "$venv"  # tf2_msgs where no wheel provides it
 export VIRTUAL_ENV="$venv" PATH="$venv/bin:$PATH"
 set +u
 # shellcheck disable=SC1091
