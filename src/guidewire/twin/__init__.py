@@ -2,7 +2,9 @@
 
 Every quantity is a pure function of the configuration, the seed and the
 time, so separate processes (the magnetometer driver, the camera capture,
-the evaluators) agree on the wire without talking to each other.
+the evaluators) agree on the wire without talking to each other. With a
+robot on the bench (`follow_robot`), the wire's insertion and roll come from
+the robot's published joints instead of the programmed profile.
 """
 from __future__ import annotations
 
@@ -23,9 +25,17 @@ class DigitalTwin:
         self._magnetometer = None
         self._cameras = None
         self._fluoroscopy = None
+        self.robot = None  # a guidewire.robot.JointHistory: the wire follows the robot's joints
+
+    def follow_robot(self, history) -> None:
+        """Move the wire by the robot's published joints from now on (the profile where none are recent)."""
+        self.robot = history
 
     def state(self, time: float) -> WireState:
-        return self.wire.state(time)
+        joints = self.robot.at(time) if self.robot is not None else None
+        if joints is None:
+            return self.wire.state(time)
+        return self.wire.shape(*joints, time)
 
     @property
     def magnetometer(self) -> MagnetometerArrayModel:

@@ -18,7 +18,15 @@ def twin_from_path(path: str) -> DigitalTwin:
     return DigitalTwin(load_bench_config(path or None))
 
 
-class SimulatedArray:
+class _TwinSource:
+    bench: DigitalTwin
+
+    def follow_robot(self, history) -> None:
+        """The wire this source sees follows the robot's joints (a guidewire.robot.JointHistory)."""
+        self.bench.follow_robot(history)
+
+
+class SimulatedArray(_TwinSource):
     """The twin's AK09940A array sampled at a given time."""
 
     dropped = 0
@@ -54,7 +62,7 @@ def pinhole_calibration(camera) -> CameraCalibration:
                              projection=np.hstack([camera.intrinsics, np.zeros((3, 1))]))
 
 
-class SimulatedStereo:
+class SimulatedStereo(_TwinSource):
     """The twin's orthogonal camera pair, rendered for the same instant. The two
     renders run on a thread each: OpenCV and numpy release the GIL, so a 2048x1536
     pair takes about half as long on two cores."""
@@ -76,7 +84,7 @@ class SimulatedStereo:
         self._pool.shutdown(wait=False)
 
 
-class SimulatedFluoroscopy:
+class SimulatedFluoroscopy(_TwinSource):
     """The twin's C-arm (single view)."""
 
     def __init__(self, bench: DigitalTwin, name: str = "xray"):
@@ -95,6 +103,10 @@ class SimulatedFluoroscopy:
         return CameraCalibration(width=geometry.width, height=geometry.height, intrinsics=projection[:, :3],
                                  distortion=np.zeros(5), projection=projection)
 
+    def pose(self, name: str) -> np.ndarray:
+        """The C-arm source frame in the bench frame (4x4, m): guidewire.twin.fluoroscopy.carm_to_bench."""
+        return self.renderer.carm_pose
+
     def close(self) -> None:
         pass
 
@@ -102,10 +114,6 @@ class SimulatedFluoroscopy:
 def open_array(settings: ArraySettings) -> SimulatedArray:
     """Factory entry for "sim" (guidewire.contracts.open_array)."""
     return SimulatedArray(twin_from_path(settings.bench_config))
-
-    def pose(self, name: str) -> np.ndarray:
-        """The C-arm source frame in the bench frame (4x4, m): guidewire.twin.fluoroscopy.carm_to_bench."""
-        return self.renderer.carm_pose
 
 
 def open_stereo(settings: FrameSettings) -> SimulatedStereo:
