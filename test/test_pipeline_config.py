@@ -66,6 +66,18 @@ def test_launch_file_and_runner_agree(monkeypatch, arguments):
         assert driver.parameters["rate_hz"] == 400.0 and isinstance(driver.parameters["rate_hz"], float)
 
 
+def test_the_launch_file_adds_rviz_on_the_pipeline_config_when_asked(monkeypatch):
+    generate, recorded = load_launch_file_with_recording_launch_ros(monkeypatch)
+    description = generate()
+    assert "rviz" in {action.name for action in description[:-1]}
+    description[-1].function(types.SimpleNamespace(launch_configurations={"rviz": "true"}))
+    rviz = [n for n in recorded if n["package"] == "rviz2"]
+    assert len(rviz) == 1 and rviz[0]["arguments"][0] == "-d"
+    config = ROOT / "rviz" / "pipeline.rviz"
+    assert rviz[0]["arguments"][1] == str(config) and config.is_file()
+    assert len(recorded) == len(load_pipeline()) + 1
+
+
 @pytest.mark.parametrize("name, arguments, only, overrides", [
     ("magnetometer", {"backend": "serial", "rate_hz": "400", "namespace": "bench1"}, ["magnetometer_driver"],
      {"magnetometer_driver.backend": "serial", "magnetometer_driver.rate_hz": "400"}),

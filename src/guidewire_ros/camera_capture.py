@@ -9,6 +9,7 @@ from std_msgs.msg import Header
 from guidewire.contracts import FRAME_SOURCES, EndOfStream, FrameError, FrameSettings, open_frames
 from guidewire_ros import convert
 from guidewire_ros.common import ERROR, OK, WARN, Diagnostics, declare, publisher_qos, run
+from guidewire_ros.robot_link import follow_robot
 
 
 class CameraCapture(Node):
@@ -33,6 +34,7 @@ class CameraCapture(Node):
             self.get_logger().info("sim_xray: loading the C-arm's anatomy DRR (rendered once per machine and "
                                    "cached: about a minute the first time)")
         self.source = open_frames(self.source_name, settings)
+        follow_robot(self, self.source)  # simulated cameras see the robot's wire
         self.image_publishers = {name: self.create_publisher(Image, f"{name}/image_raw", qos)
                                  for name in self.source.names}
         self.info_publishers = {name: self.create_publisher(CameraInfo, f"{name}/camera_info", qos)

@@ -198,6 +198,76 @@ def wire_marker(header: Header, positions: np.ndarray, diameter: float) -> Marke
     return marker
 
 
+def tip_pose_with_covariance(header: Header, estimate):
+    """PoseWithCovarianceStamped of the tip: the position covariance is the fit's Gauss-Newton
+    1-sigma (isotropic, estimate.tip_sigma); the fit does not estimate the orientation's, so its
+    variances are pi^2 (uninformative: the roll about the wire is unobservable anyway)."""
+    from geometry_msgs.msg import PoseWithCovarianceStamped
+
+    message = PoseWithCovarianceStamped(header=header)
+    message.pose.pose = pose_stamped(header, estimate.tip_position, estimate.tip_orientation).pose
+    message.pose.covariance = np.diag([float(estimate.tip_sigma) ** 2] * 3 + [math.pi ** 2] * 3).ravel().tolist()
+    return message
+
+
+# Robot and frames ---------------------------------------------------------------------------
+
+def joint_state_message(stamp, names: tuple[str, str], state):
+    """sensor_msgs/JointState of a guidewire.robot.JointState (insertion m, roll rad, and their rates)."""
+    from sensor_msgs.msg import JointState
+
+    message = JointState(name=list(names), position=[float(state.insertion), float(state.roll)],
+                         velocity=[float(state.insertion_velocity), float(state.roll_velocity)])
+    message.header.stamp = stamp
+    return message
+
+
+def joint_values(message, joint: str) -> tuple[float | None, float | None]:
+    """(position, velocity) of a joint in a JointState; None where absent or NaN (JointState's 'not set')."""
+    names = list(message.name)
+    if joint not in names:
+        return None, None
+    index = names.index(joint)
+    values = []
+    for array in (message.position, message.velocity):
+        value = float(array[index]) if len(array) > index else math.nan
+        values.append(None if math.isnan(value) else value)
+    return values[0], values[1]
+
+
+def robot_joint_state(message, insertion_joint: str, roll_joint: str):
+    """guidewire.robot.JointState of a robot's JointState message; None without both positions."""
+    from guidewire.robot import JointState
+
+    insertion, insertion_velocity = joint_values(message, insertion_joint)
+    roll, roll_velocity = joint_values(message, roll_joint)
+    if insertion is None or roll is None:
+        return None
+    return JointState(insertion, roll, insertion_velocity or 0.0, roll_velocity or 0.0)
+
+
+def transform_stamped(stamp, parent: str, child: str, pose: np.ndarray):
+    """geometry_msgs/TransformStamped of a 4x4 pose (child -> parent)."""
+    from geometry_msgs.msg import TransformStamped
+    from scipy.spatial.transform import Rotation
+
+    message = TransformStamped(child_frame_id=child)
+    message.header.stamp, message.header.frame_id = stamp, parent
+    t = message.transform.translation
+    t.x, t.y, t.z = (float(v) for v in pose[:3, 3])
+    q = message.transform.rotation
+    q.x, q.y, q.z, q.w = (float(v) for v in Rotation.from_matrix(pose[:3, :3]).as_quat())
+    return message
+
+
+def ground_truth_marker(header: Header, positions: np.ndarray, diameter: float) -> Marker:
+    """The bench's true wire as a LINE_STRIP (namespace ground_truth, green), beside the reconstruction's."""
+    marker = wire_marker(header, positions, diameter)
+    marker.ns = "ground_truth"
+    marker.color.r, marker.color.g, marker.color.b, marker.color.a = 0.1, 0.9, 0.2, 0.8
+    return marker
+
+
 # Viewers ------------------------------------------------------------------------------------
 
 def shape_arrays(message) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -18,6 +18,7 @@ from guidewire.pacing import SamplePacer
 from guidewire_perception.msg import MagnetometerArray
 from guidewire_ros import convert
 from guidewire_ros.common import ERROR, OK, WARN, Diagnostics, declare, publisher_qos, run
+from guidewire_ros.robot_link import follow_robot
 
 
 class MagnetometerDriver(Node):
@@ -42,6 +43,7 @@ class MagnetometerDriver(Node):
             baudrate=declare(self, "baudrate", 2_000_000, "serial backend: baud rate"))
         qos = publisher_qos(self, default_depth=2000)
         self.backend = open_array(self.backend_name, settings)
+        follow_robot(self, self.backend)  # the simulated array sees the robot's wire
         count = self.backend.rows * self.backend.cols
         self.field = CalibratedField.open(
             declare(self, "calibration_file", "", "Per-sensor calibration YAML (hard/soft iron, axes); '' = identity"),

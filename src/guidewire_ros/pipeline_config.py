@@ -15,7 +15,7 @@ CONFIG = Path(__file__).resolve().parents[2] / "config" / "pipeline.yaml"
 FASTDDS_PROFILE_VARIABLE = "FASTDDS_DEFAULT_PROFILES_FILE"
 DISCOVERY_RANGE_VARIABLE, DISCOVERY_RANGE_DEFAULT = "ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST"
 EXECUTABLES = {"magnetometer_driver", "camera_capture", "recorder", "replay", "segmentation_node",
-               "reconstruction_node", "ct_registration",
+               "reconstruction_node", "ct_registration", "catheter_robot", "bench_frames",
                "slicer_bridge", "foxglove_bridge"}
 
 
@@ -112,10 +112,10 @@ def launch_arguments(context, short_names: dict) -> tuple[dict, str]:
     return overrides, configurations.get("namespace", "")
 
 
-def launch_description(only: list[str] | None = None, short_arguments: dict | None = None):
+def launch_description(only: list[str] | None = None, short_arguments: dict | None = None, rviz_config: str = ""):
     """The LaunchDescription every launch file returns: the middleware environment, `namespace`
     plus the file's short arguments, and the nodes of config/pipeline.yaml (only those named)
-    with their parameters."""
+    with their parameters; with `rviz_config` (a file of rviz/), an `rviz` argument that adds rviz2 on it."""
     from launch import LaunchDescription
     from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
     from launch_ros.actions import Node
@@ -124,13 +124,20 @@ def launch_description(only: list[str] | None = None, short_arguments: dict | No
 
     def nodes_from_config(context):
         overrides, namespace = launch_arguments(context, short_arguments)
-        return [Node(package="guidewire_perception", executable=spec.executable, name=spec.name,
-                     namespace=spec.namespace, parameters=[spec.parameters], output="screen")
-                for spec in load_pipeline(overrides=overrides, only=only, namespace=namespace)]
+        nodes = [Node(package="guidewire_perception", executable=spec.executable, name=spec.name,
+                      namespace=spec.namespace, parameters=[spec.parameters], output="screen")
+                 for spec in load_pipeline(overrides=overrides, only=only, namespace=namespace)]
+        if rviz_config and context.launch_configurations.get("rviz", "false").lower() == "true":
+            config = pipeline_file().parents[1] / "rviz" / rviz_config  # share/<package> or the checkout
+            nodes.append(Node(package="rviz2", executable="rviz2", name="rviz2", namespace=namespace,
+                              arguments=["-d", str(config)], output="screen"))
+        return nodes
 
     return LaunchDescription(
         [SetEnvironmentVariable(name, value) for name, value in middleware_environment().items()]
         + [DeclareLaunchArgument("namespace", default_value="", description="Namespace for every node")]
         + [DeclareLaunchArgument(short, default_value="", description=f"{target} ('' = config/pipeline.yaml)")
            for short, target in short_arguments.items()]
+        + ([DeclareLaunchArgument("rviz", default_value="false", description=f"true: rviz2 with rviz/{rviz_config}")]
+           if rviz_config else [])
         + [OpaqueFunction(function=nodes_from_config)])

@@ -1,19 +1,24 @@
 """3D reconstruction node: one calibrated view, the magnetometer array and the robot in; the wire in 3D out.
 
 Each image of the view (with its CameraInfo) is paired by stamp with the
-nearest array frame and robot state (guidewire.sync), its wire centreline
+nearest array frame (guidewire.sync) and the robot's insertion at its instant, its wire centreline
 taken from the view's GuidewireSegmentation or, with segmentation_topic '',
 from the classical camera segmenter, and the wire fitted (guidewire.reconstruction).
-Publishes GuidewireShape, a PointCloud2 (x, y, z, sigma), a LINE_STRIP Marker
-and the tip PoseStamped in the bench frame. Any input that is missing or bad
-is said on /diagnostics; the node keeps serving.
+Publishes GuidewireShape, a PointCloud2 (x, y, z, sigma), a LINE_STRIP Marker,
+the tip PoseStamped and PoseWithCovarianceStamped (the fit's Gauss-Newton sigma)
+in the bench frame, and at status_rate_hz a DiagnosticStatus on guidewire/status
+that says whether a controller can trust the perception now (inputs fresh,
+segmentation sure, fit residual and length against the robot's insertion within
+bounds) and why not. Any input that is missing or bad is said on /diagnostics;
+the node keeps serving.
 """
 from __future__ import annotations
 
 import time
 
 import numpy as np
-from geometry_msgs.msg import PoseStamped
+from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
+from geometry_msgs.msg import PoseStamped, PoseWithCovarianceStamped
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
 from sensor_msgs.msg import CameraInfo, Image, JointState, PointCloud2
@@ -23,6 +28,9 @@ from guidewire.geometry import look_at_rotation
 from guidewire.imaging import ImageFormatError
 from guidewire.reconstruction import FitSettings, ReconstructionError, WireMagnets, WirePrior, reconstruct
 from guidewire.reconstruction.inputs import array_from_message, camera_from_info
+from guidewire.reconstruction.trust import TrustBounds, distrust_reasons, length_disagreement
+from guidewire.robot import JointHistory
+from guidewire.robot import JointState as RobotJoints
 from guidewire.reconstruction.views import camera_centreline
 from guidewire.sync import NearestStampMatcher, stamp_ns
 from guidewire.twin.config import ConfigError, load_bench_config
@@ -97,6 +105,7 @@ class ReconstructionNode(Node):
 
             self.background = DigitalTwin(config).magnetometer.recorded_background()
         self.matcher = NearestStampMatcher(["array", "robot", "image", "second"], slop_s=slop)
+        self.robot = JointHistory(max_extrapolation=0.5)
         self.learned, self.learned_error = None, ""
         if self.method == "learned":  # torch is imported only for this method: the others start in a second
             from guidewire.reconstruction.depth import DepthModelError
@@ -113,6 +122,20 @@ class ReconstructionNode(Node):
         self.cloud_publisher = self.create_publisher(PointCloud2, "guidewire/cloud", output_qos)
         self.marker_publisher = self.create_publisher(Marker, "guidewire/marker", output_qos)
         self.tip_publisher = self.create_publisher(PoseStamped, "guidewire/tip", output_qos)
+        self.tip_pose_publisher = self.create_publisher(PoseWithCovarianceStamped, "guidewire/tip_pose", output_qos)
+        self.status_publisher = self.create_publisher(DiagnosticStatus, "guidewire/status", output_qos)
+        self.bounds = TrustBounds(
+            max_input_age=declare(self, "status_max_input_age_s", 1.0, "Trusted only if every input is this fresh, s"),
+            max_fit_age=declare(self, "status_max_fit_age_s", 2.0, "Trusted only if the last fit is this recent, s"),
+            max_chi2_per_dof=declare(self, "status_max_chi2_per_dof", 10.0, "Trusted only below this fit residual"),
+            length_tolerance=declare(self, "length_tolerance_m", 0.005,
+                                     "Largest |reconstructed - commanded| inserted length, m, before it is reported"))
+        # Inputs whose freshness the status checks: monotonic time of each one's newest message.
+        self.inputs = {f"{view} image": None, "robot state": None}
+        self.inputs.update({"array frame": None} if self.method != "image_only" else {})
+        self.inputs.update({f"{second} image": None} if second else {})
+        self.inputs.update({"segmentation": None} if segmentation_topic else {})
+        self.fit_time, self.fit_chi2, self.length_problem, self.segmentation_problem = None, float("nan"), "", ""
         # The array runs at up to 400 Hz while a fit takes tens of ms: keep a second of frames queued.
         array_qos = QoSProfile(depth=400, reliability=input_qos.reliability, durability=input_qos.durability)
         self.create_subscription(MagnetometerArray, array_topic, self._on_array, array_qos)
@@ -138,6 +161,8 @@ class ReconstructionNode(Node):
         self.waiting: tuple | None = None
         self.skipped = 0
         self.create_timer(0.05, self._drain)
+        self.create_timer(1.0 / declare(self, "status_rate_hz", 10.0, "guidewire/status rate, Hz"),
+                          self._publish_status)
         self.get_logger().info(f"reconstructing {image_topic} ({self.method}) with {array_topic}")
 
     def _load_background(self) -> np.ndarray:
@@ -151,22 +176,30 @@ class ReconstructionNode(Node):
                 from error
 
     def _on_second_view(self, message: Image) -> None:
+        self.inputs[f"{self.second_view} image"] = time.monotonic()
         self.matcher.add("second", stamp_ns(message.header.stamp), message)
         self._drain()
 
     def _on_array(self, message: MagnetometerArray) -> None:
+        self.inputs["array frame"] = time.monotonic()
         self.matcher.add("array", stamp_ns(message.header.stamp), message)
         self._drain()
 
     def _on_joints(self, message: JointState) -> None:
-        if self.insertion_joint in message.name:
-            position = message.position[list(message.name).index(self.insertion_joint)]
-            self.matcher.add("robot", stamp_ns(message.header.stamp), float(position))
+        position, velocity = convert.joint_values(message, self.insertion_joint)
+        if position is not None:
+            self.inputs["robot state"] = time.monotonic()
+            self.matcher.add("robot", stamp_ns(message.header.stamp), position)
+            self.robot.add(stamp_ns(message.header.stamp) * 1e-9, RobotJoints(position, 0.0, velocity or 0.0))
 
     def _on_segmentation(self, message: GuidewireSegmentation) -> None:
+        self.inputs["segmentation"] = time.monotonic()
+        self.segmentation_problem = f"segmentation unsure (confidence {message.confidence:.2f})" \
+            if message.low_confidence else ""
         self._wait(message.header, None, message)
 
     def _on_image(self, message: Image) -> None:
+        self.inputs[f"{self.view} image"] = time.monotonic()
         if self.use_segmentation:
             self.matcher.add("image", stamp_ns(message.header.stamp), message)
         else:
@@ -186,7 +219,10 @@ class ReconstructionNode(Node):
             return
         header, image, segmentation, since = self.waiting
         stamp = stamp_ns(header.stamp)
-        partners = ["array", "second"] if self.second_view else ["array"]
+        # The streams the fit uses; the robot's only once it publishes (a 50 Hz robot's newest state may
+        # still be in flight when the image comes, and the slop window would miss it).
+        partners = (["array"] if self.method != "image_only" else []) + (["second"] if self.second_view else []) \
+            + (["robot"] if self.inputs["robot state"] is not None else [])
         if any(self.matcher.pending(stream, stamp) for stream in partners) and \
                 time.monotonic() - since < self.wait_s:
             return
@@ -218,12 +254,18 @@ class ReconstructionNode(Node):
             self._say(ERROR, f"unusable image: {error}")
             return
         if pixels is None:
+            self.segmentation_problem = "no wire in the view" if segmentation is None else self.segmentation_problem
             self._say(WARN, "no wire in the view")
             return
+        if segmentation is None:
+            self.segmentation_problem = ""
         second_views, note = self._second_view(partners["second"])
         if note:
             problems.append(note)
-        length = partners["robot"]
+        # The insertion at the image's instant, interpolated between the robot's states (a loaded
+        # machine delays a 50 Hz robot's timer past any fixed matching window).
+        joints = self.robot.at(pivot * 1e-9)
+        length = None if joints is None else joints[0]
         if length is None:
             length = self._bench_profile().inserted_length(pivot * 1e-9)
             problems.append("no robot state within the window: inserted length from the bench's profile")
@@ -262,13 +304,23 @@ class ReconstructionNode(Node):
         self.marker_publisher.publish(convert.wire_marker(shape_header, estimate.points, self.magnets.diameter))
         self.tip_publisher.publish(convert.pose_stamped(shape_header, estimate.tip_position,
                                                         estimate.tip_orientation))
+        self.tip_pose_publisher.publish(convert.tip_pose_with_covariance(shape_header, estimate))
+        # The robot's insertion is the fit's length prior; a reconstruction that disagrees with it is
+        # not the wire the robot holds (buckled, slipped, or the views fitted something else).
+        self.length_problem = length_disagreement(estimate.length, float(length), self.bounds.length_tolerance) \
+            if joints is not None else ""
+        if self.length_problem:
+            problems.append(self.length_problem)
+        self.fit_time, self.fit_chi2 = time.monotonic(), estimate.chi2_per_dof
         self.published += 1
         self.latency_ms = (self.latency_ms + [1000 * (time.perf_counter() - start)])[-50:]
         self.details = {"method": method, "views": 1 + len(second_views) if method != "learned" else 1,
                         "sensors used": estimate.used_sensors,
                         "tip sigma (mm)": f"{estimate.tip_sigma * 1000:.2f}",
                         "field residual rms (uT)": f"{estimate.field_rms * 1e6:.3f}",
-                        "chi2 per dof": f"{estimate.chi2_per_dof:.2f}", "length (mm)": f"{estimate.length * 1000:.1f}"}
+                        "chi2 per dof": f"{estimate.chi2_per_dof:.2f}", "length (mm)": f"{estimate.length * 1000:.1f}",
+                        "length prior (mm)": f"{float(length) * 1000:.1f}",
+                        "length prior from": "robot" if joints is not None else "bench profile"}
         if problems:
             self._say(WARN, "; ".join(problems))
         else:
@@ -318,6 +370,21 @@ class ReconstructionNode(Node):
             else:
                 self.get_logger().warning(message)
         self.state = (level, message)
+
+    def _publish_status(self) -> None:
+        """The controller's one question: can the perception be trusted now, and if not, why."""
+        now = time.monotonic()
+        ages = {name: None if seen is None else now - seen for name, seen in self.inputs.items()}
+        fit_age = None if self.fit_time is None else now - self.fit_time
+        reasons = distrust_reasons(ages, fit_age, self.fit_chi2, self.length_problem, self.segmentation_problem,
+                                   self.bounds)
+        values = {f"{name} age (s)": "never" if age is None else f"{age:.2f}" for name, age in ages.items()}
+        values.update({"fit age (s)": "never" if fit_age is None else f"{fit_age:.2f}",
+                       "chi2 per dof": f"{self.fit_chi2:.2f}", **self.details})
+        self.status_publisher.publish(DiagnosticStatus(
+            level=WARN if reasons else OK, name=f"{self.get_name()}: perception", hardware_id="reconstruction",
+            message="; ".join(reasons) if reasons else "trusted",
+            values=[KeyValue(key=k, value=str(v)) for k, v in values.items()]))
 
     def _report(self) -> None:
         level, message = self.state
