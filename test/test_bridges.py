@@ -96,6 +96,31 @@ def test_openigtlink_wire_as_point():
     assert wire.diameters == pytest.approx([0.5] * 11)
 
 
+def test_slicer_server_serves_a_client_that_reconnects_and_idles_without_one():
+    """Slicer disconnecting and connecting again (pyigtl's own handler spins and takes no new client)."""
+    server = slicer.SlicerServer("127.0.0.1", 0)
+    try:
+        first = pyigtl.OpenIGTLinkClient("127.0.0.1", server.port)
+        deadline = time.monotonic() + 10
+        while not server.is_connected() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        first.stop()
+        while server.is_connected() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not server.is_connected()
+        cpu = time.process_time()
+        time.sleep(2.0)
+        assert time.process_time() - cpu < 0.5  # no thread spinning on the closed connection (1.3 s in 3 s)
+        second = pyigtl.OpenIGTLinkClient("127.0.0.1", server.port)
+        while not server.is_connected() and time.monotonic() < deadline + 10:
+            time.sleep(0.05)
+        assert server.send([slicer.transform_message(np.eye(4), slicer.CT_DEVICE, 1.0)])
+        assert second.wait_for_message(slicer.CT_DEVICE, timeout=10) is not None
+        second.stop()
+    finally:
+        server.stop()
+
+
 def test_slicer_server_queues_nothing_without_a_client():
     server = slicer.SlicerServer("127.0.0.1", 0)
     try:
