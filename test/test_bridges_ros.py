@@ -46,8 +46,11 @@ def shape_message(points):
 def test_bridges_serve_the_wire_to_slicer_and_foxglove(ros, monkeypatch):
     domain, node, executor, folder = ros
     from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
-    from geometry_msgs.msg import PoseStamped
-    from guidewire_perception.msg import GuidewireShape
+    from geometry_msgs.msg import PoseStamped, TransformStamped
+    from guidewire_perception.msg import GuidewireShape, MagnetometerArray
+    from rclpy.qos import DurabilityPolicy, QoSProfile
+    from sensor_msgs.msg import Image
+    from tf2_msgs.msg import TFMessage
 
     from guidewire_ros import convert
 
@@ -55,6 +58,19 @@ def test_bridges_serve_the_wire_to_slicer_and_foxglove(ros, monkeypatch):
     igtl_port, foxglove_port = free_port(), free_port()
     shapes = node.create_publisher(GuidewireShape, "guidewire/shape", 10)
     ct_poses = node.create_publisher(PoseStamped, "ct_registration/ct_pose", 10)
+    images = node.create_publisher(Image, "xray/image_raw", 10)
+    arrays = node.create_publisher(MagnetometerArray, "mag_array/frame", 10)
+    static = node.create_publisher(TFMessage, "/tf_static", QoSProfile(depth=1,
+                                                                      durability=DurabilityPolicy.TRANSIENT_LOCAL))
+    stamp = convert.header(1_700_000_000_000_000_000, "xray_source")
+    image = convert.image_message(np.arange(24, dtype=np.uint8).reshape(4, 6), "mono8", stamp)
+    array = convert.magnetometer_array(convert.header(1_700_000_000_000_000_000, "mag_array"), 1, 1, 2,
+                                       convert.points([[0.0, 0.0, 0.0], [0.025, 0.0, 0.0]]),
+                                       np.array([[0.0, 0.0, 50e-6], [1e-6, 0.0, 0.0]]), [0.0] * 18,
+                                       np.zeros(2), np.zeros(2))
+    below = TransformStamped(header=convert.header(0, "bench"), child_frame_id="mag_array")
+    below.transform.translation.z, below.transform.rotation.w = -0.03, 1.0
+    static.publish(TFMessage(transforms=[below]))
     diagnostics = []
     node.create_subscription(DiagnosticArray, "/diagnostics",
                              lambda m: diagnostics.extend(s for s in m.status if "_bridge" in s.name), 50)
@@ -65,6 +81,8 @@ def test_bridges_serve_the_wire_to_slicer_and_foxglove(ros, monkeypatch):
     def publish():
         shapes.publish(current["shape"])
         ct_poses.publish(ct)
+        images.publish(image)
+        arrays.publish(array)
 
     timer = node.create_timer(0.1, publish)
     received = {}
@@ -74,7 +92,8 @@ def test_bridges_serve_the_wire_to_slicer_and_foxglove(ros, monkeypatch):
                     folder / "foxglove.log") as foxglove_process:
         def foxglove_client():
             client = FoxgloveClient("127.0.0.1", foxglove_port, timeout=20)
-            received["foxglove"] = client.receive("/guidewire/scene", timeout=20)
+            for topic in ("/guidewire/scene", "/xray/image_raw", "/mag_array/field", "/tf_static"):
+                received[topic] = client.receive(topic, timeout=20)
             client.close()
 
         thread = threading.Thread(target=foxglove_client)
@@ -112,9 +131,21 @@ def test_bridges_serve_the_wire_to_slicer_and_foxglove(ros, monkeypatch):
     np.testing.assert_allclose(ct_matrix[:3, :3], Rotation.from_euler("y", 90, degrees=True).as_matrix(), atol=1e-6)
     np.testing.assert_allclose(ct_matrix[:3, 2], [1.0, 0.0, 0.0], atol=1e-6)
     # Foxglove: the wire in metres in the bench frame, at the data's stamp.
-    assert received["foxglove"] is not None, (folder / "foxglove.log").read_text()
-    log_time, update = received["foxglove"]
+    assert all(received[t] for t in ("/guidewire/scene", "/xray/image_raw", "/mag_array/field", "/tf_static")), \
+        ({t: bool(m) for t, m in received.items()}, (folder / "foxglove.log").read_text())
+    log_time, update = received["/guidewire/scene"]
     assert log_time == 1_700_000_000_250_000_000
     line = update.entities[0].lines[0]
     np.testing.assert_allclose([[p.x, p.y, p.z] for p in line.points], WIRE_M, atol=1e-12)
     assert update.entities[0].frame_id == "bench"
+    _, frame = received["/xray/image_raw"]
+    assert (frame.width, frame.height, frame.encoding, frame.frame_id) == (6, 4, "mono8", "xray_source")
+    assert frame.data == bytes(range(24))
+    _, field = received["/mag_array/field"]
+    arrows = field.entities[0].arrows
+    assert field.entities[0].frame_id == "mag_array" and len(arrows) == 2
+    # 200 m/T: 50 uT is 10 mm, 1 uT 0.2 mm.
+    assert [a.shaft_length + a.head_length for a in arrows] == pytest.approx([0.01, 0.0002])
+    _, frames = received["/tf_static"]
+    assert [(t.parent_frame_id, t.child_frame_id) for t in frames.transforms] == [("bench", "mag_array")]
+    assert frames.transforms[0].translation.z == pytest.approx(-0.03)
