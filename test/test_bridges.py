@@ -162,6 +162,21 @@ def test_foxglove_client_receives_the_wire():
     np.testing.assert_allclose([arrow.position.x, arrow.position.y, arrow.position.z], TIP_M)
 
 
+def test_foxglove_view_writes_mcap_without_a_server(tmp_path):
+    from mcap.reader import make_reader
+
+    path = tmp_path / "view.mcap"
+    view = foxglove_view.LiveView(serve=False, mcap_path=str(path))
+    assert view.port is None
+    view.log("/guidewire/scene", foxglove_view.wire_scene(WIRE_M, TIP_M, TIP_XYZW, 0.0005, "bench", 7), 7)
+    view.close()
+    with open(path, "rb") as file:
+        [(schema, channel, message)] = list(make_reader(file).iter_messages())
+    assert (channel.topic, schema.name, channel.message_encoding) == ("/guidewire/scene", "foxglove.SceneUpdate",
+                                                                      "protobuf")
+    assert message.log_time == 7
+
+
 def test_foxglove_messages():
     cloud = decode_local(foxglove_view.wire_cloud(WIRE_M, np.full(11, 0.001), "bench", 5))
     assert cloud.frame_id == "bench" and cloud.point_stride == 16 and [f.name for f in cloud.fields] == \
