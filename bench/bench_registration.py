@@ -38,9 +38,10 @@ def load_cts():
     return ct_path, mask_path, optimiser_ct
 
 
-def get_case(case_dir: Path, range_name: str, seed: int, ct_path, mask_path, target_ct_loader):
+def get_case(case_dir: Path, range_name: str, seed: int, ct_path, mask_path, target_ct_loader, wire: bool = False):
     """The case of this seed and initial-error range, rendered once per seed (both ranges share the
-    truth and the images; only the initial error differs) and kept in the case format."""
+    truth and the images; only the initial error differs) and kept in the case format; with `wire`,
+    the bench's guidewire at a random time of its insertion (0-60 s) lies over the views."""
     from guidewire.registration.case import pose_from_yaml, read_case, write_case
     from guidewire.registration.geometry import apply_perturbation, random_perturbation
     from guidewire.registration.simulate import make_case
@@ -50,7 +51,8 @@ def get_case(case_dir: Path, range_name: str, seed: int, ct_path, mask_path, tar
 
     folder = folder_of(range_name)
     if not (folder / "case.yaml").is_file():
-        case = make_case(target_ct_loader(), np.random.default_rng([seed, 24]), name=f"seed{seed}")
+        wire_time = float(np.random.default_rng([seed, 25]).uniform(0.0, 60.0)) if wire else None
+        case = make_case(target_ct_loader(), np.random.default_rng([seed, 24]), name=f"seed{seed}", wire_time=wire_time)
         for name, (rot, tra) in RANGES.items():
             rng = np.random.default_rng([seed, 24, int(rot)])
             initial = apply_perturbation(case.true_pose, random_perturbation(rng, rot, tra))
@@ -101,7 +103,8 @@ def run(args):
                     jobs.append((seed, range_name, nv, method))
     jobs = [j for k, j in enumerate(jobs) if k % shards == shard]
     for seed, range_name, nv, method in jobs:
-        folder, views, initial, truth = get_case(Path(args.case_dir), range_name, seed, ct_path, mask_path, target_ct)
+        folder, views, initial, truth = get_case(Path(args.case_dir), range_name, seed, ct_path, mask_path, target_ct,
+                                                 args.wire)
         if (folder.name, nv, method) in done:
             continue
         chosen = [v for v in views if v.name in VIEW_SETS[nv]]
@@ -260,11 +263,15 @@ def main():
     parser.add_argument("--coarse", default=str(DEFAULT_COARSE))
     parser.add_argument("--error-scale", type=float, default=None)
     parser.add_argument("--shard", default="0/1")
-    parser.add_argument("--case-dir", default=str(ROOT / "out/registration/cases"))
-    parser.add_argument("--log", default=str(ROOT / "out/registration/bench.jsonl"))
+    parser.add_argument("--wire", action="store_true", help="the bench's guidewire over the target views")
+    parser.add_argument("--case-dir", default=None, help="default out/registration/cases (cases_wire with --wire)")
+    parser.add_argument("--log", default=None, help="default out/registration/bench.jsonl (bench_wire.jsonl)")
     parser.add_argument("--report", action="store_true", help="only print the tables of the logged runs")
     parser.add_argument("--figure", default=None, help="also draw a few registrations into this PNG")
     args = parser.parse_args()
+    suffix = "_wire" if args.wire else ""
+    args.case_dir = args.case_dir or str(ROOT / f"out/registration/cases{suffix}")
+    args.log = args.log or str(ROOT / f"out/registration/bench{suffix}.jsonl")
     if args.error_scale is None:
         from guidewire.registration.optimise import RegistrationSettings
 
@@ -272,7 +279,7 @@ def main():
     if not args.report:
         run(args)
     print(report(args))
-    print(f"\ncommand: {COMMAND} --cases {args.cases}")
+    print(f"\ncommand: {COMMAND} --cases {args.cases}{' --wire' if args.wire else ''}")
     if args.figure:
         figure(args, Path(args.figure))
 

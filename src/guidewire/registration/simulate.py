@@ -101,6 +101,33 @@ def render_line_integrals(ct: CTVolume, ct_pose: np.ndarray, geometries: list[Vi
     return out
 
 
+def detector_geometry(g: ViewGeometry):
+    """The twin's DetectorGeometry (bench frame, m) of a view: pixel (u, v) at the detector point
+    (-(u - cu) * column spacing, -(v - cv) * row spacing, sdd) of the source frame (the twin's
+    CameraInfo has negative focal lengths)."""
+    from guidewire.twin.fluoroscopy import DetectorGeometry
+
+    R, source = g.pose[:3, :3], g.pose[:3, 3]
+    row, col = g.pixel_spacing
+    centre = source + g.source_to_detector * R[:, 2] + R[:, 0] * g.principal_point[0] + R[:, 1] * g.principal_point[1]
+    origin = centre + R[:, 0] * col * (g.width - 1) / 2 + R[:, 1] * row * (g.height - 1) / 2
+    return DetectorGeometry(source=source, origin=origin, column_step=-col * R[:, 0], row_step=-row * R[:, 1],
+                            width=g.width, height=g.height)
+
+
+def wire_line_integrals(geometries: list[ViewGeometry], time: float, bench_config=None) -> list[np.ndarray]:
+    """The bench's guidewire at `time` (guidewire.twin) in each view, in the CT line integral's unit
+    (density x mm): its chord lengths times its attenuation over the tissue's, as the twin composites it."""
+    from guidewire.twin import DigitalTwin
+    from guidewire.twin.config import load_bench_config
+    from guidewire.twin.fluoroscopy import wire_chord_lengths
+
+    config = load_bench_config(bench_config)
+    state = DigitalTwin(config).state(time)
+    ratio = config.fluoroscopy.wire_attenuation / config.fluoroscopy.tissue_attenuation
+    return [ratio * wire_chord_lengths(state, detector_geometry(g)) for g in geometries]
+
+
 @dataclass
 class Case:
     name: str
@@ -120,10 +147,14 @@ def sample_truth(rng: np.random.Generator) -> tuple[np.ndarray, dict]:
 
 def make_case(target_ct: CTVolume, rng: np.random.Generator, view_names=("ap", "lateral", "oblique"),
               pixels: int = 128, max_rotation_deg: float = 15.0, max_translation_mm: float = 30.0,
-              chain: ImagingChain | None = None, name: str = "case") -> Case:
+              chain: ImagingChain | None = None, name: str = "case", wire_time: float | None = None) -> Case:
+    """wire_time: the bench's guidewire at this time (s) of its insertion over the anatomy (the
+    truth and C-arm angles are those of the same rng without it; the noise and start differ)."""
     truth, jitter = sample_truth(rng)
     geometries = [view_geometry(carm_pose(*jitter[v]), pixels) for v in view_names]
     integrals = render_line_integrals(target_ct, truth, geometries)
+    if wire_time is not None:
+        integrals = [li + w for li, w in zip(integrals, wire_line_integrals(geometries, wire_time))]
     chain = chain or ImagingChain()
     views = []
     for v, g, li in zip(view_names, geometries, integrals):
