@@ -222,30 +222,6 @@ def joint_state_message(stamp, names: tuple[str, str], state):
     return message
 
 
-def joint_values(message, joint: str) -> tuple[float | None, float | None]:
-    """(position, velocity) of a joint in a JointState; None where absent or NaN (JointState's 'not set')."""
-    names = list(message.name)
-    if joint not in names:
-        return None, None
-    index = names.index(joint)
-    values = []
-    for array in (message.position, message.velocity):
-        value = float(array[index]) if len(array) > index else math.nan
-        values.append(None if math.isnan(value) else value)
-    return values[0], values[1]
-
-
-def robot_joint_state(message, insertion_joint: str, roll_joint: str):
-    """guidewire.robot.JointState of a robot's JointState message; None without both positions."""
-    from guidewire.robot import JointState
-
-    insertion, insertion_velocity = joint_values(message, insertion_joint)
-    roll, roll_velocity = joint_values(message, roll_joint)
-    if insertion is None or roll is None:
-        return None
-    return JointState(insertion, roll, insertion_velocity or 0.0, roll_velocity or 0.0)
-
-
 def transform_stamped(stamp, parent: str, child: str, pose: np.ndarray):
     """geometry_msgs/TransformStamped of a 4x4 pose (child -> parent)."""
     from geometry_msgs.msg import TransformStamped

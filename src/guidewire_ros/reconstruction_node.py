@@ -29,7 +29,7 @@ from guidewire.imaging import ImageFormatError
 from guidewire.reconstruction import FitSettings, ReconstructionError, WireMagnets, WirePrior, reconstruct
 from guidewire.reconstruction.inputs import array_from_message, camera_from_info
 from guidewire.reconstruction.trust import TrustBounds, distrust_reasons, length_disagreement
-from guidewire.robot import JointHistory
+from guidewire.robot import JointHistory, joint_values
 from guidewire.robot import JointState as RobotJoints
 from guidewire.reconstruction.views import camera_centreline
 from guidewire.sync import NearestStampMatcher, stamp_ns
@@ -186,7 +186,7 @@ class ReconstructionNode(Node):
         self._drain()
 
     def _on_joints(self, message: JointState) -> None:
-        position, velocity = convert.joint_values(message, self.insertion_joint)
+        position, velocity = joint_values(message, self.insertion_joint)
         if position is not None:
             self.inputs["robot state"] = time.monotonic()
             self.matcher.add("robot", stamp_ns(message.header.stamp), position)

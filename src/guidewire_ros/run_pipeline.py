@@ -1,8 +1,11 @@
 """Run the pipeline from config/pipeline.yaml without launch_ros: one process per
-node, the same nodes and parameters the launch file starts, for a fixed time,
-then a summary of what was recorded.
+node, the same nodes and parameters the launch file starts. The clock starts when
+every node has produced its first output; then, for a fixed time, a live view of
+each node's rate, latency and error against the bench's ground truth; a node that
+dies is respawned (and /diagnostics says so). At the end: what was recorded, and
+a report (markdown, JSON, PNG) scored from the bag (guidewire.run_report).
 
-    make run                          # 20 s on the simulated bench, bag under out/
+    make run                          # 20 s on the simulated bench, bag and report under out/
     make run ARGS="--duration 60 magnetometer_driver.rate_hz:=400"
 """
 from __future__ import annotations
@@ -13,6 +16,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -35,15 +39,6 @@ def command_with_parameters(spec: NodeSpec, folder: Path) -> list[str]:
     params_file = folder / f"{spec.name}.yaml"
     params_file.write_text(yaml.safe_dump({spec.name: {"ros__parameters": spec.parameters}}))
     return node_command(spec, params_file)
-
-
-def start_nodes(specs: list[NodeSpec], workdir: Path, log_dir: Path) -> list[tuple[NodeSpec, subprocess.Popen]]:
-    processes = []
-    for spec in specs:
-        log = open(log_dir / f"{spec.name}.log", "w")
-        processes.append((spec, subprocess.Popen(command_with_parameters(spec, workdir), stdout=log,
-                                                 stderr=subprocess.STDOUT)))
-    return processes
 
 
 def ensure_compiled_segmentation(specs: list[NodeSpec]) -> None:
@@ -84,6 +79,106 @@ def render_fluoroscopy_anatomy(specs: list[NodeSpec]) -> None:
             print(f"{spec.name}: cannot render the anatomy: {error}", flush=True)
 
 
+def start_monitor(specs: list[NodeSpec]):
+    """The run's monitor node, spun in a background thread; it scores against the bench's truth."""
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+
+    from guidewire.twin.config import load_bench_config
+    from guidewire.twin.scoring import BenchTruth
+    from guidewire_ros.run_monitor import RunMonitor
+
+    rclpy.init()
+    monitor = RunMonitor([s.name for s in specs], BenchTruth(load_bench_config(bench_config_of(specs))))
+    executor = SingleThreadedExecutor()
+    executor.add_node(monitor)
+    thread = threading.Thread(target=executor.spin, daemon=True)
+    thread.start()
+    return monitor, executor
+
+
+def bench_config_of(specs: list[NodeSpec]) -> str | None:
+    """The bench configuration the simulated nodes were given ('' everywhere: the default bench)."""
+    return next((s.parameters["bench_config"] for s in specs if s.parameters.get("bench_config")), None)
+
+
+class Supervisor:
+    """Keeps the nodes running: one that exits is started again (up to `max_respawns` times), with a
+    line on the console and an ERROR status on /diagnostics naming it and its exit code."""
+
+    def __init__(self, specs, workdir: Path, log_dir: Path, monitor, max_respawns: int):
+        self.log_dir, self.monitor, self.max_respawns = log_dir, monitor, max_respawns
+        self.commands = {spec.name: command_with_parameters(spec, workdir) for spec in specs}
+        self.specs = specs
+        self.respawns = Counter()
+        self.processes = {spec.name: self._start(spec.name, "w") for spec in specs}
+
+    def _start(self, name: str, mode: str) -> subprocess.Popen:
+        log = open(self.log_dir / f"{name}.log", mode)
+        return subprocess.Popen(self.commands[name], stdout=log, stderr=subprocess.STDOUT)
+
+    def check(self) -> list[str]:
+        """Respawn the nodes that exited; the names of those out of respawns."""
+        given_up = []
+        for name, process in self.processes.items():
+            code = process.poll()
+            if code is None:
+                continue
+            if self.respawns[name] >= self.max_respawns:
+                given_up.append(name)
+                continue
+            self.respawns[name] += 1
+            text = (f"{name} exited with code {code}; respawned ({self.respawns[name]} of {self.max_respawns}), "
+                    f"see {self.log_dir / (name + '.log')}")
+            print(f"\n{text}", flush=True)
+            self.monitor.report_respawn(name, text)
+            self.processes[name] = self._start(name, "a")
+        return given_up
+
+    def items(self):
+        return [(spec, self.processes[spec.name]) for spec in self.specs]
+
+
+def wait_until_ready(monitor, supervisor: Supervisor, timeout: float) -> bool:
+    """Block until every node has produced output (the run's clock starts then); False on timeout."""
+    deadline = time.monotonic() + timeout
+    last_note = ""
+    while time.monotonic() < deadline:
+        pending = monitor.pending()
+        if not pending:
+            return True
+        if supervisor.check():
+            return False
+        note = f"waiting for the first output of: {', '.join(pending)}"
+        if note != last_note:
+            print(note, flush=True)
+            last_note = note
+        time.sleep(0.25)
+    print(f"not ready after {timeout:g} s: {', '.join(monitor.pending())}; running anyway", flush=True)
+    return False
+
+
+def live_view(monitor, supervisor: Supervisor, duration: float) -> list[str]:
+    """Run for `duration` s, showing the monitor's line (in place on a terminal, every 5 s otherwise);
+    the nodes that died for good, if any."""
+    tty = sys.stdout.isatty()
+    start = time.monotonic()
+    last_print = 0.0
+    while (elapsed := time.monotonic() - start) < duration:
+        given_up = supervisor.check()
+        if given_up:
+            return given_up
+        if tty:
+            print("\r\033[K" + monitor.live_line(elapsed), end="", flush=True)
+        elif elapsed - last_print >= 5.0:
+            print(monitor.live_line(elapsed), flush=True)
+            last_print = elapsed
+        time.sleep(0.5)
+    if tty:
+        print()
+    return []
+
+
 def stop_nodes(processes) -> None:
     # Recorder last, so it still receives what the others published before stopping.
     for spec, process in sorted(processes, key=lambda item: item[0].executable == "recorder"):
@@ -103,6 +198,9 @@ def main(argv=None) -> int:
     parser.add_argument("--only", nargs="+", help="start only these nodes of the pipeline (as the per-sensor "
                         "launch files do)")
     parser.add_argument("--namespace", default="", help="namespace for every node")
+    parser.add_argument("--ready-timeout", type=float, default=300.0,
+                        help="seconds to wait for every node's first output before the clock starts (default 300)")
+    parser.add_argument("--max-respawns", type=int, default=3, help="restarts of a node that dies (default 3)")
     parser.add_argument("overrides", nargs="*", help="node.parameter:=value, as for ros2 launch")
     args = parser.parse_args(argv)
     overrides = dict(item.split(":=", 1) for item in args.overrides)
@@ -115,28 +213,54 @@ def main(argv=None) -> int:
     os.environ.update(middleware_environment(args.config))
     ensure_compiled_segmentation(specs)
     render_fluoroscopy_anatomy(specs)
-    print(f"starting {', '.join(s.name for s in specs)} for {args.duration:g} s; logs in {run_dir}", flush=True)
+    print(f"starting {', '.join(s.name for s in specs)}; logs in {run_dir}", flush=True)
+    monitor, executor = start_monitor(specs)
+    died: list[str] = []
     with tempfile.TemporaryDirectory() as workdir:
-        processes = start_nodes(specs, Path(workdir), run_dir)
+        supervisor = Supervisor(specs, Path(workdir), run_dir, monitor, args.max_respawns)
         try:
-            deadline = time.monotonic() + args.duration
-            while time.monotonic() < deadline:
-                failed = [s.name for s, p in processes if p.poll() is not None]
-                if failed:
-                    print(f"node(s) exited early: {', '.join(failed)}; see their logs in {run_dir}")
-                    return 1
-                time.sleep(0.2)
+            wait_until_ready(monitor, supervisor, args.ready_timeout)
+            start_ns = time.time_ns()
+            print(f"every node is up: running for {args.duration:g} s", flush=True)
+            died = live_view(monitor, supervisor, args.duration)
+            end_ns = time.time_ns()
         finally:
-            stop_nodes(processes)
+            stop_nodes(supervisor.items())
+            executor.shutdown()
+            publishers = dict(monitor.topic_publishers)
+            monitor.destroy_node()
+            import rclpy
+
+            rclpy.try_shutdown()
+    if died:
+        print(f"node(s) died {args.max_respawns + 1} times: {', '.join(died)}; see their logs in {run_dir}")
     if not any(s.executable == "recorder" for s in specs):
-        return 0
+        return 1 if died else 0
     counts = Counter({topic: 0 for topic in bag_topics(bag)})
     counts.update(topic for topic, *_ in read_bag(bag))
     print(f"recorded {sum(counts.values())} messages in {bag}:")
     for topic, count in sorted(counts.items()):
         note = "" if count else "  nothing arrived: see its node's log"
-        print(f"  {topic:40s} {count:7d}  ({count / args.duration:.1f} Hz){note}")
-    return 0
+        print(f"  {topic:40s} {count:7d}{note}")
+    from guidewire.run_report import write_report
+
+    command = " ".join(["make run", *(["ARGS=" + " ".join(argv or sys.argv[1:])] if (argv or sys.argv[1:]) else [])])
+    summary = write_report(bag, run_dir / "report", command, bench_config_of(specs), start_ns, end_ns,
+                           publishers)
+    print(report_digest(summary))
+    print(f"report: {run_dir / 'report' / 'report.md'}, {run_dir / 'report' / 'report.json'}, "
+          f"{run_dir / 'report' / 'summary.png'}")
+    return 1 if died else 0
+
+
+def report_digest(summary: dict) -> str:
+    """The report's accuracy in a few lines for the console."""
+    lines = [f"accuracy against the bench's ground truth over {summary['duration_s']:.1f} s (median, p95):"]
+    for node, metrics in summary["accuracy"].items():
+        values = [f"{metric} {v['median']:.2f} / {v['p95']:.2f} (n={v['n']})"
+                  for metric, v in metrics.items() if isinstance(v, dict) and v.get("n")]
+        lines.append(f"  {node}: " + "; ".join(values))
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
