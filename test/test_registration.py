@@ -237,3 +237,35 @@ def test_coarse_network_averages_views_into_one_world_pose():
     pose = np.eye(4)
     pose[:3, 3] = [1, 2, 3]
     assert np.allclose(average_pose(np.stack([pose, pose])), pose)
+
+
+def test_a_view_from_the_twins_camera_info_has_the_twins_geometry(chest, tmp_path):
+    """CameraInfo K + the published C-arm pose -> ViewGeometry (the node's path), and back to the
+    twin's detector (the bench's wire overlay): both agree with the twin's own C-arm."""
+    from dataclasses import replace
+
+    from guidewire.registration.geometry import view_geometry_from_pinhole
+    from guidewire.registration.simulate import detector_geometry
+    from guidewire.twin.config import FluoroscopyConfig
+    from guidewire.twin.fluoroscopy import FluoroscopyRenderer, with_view
+
+    _, ct_path = chest
+    config = with_view(replace(FluoroscopyConfig(), ct_file=str(ct_path), cache_dir=str(tmp_path)), "lateral", 64)
+    assert config.detector_pixels * config.pixel_spacing == pytest.approx(512 * 0.0004)
+    twin = FluoroscopyRenderer(config, 7)
+    P = twin.geometry.projection_matrix @ twin.carm_pose
+    K = P[:, :3] / P[2, 2]
+    g = view_geometry_from_pinhole(K, 64, 64, twin.carm_pose, config.source_to_detector)
+    np.testing.assert_allclose(g.pose, twin.carm_pose, atol=1e-12)
+    assert g.pixel_spacing == pytest.approx((config.pixel_spacing,) * 2, rel=1e-6)
+    flip = np.diag([-1.0, -1.0, 1.0])  # the same C-arm as a ROS optical frame: positive focal lengths
+    optical = view_geometry_from_pinhole(K @ flip, 64, 64, twin.carm_pose @ np.diag([-1.0, -1.0, 1.0, 1.0]))
+    np.testing.assert_allclose(optical.pose, g.pose, atol=1e-12)
+    a, b = detector_geometry(g).projection_matrix, twin.geometry.projection_matrix
+    np.testing.assert_allclose(a / a[2, 3], b / b[2, 3], rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError, match="mirrored"):
+        view_geometry_from_pinhole(K @ np.diag([-1.0, 1.0, 1.0]), 64, 64, twin.carm_pose)
+    off = K.copy()
+    off[0, 2] += 5.0
+    with pytest.raises(ValueError, match="principal point"):
+        view_geometry_from_pinhole(off, 64, 64, twin.carm_pose)
