@@ -61,6 +61,7 @@ def test_launch_file_and_runner_agree(monkeypatch, arguments):
     assert [(n["name"], n["executable"], n["parameters"][0]) for n in recorded] == \
         [(s.name, s.executable, s.parameters) for s in runner]
     assert all(n["package"] == "guidewire_perception" for n in recorded)
+    assert all(n["respawn"] and n["respawn_delay"] > 0 for n in recorded)  # a node that dies comes back
     if arguments:
         driver = next(s for s in runner if s.name == "magnetometer_driver")
         assert driver.parameters["rate_hz"] == 400.0 and isinstance(driver.parameters["rate_hz"], float)
@@ -184,3 +185,25 @@ def test_the_shell_environment_exports_the_nodes_discovery_default():
     # scripts/env.sh mirrors localhost_discovery_default for commands that are not our nodes (ros2 CLI).
     line = f"export {DISCOVERY_RANGE_VARIABLE}=${{{DISCOVERY_RANGE_VARIABLE}:-{DISCOVERY_RANGE_DEFAULT}}}"
     assert line in (ROOT / "scripts" / "env.sh").read_text().splitlines()
+
+
+def test_runner_respawns_a_node_that_dies_and_says_so(tmp_path, monkeypatch):
+    import time
+
+    from guidewire_ros import run_pipeline
+
+    monkeypatch.setattr(run_pipeline, "command_with_parameters",
+                        lambda spec, folder: [sys.executable, "-c", "import sys; print('dying'); sys.exit(3)"])
+    reported = []
+    monitor = types.SimpleNamespace(report_respawn=lambda name, text: reported.append((name, text)))
+    spec = next(s for s in load_pipeline() if s.name == "recorder")
+    supervisor = run_pipeline.Supervisor([spec], tmp_path, tmp_path, monitor, max_respawns=2)
+    given_up = []
+    deadline = time.monotonic() + 30
+    while not given_up and time.monotonic() < deadline:
+        given_up = supervisor.check()
+        time.sleep(0.05)
+    assert given_up == ["recorder"]
+    assert [name for name, _ in reported] == ["recorder", "recorder"]
+    assert "exited with code 3" in reported[0][1] and "respawned (1 of 2)" in reported[0][1]
+    assert (tmp_path / "recorder.log").read_text().count("dying") == 3  # the first start and two respawns

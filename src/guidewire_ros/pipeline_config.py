@@ -125,7 +125,8 @@ def launch_description(only: list[str] | None = None, short_arguments: dict | No
     def nodes_from_config(context):
         overrides, namespace = launch_arguments(context, short_arguments)
         nodes = [Node(package="guidewire_perception", executable=spec.executable, name=spec.name,
-                      namespace=spec.namespace, parameters=[spec.parameters], output="screen")
+                      namespace=spec.namespace, parameters=[spec.parameters], output="screen",
+                      respawn=True, respawn_delay=2.0)  # as the runner does; launch logs each respawn
                  for spec in load_pipeline(overrides=overrides, only=only, namespace=namespace)]
         if rviz_config and context.launch_configurations.get("rviz", "false").lower() == "true":
             config = pipeline_file().parents[1] / "rviz" / rviz_config  # share/<package> or the checkout
