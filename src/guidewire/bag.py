@@ -3,10 +3,12 @@ installable here): the suite's custom types registered from msg/, mcap storage
 by default, sqlite3 on request."""
 from __future__ import annotations
 
+import io
 import struct
 from pathlib import Path
 
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
+from rosbags.rosbag2.storage_mcap import McapWriter, write_record, write_uint16, write_uint32, write_uint64
 from rosbags.typesys import Stores, get_typestore, get_types_from_msg
 
 PACKAGE = "guidewire_perception"
@@ -32,15 +34,66 @@ def suite_typestore():
     return typestore
 
 
+class BagError(ValueError):
+    """A bag that cannot be played or read, and why."""
+
+
+def check_bag(path: str | Path) -> Path:
+    """The bag directory, or a BagError saying what is wrong with it; a bag whose recorder never
+    closed it (killed, or still recording) is named as such, with the command that recovers it."""
+    if not str(path):
+        raise BagError("no bag given (the path is empty)")
+    path = Path(path)
+    if not path.is_dir():
+        raise BagError(f"no bag directory {path}")
+    if not (path / "metadata.yaml").is_file():
+        if any(path.glob("*.mcap")) or any(path.glob("*.db3")):
+            raise BagError(f"{path} was never closed (its recorder was killed, or is still recording): recover "
+                           f"its messages with `python -m guidewire.bag recover {path}` and play "
+                           f"{path.name}_recovered")
+        raise BagError(f"{path} is not a rosbag2 bag: it has no metadata.yaml")
+    return path
+
+
+class _McapWriter(McapWriter):
+    """rosbags writes one time as both MCAP times; rosbag2 stores the receive time as the message's
+    log_time and the publisher's send time as its publish_time. This writes both: publish_time is
+    the value of `publish_time` when write() is called (None: the log time)."""
+
+    publish_time: int | None = None
+
+    def write(self, connection, timestamp: int, data) -> None:  # McapWriter.write with the second time
+        self.message_start_time = min(timestamp, self.message_start_time)
+        self.message_end_time = max(timestamp, self.message_end_time)
+        self.channel_stats[connection.id] += 1
+        self.chunk.message_start_time = min(timestamp, self.chunk.message_start_time)
+        self.chunk.message_end_time = max(timestamp, self.chunk.message_end_time)
+        self.chunk.msgs[connection.id].append((timestamp, self.chunk.bio.tell()))
+        record = io.BytesIO()
+        write_uint16(record, connection.id)
+        write_uint32(record, 0)
+        write_uint64(record, timestamp)
+        write_uint64(record, timestamp if self.publish_time is None else self.publish_time)
+        record.write(data)
+        write_record(self.chunk.bio, 0x05, record)
+        if self.chunk.bio.tell() > 2 ** 20:
+            self.close_chunk()
+
+
+class _Writer(Writer):
+    STORAGE_PLUGINS = {**Writer.STORAGE_PLUGINS, StoragePlugin.MCAP: _McapWriter}
+
+
 class BagWriter:
-    """Appends serialized (CDR) messages to a new bag, one connection per topic."""
+    """Appends serialized (CDR) messages to a new bag, one connection per topic. mcap bags keep each
+    message's publication (source) time beside its receive time; sqlite3 bags only the receive time."""
 
     def __init__(self, path: str | Path, storage: str = "mcap"):
         plugins = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
         if storage not in plugins:
             raise ValueError(f"unknown storage '{storage}' (choose mcap or sqlite3)")
         self.typestore = suite_typestore()
-        self.writer = Writer(Path(path), version=9, storage_plugin=plugins[storage])
+        self.writer = _Writer(Path(path), version=9, storage_plugin=plugins[storage])
         self.writer.open()
         self.connections = {}
         self.counts = {}
@@ -51,7 +104,12 @@ class BagWriter:
                                                                  offered_qos_profiles=offered_qos_profiles)
             self.counts[topic] = 0
 
-    def write(self, topic: str, timestamp_ns: int, data: bytes) -> None:
+    def write(self, topic: str, timestamp_ns: int, data: bytes, publish_time_ns: int | None = None) -> None:
+        """timestamp_ns: when the message was received (the log time); publish_time_ns: when it was
+        published, if known (mcap only)."""
+        storage = self.writer.storage
+        if isinstance(storage, _McapWriter):
+            storage.publish_time = publish_time_ns
         self.writer.write(self.connections[topic], timestamp_ns, data)
         self.counts[topic] += 1
 
@@ -74,7 +132,7 @@ class BagWriter:
 
 def read_bag(path: str | Path, topics: list[str] | None = None):
     """Yield (topic, msgtype, timestamp_ns, raw CDR bytes) in log-time order."""
-    with Reader(Path(path)) as reader:
+    with Reader(check_bag(path)) as reader:
         connections = [c for c in reader.connections if not topics or c.topic in topics]
         for connection, timestamp, data in reader.messages(connections=connections):
             yield connection.topic, connection.msgtype, timestamp, data
@@ -82,23 +140,48 @@ def read_bag(path: str | Path, topics: list[str] | None = None):
 
 def bag_topics(path: str | Path) -> dict[str, str]:
     """topic -> message type of a bag."""
-    with Reader(Path(path)) as reader:
+    with Reader(check_bag(path)) as reader:
         return {c.topic: c.msgtype for c in reader.connections}
 
 
+TIME_BASES = ("publication", "reception")
+
+
+def timed_messages(path: str | Path, topics: list[str] | None = None, time_base: str = "publication"):
+    """Yield (topic, timestamp_ns, raw CDR) in log-time order, timestamped by publication (the
+    publisher's send time, where the bag has it: mcap bags of this recorder or of rosbag2; others
+    fall back to their log time) or by reception (the log time)."""
+    if time_base not in TIME_BASES:
+        raise ValueError(f"unknown time base '{time_base}' (choose {' or '.join(TIME_BASES)})")
+    path = check_bag(path)
+    files = sorted(path.glob("*.mcap"))
+    if time_base == "reception" or not files:
+        for topic, _, timestamp, data in read_bag(path, topics):
+            yield topic, timestamp, data
+        return
+    from mcap.reader import make_reader
+
+    for file in files:
+        with open(file, "rb") as stream:
+            for _, channel, message in make_reader(stream).iter_messages(topics=topics or None):
+                yield channel.topic, message.publish_time, message.data
+
+
 def replay_schedule(path: str | Path, topics: list[str] | None = None, rate: float = 1.0,
-                    start_offset: float = 0.0):
+                    start_offset: float = 0.0, time_base: str = "publication"):
     """Yield (seconds after the replay's start, topic, raw CDR) with the bag's original spacing,
-    divided by `rate`, skipping its first `start_offset` seconds."""
-    if rate <= 0:
+    divided by `rate`, skipping its first `start_offset` seconds. By publication time (default), a
+    backlog the recorder received late in a burst replays spread as it was published; messages
+    come in log-time order, so one published before the previous one replays at once."""
+    if not rate > 0:
         raise ValueError(f"replay rate must be positive, got {rate}")
     first = None
-    for topic, _, timestamp, data in read_bag(path, topics):
+    for topic, timestamp, data in timed_messages(path, topics, time_base):
         if first is None:
             first = timestamp + int(start_offset * 1e9)
-        if timestamp < first:
+        if start_offset > 0 and timestamp < first:
             continue
-        yield (timestamp - first) * 1e-9 / rate, topic, data
+        yield max(timestamp - first, 0) * 1e-9 / rate, topic, data
 
 
 class RecoveryError(RuntimeError):
@@ -165,7 +248,7 @@ def _recover_mcap(path: Path, writer: BagWriter) -> None:
                         topics[record.id] = record.topic
                         writer.add_topic(record.topic, schemas[record.schema_id])
                     elif isinstance(record, Message):
-                        writer.write(topics[record.channel_id], record.log_time, record.data)
+                        writer.write(topics[record.channel_id], record.log_time, record.data, record.publish_time)
             except (McapError, EOFError, ValueError, struct.error):
                 pass  # the truncated tail: the last complete record has been read
 
