@@ -63,6 +63,29 @@ def test_onnx_runtime_gives_the_same_mask_as_pytorch(weights, tmp_path):
     np.testing.assert_array_equal((onnx_result >= 0.5)[decided], (torch_result >= 0.5)[decided])
 
 
+def assert_absurd_float_frames_are_handled_before_the_backend(segmenter):
+    """Issue 23: a 32FC1 frame of finite values near +-3e38 overflowed the normalisation to NaN (the
+    compiled model then died with 'index out of bounds', eager PyTorch returned confidence 0). The
+    z-score does not depend on the scale, so such a frame must segment as the same frame at +-1;
+    a NaN or infinite pixel is refused, by name, whatever the backend."""
+    signs = np.where(frame() > 128, 1.0, -1.0).astype(np.float32)
+    expected = segmenter.probability(signs)
+    for scale in (3e38, -3.3e38):
+        huge = segmenter.probability(signs * np.float32(scale) if scale > 0 else -signs * np.float32(-scale))
+        assert np.isfinite(huge).all()
+        np.testing.assert_allclose(huge, expected if scale > 0 else segmenter.probability(-signs), atol=2e-5)
+    for bad in (np.nan, np.inf):
+        with pytest.raises(ValueError, match="NaN or infinite"):
+            segmenter.probability(np.where(signs > 0, bad, signs).astype(np.float32))
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnx"])
+def test_absurd_float_frames_on_the_eager_and_onnx_backends(weights, tmp_path, backend):
+    """The compiled backend is checked in its own (compiling) test below."""
+    assert_absurd_float_frames_are_handled_before_the_backend(
+        Segmenter(weights, backend=backend, window=128, onnx_file=tmp_path / "tiny.onnx"))
+
+
 def test_compiled_backend_gives_the_same_mask_as_pytorch_and_caches_its_build(weights, tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     image = frame()
@@ -71,6 +94,7 @@ def test_compiled_backend_gives_the_same_mask_as_pytorch_and_caches_its_build(we
     packages = list((tmp_path / "guidewire_perception" / "compiled").glob("*.pt2"))
     assert len(packages) == 1 and "-128-float32-" in packages[0].name
     np.testing.assert_allclose(compiled.probability(image), torch_result, atol=2e-5)
+    assert_absurd_float_frames_are_handled_before_the_backend(compiled)
     os.utime(packages[0], (0, 0))
 
     def rebuild(*args, **kwargs):

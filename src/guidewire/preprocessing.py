@@ -23,10 +23,10 @@ def nonzero_crop_box(image: np.ndarray) -> tuple[slice, slice]:
 def mask_guided_zscore(image: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
     """FGA-Net paper: z-score with mean and std taken inside the valid mask only
     (default: the non-zero pixels); pixels outside the mask become 0."""
-    image = image.astype(np.float32)
+    image = image.astype(np.float64)  # float32 statistics of values near its limit (3e38) overflow to NaN
     mask = image != 0 if mask is None else mask.astype(bool)
     if not mask.any():
-        return np.zeros_like(image)
+        return np.zeros(image.shape, np.float32)
     values = image[mask]
     normalised = (image - values.mean()) / max(float(values.std()), 1e-6)
     return np.where(mask, normalised, 0.0).astype(np.float32)
@@ -78,9 +78,9 @@ def robust_field_of_view(image: np.ndarray) -> np.ndarray:
 def robust_normalise(image: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """(image - median) / half the 16th..84th percentile spread, both over the valid pixels;
     clipped to +-ROBUST_CLIP; 0 outside valid."""
-    image = image.astype(np.float32)
+    image = image.astype(np.float64)  # as in mask_guided_zscore: no overflow of a float32 spread
     if not valid.any():
-        return np.zeros_like(image)
+        return np.zeros(image.shape, np.float32)
     low, centre, high = np.percentile(image[valid], [16, 50, 84])
     spread = max(float(high - low) / 2, 1e-6)
     normalised = np.clip((image - centre) / spread, -ROBUST_CLIP, ROBUST_CLIP)

@@ -136,6 +136,12 @@ class Segmenter:
         probabilities are resampled back to the frame's size."""
         if image.ndim != 2:
             raise ValueError(f"segmentation needs a single-channel image, got shape {image.shape}")
+        # Here, before any backend: a NaN reaching the compiled model's deformable sampling indexed out of
+        # bounds and ended the process, while eager PyTorch returned confidence 0 without a word.
+        if image.dtype.kind == "f" and not np.isfinite(image).all():
+            raise ValueError("image holds NaN or infinite values")
+        if image.dtype.kind == "f":  # finite values near float32's limit (3e38) must not overflow on the way
+            image = image.astype(np.float64)
         scale = self.scale
         if abs(scale - 1) > 0.02:
             height, width = image.shape
