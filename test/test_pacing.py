@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from guidewire.pacing import SamplePacer
+from guidewire.pacing import SamplePacer, pacing_status
 
 
 class Recorder:
@@ -80,3 +80,13 @@ def test_exactly_one_way_to_read():
         SamplePacer(100.0, print, print)
     with pytest.raises(ValueError, match="positive"):
         SamplePacer(0.0, print, print, read=lambda t: t)
+
+
+@pytest.mark.parametrize("achieved, dropped, level", [
+    (400.0, 0, 0), (395.0, 0, 0),
+    (400.0, 3, 1), (350.0, 0, 1),
+    # Issue 23: 100000 Hz asked, 880 Hz published with 885077 frames dropped, and the driver said OK.
+    (880.0, 885077, 2), (150.0, 0, 2)])
+def test_pacing_status_tells_drops_and_shortfalls(achieved, dropped, level):
+    target = 100000.0 if dropped == 885077 else 400.0
+    assert pacing_status(target, achieved, dropped)[0] == level

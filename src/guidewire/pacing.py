@@ -115,3 +115,15 @@ class SamplePacer:
             if not self._wait_until(slot_ns):
                 return
             self._reported(lambda: self.emit(slot_ns, reading))
+
+
+def pacing_status(target_hz: float, achieved_hz: float, dropped: int) -> tuple[int, str]:
+    """0 (ok), 1 (warning) or 2 (error), and why, for a period in which a sampler published at
+    achieved_hz and skipped `dropped` grid slots: any drop or more than 10% below the target rate is
+    a warning, below half the target (or more drops than 10% of the target's samples) an error."""
+    summary = f"{achieved_hz:.0f} of {target_hz:g} Hz, {dropped} frames dropped"
+    if achieved_hz < 0.5 * target_hz or dropped > 0.1 * target_hz:
+        return 2, f"sampling cannot keep up: {summary}"
+    if dropped or achieved_hz < 0.9 * target_hz:
+        return 1, f"sampling falls behind: {summary}"
+    return 0, "ok"
