@@ -1,1 +1,9 @@
 """ROS 2 nodes: thin rclpy wrappers around the guidewire library."""
+import signal
+import sys
+
+if sys.argv[:1] == ["-m"]:
+    # `python -m guidewire_ros.<node>` (the runner's command): a stop signal while the node's imports
+    # (rclpy, torch) still load ends the process quietly with status 0; common.run then takes over.
+    for _number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(_number, lambda *_: sys.exit(0))

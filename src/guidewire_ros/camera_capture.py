@@ -8,7 +8,7 @@ from std_msgs.msg import Header
 
 from guidewire.contracts import FRAME_SOURCES, EndOfStream, FrameError, FrameSettings, open_frames
 from guidewire_ros import convert
-from guidewire_ros.common import ERROR, OK, WARN, Diagnostics, declare, publisher_qos, run
+from guidewire_ros.common import ERROR, OK, WARN, Diagnostics, declare, publisher_qos, run, runtime_parameters
 from guidewire_ros.robot_link import follow_robot
 
 
@@ -16,11 +16,11 @@ class CameraCapture(Node):
     def __init__(self):
         super().__init__("camera_capture")
         self.source_name = declare(self, "source", "sim_stereo", f"Frame source: {', '.join(FRAME_SOURCES)}")
-        self.rate = declare(self, "rate_hz", 15.0, "Capture rate, Hz")
+        self.rate = declare(self, "rate_hz", 15.0, "Capture rate, Hz (changes at run time)", 0.01, 1000.0)
         settings = FrameSettings(
             location=declare(self, "location", "", "Device index, video file, image folder or DICOM file"),
             camera_name=declare(self, "camera_name", "camera", "Camera name for single-camera sources"),
-            loop=declare(self, "loop", False, "Restart a file or folder at its end"),
+            loop=declare(self, "loop", False, "Restart a file or folder at its end (read at start-up)"),
             bench_config=declare(self, "bench_config", "", "Bench YAML for sim sources; '' = embedded defaults"),
             camera_info_url=declare(self, "camera_info_url", "",
                                     "device/video/folder/dicom: camera_calibration YAML (file:// URL or path) "
@@ -51,8 +51,14 @@ class CameraCapture(Node):
         self.last_error = ""
         self.finished = False
         self.timer = self.create_timer(1.0 / self.rate, self._capture)
-        self.create_timer(1.0, self._report)
+        self.diagnostics.start(self._report)
+        runtime_parameters(self, {"rate_hz": self._set_rate})
         self.get_logger().info(f"{self.source_name}: {', '.join(self.source.names)} at {self.rate:g} Hz")
+
+    def _set_rate(self, rate: float) -> None:
+        self.destroy_timer(self.timer)
+        self.rate = rate
+        self.timer = self.create_timer(1.0 / rate, self._capture)
 
     def _capture(self) -> None:
         if self.finished:
@@ -91,6 +97,7 @@ class CameraCapture(Node):
         self.errors = 0
 
     def close(self) -> None:
+        self.diagnostics.close()
         self.source.close()
 
 

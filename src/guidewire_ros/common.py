@@ -1,13 +1,17 @@
 """Plumbing shared by the nodes: parameters with descriptions, QoS, stamps, diagnostics."""
 from __future__ import annotations
 
-from typing import Callable
+import signal
+import sys
+import threading
+from typing import Any, Callable
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, qos_profile_sensor_data, qos_profile_system_default
 
+from guidewire.contracts import ConfigError
 from guidewire_ros.pipeline_config import localhost_discovery_default
 
 QOS_CHOICES = ("reliable", "sensor_data")
@@ -24,6 +28,31 @@ def declare(node: Node, name: str, default, description: str, low=None, high=Non
             descriptor.floating_point_range = [FloatingPointRange(from_value=float(low), to_value=float(high),
                                                                   step=0.0)]
     return node.declare_parameter(name, default, descriptor).value
+
+
+def runtime_parameters(node: Node, appliers: dict[str, Callable[[Any], None]]) -> None:
+    """The node's parameter callback (register it after the last declare: declaring calls it too).
+    A parameter in `appliers` changes at run time: its applier gets the new value before the node
+    stores it and may refuse it with a ValueError, whose text is the reason returned. Every other
+    parameter is read once at start-up, so a change is refused rather than reported as done while
+    the node goes on with the old value (rclpy checks ranges and types before this callback)."""
+    def on_set(parameters) -> SetParametersResult:
+        fixed = [p.name for p in parameters if p.name not in appliers and p.name != "use_sim_time"]
+        if fixed:
+            return SetParametersResult(successful=False, reason=(
+                f"{', '.join(fixed)}: read at start-up only, restart the node to change it (changeable at run "
+                f"time: {', '.join(sorted(appliers)) or 'none'})"))
+        for parameter in parameters:
+            if parameter.name in appliers:
+                try:
+                    appliers[parameter.name](parameter.value)
+                except ValueError as error:
+                    return SetParametersResult(successful=False, reason=f"{parameter.name}={parameter.value!r}: "
+                                                                        f"{error}")
+                node.get_logger().info(f"{parameter.name} set to {parameter.value!r}")
+        return SetParametersResult(successful=True)
+
+    node.add_on_set_parameters_callback(on_set)
 
 
 def qos_profile(choice: str) -> QoSProfile:
@@ -43,7 +72,7 @@ def publisher_qos(node: Node, default_depth: int) -> QoSProfile:
     loses every large message published meanwhile."""
     choice = qos_profile(declare(node, "qos", "reliable", f"Publisher QoS: {' or '.join(QOS_CHOICES)}"))
     depth = declare(node, "qos_depth", default_depth,
-                    "Publisher history: messages a reliable reader may fall behind before it loses any")
+                    "Publisher history: messages a reliable reader may fall behind before it loses any", 1, 1_000_000)
     return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth, reliability=choice.reliability,
                       durability=choice.durability)
 
@@ -55,12 +84,34 @@ def message_class(type_name: str):
 
 
 class Diagnostics:
-    """Publishes one DiagnosticStatus per call on /diagnostics (diagnostic_updater is not available)."""
+    """Publishes one DiagnosticStatus per call on /diagnostics (diagnostic_updater is not available).
+    start() reports every period from a thread of its own, so that a node whose callback runs
+    longer than the period (a large frame being segmented) still reports; close() stops it, before
+    the node is destroyed."""
 
     def __init__(self, node: Node, hardware_id: str):
         self.node = node
         self.hardware_id = hardware_id
         self.publisher = node.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self, report: Callable[[], None], period_s: float = 1.0) -> None:
+        def loop() -> None:
+            while not self._stop.wait(period_s):
+                try:
+                    report()
+                except Exception as error:  # a report must never end the reporting
+                    self.node.get_logger().error(f"diagnostics report failed: {type(error).__name__}: {error}",
+                                                 throttle_duration_sec=10.0)
+
+        self._thread = threading.Thread(target=loop, name="diagnostics", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5.0)
 
     def publish(self, level: bytes, message: str, values: dict) -> None:
         status = DiagnosticStatus(level=level, name=f"{self.node.get_name()}: {self.hardware_id}",
@@ -74,28 +125,73 @@ class Diagnostics:
 OK, WARN, ERROR = DiagnosticStatus.OK, DiagnosticStatus.WARN, DiagnosticStatus.ERROR
 
 
-def run(node_class, spin: Callable[[Node], None] | None = None) -> None:
-    """Entry point body shared by every node's main(): discovery default, init, the node, spin
-    (rclpy.spin unless the node has its own loop, such as replay's), and one shutdown path
-    for Ctrl-C, an external shutdown and a stop signal during start-up, which ends with
-    the node's close() (if it has one) and its destruction."""
-    import rclpy
-    from rclpy.executors import ExternalShutdownException
-    from rclpy.impl.implementation_singleton import rclpy_implementation
+class _StopDuringStartUp(BaseException):
+    """A stop signal while the node is being built: leave the constructor at once."""
 
-    localhost_discovery_default()
-    rclpy.init()
-    node = None
+
+# Bad settings found while a node starts: reported in one line, exit status 1, no traceback.
+STARTUP_ERRORS = (ConfigError, ValueError, OSError)
+
+
+def spin_until_stopped(node: Node, stopped: threading.Event) -> None:
+    """Serve the node until a stop signal. The wait is bounded so that the signal handler
+    (which Python runs only between bytecodes of the main thread) is seen within 0.1 s."""
+    from rclpy.executors import SingleThreadedExecutor
+
+    executor = SingleThreadedExecutor(context=node.context)
+    executor.add_node(node)
     try:
-        node = node_class()
-        (spin or rclpy.spin)(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except rclpy_implementation.RCLError:
-        if rclpy.ok():
-            raise  # otherwise a stop signal during start-up invalidated the context: a stop, not a fault
+        while not stopped.is_set() and node.context.ok():
+            executor.spin_once(timeout_sec=0.1)
     finally:
+        executor.shutdown(timeout_sec=1.0)
+
+
+def run(node_class, spin: Callable[[Node, threading.Event], None] | None = None) -> None:
+    """Entry point body shared by every node's main(): discovery default, init, the node, spin
+    (spin_until_stopped unless the node has its own loop, such as replay's), and one shutdown path.
+
+    SIGINT and SIGTERM are the process's own (rclpy's handlers are not installed): rclpy's shut the
+    context down at once, under threads still publishing (the driver's sampler: "publisher's
+    context is invalid") and before close() could log ("Failed to publish log message to rosout").
+    Here a signal while the node is built leaves the constructor; after that it ends the spin,
+    then close() stops the node's own threads, the node is destroyed and only then the context
+    shut down: exit status 0 and no error line at any moment. The exit status is 1 for bad
+    settings (STARTUP_ERRORS, logged in one line) and the node's `exit_code` otherwise."""
+    import rclpy
+    from rclpy.exceptions import ParameterException
+    from rclpy.logging import get_logger
+    from rclpy.signals import SignalHandlerOptions
+
+    stopped = threading.Event()
+    starting = True
+
+    def on_signal(_signum, _frame) -> None:
+        stopped.set()
+        if starting:
+            raise _StopDuringStartUp
+
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, on_signal)
+    localhost_discovery_default()
+    node, code = None, 0
+    try:
+        rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
+        try:
+            node = node_class()
+        except (*STARTUP_ERRORS, ParameterException) as error:
+            get_logger(node_class.__name__).fatal(f"cannot start: {error}")
+            code = 1
+        starting = False
+        if node is not None and not stopped.is_set():
+            (spin or spin_until_stopped)(node, stopped)
+            code = getattr(node, "exit_code", 0)
+    except _StopDuringStartUp:
+        pass
+    finally:
+        starting = False
         if node is not None:
             getattr(node, "close", lambda: None)()
             node.destroy_node()
         rclpy.try_shutdown()
+    sys.exit(code)

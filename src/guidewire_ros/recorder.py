@@ -10,7 +10,7 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
 
 from guidewire.bag import BagWriter
-from guidewire_ros.common import OK, Diagnostics, declare, message_class, run
+from guidewire_ros.common import OK, Diagnostics, declare, message_class, run, runtime_parameters
 
 
 def offered_qos(node: Node, topic: str, depth: int) -> tuple[QoSProfile, list]:
@@ -39,16 +39,18 @@ class Recorder(Node):
         output = declare(self, "output", "", "Bag directory to create; '' = rosbag2_<date> in the cwd")
         storage = declare(self, "storage", "mcap", "Storage plugin: mcap (default) or sqlite3")
         self.queue_depth = declare(self, "queue_depth", 4000,
-                                   "Messages per topic held while writing falls behind (10 s at 400 Hz)")
+                                   "Messages per topic held while writing falls behind (10 s at 400 Hz)", 1, 1_000_000)
         self.path = Path(output or time.strftime("rosbag2_%Y_%m_%d-%H_%M_%S"))
         self.bag = BagWriter(self.path, storage)
         self.subscriptions_by_topic = {}
         self.diagnostics = Diagnostics(self, f"recorder/{self.path.name}")
         self.create_timer(0.2, self._discover)
-        self.create_timer(1.0, self._report)
         # A killed recorder leaves its bag recoverable up to the last checkpoint.
-        self.create_timer(declare(self, "checkpoint_s", 0.5,
-                                  "Seconds between flushes to disk (mcap chunk, sqlite3 commit)"), self.bag.checkpoint)
+        self.checkpoint_timer = self.create_timer(
+            declare(self, "checkpoint_s", 0.5, "Seconds between flushes to disk (mcap chunk, sqlite3 commit); "
+                    "changes at run time", 0.01, 3600.0), self.bag.checkpoint)
+        self.diagnostics.start(self._report)
+        runtime_parameters(self, {"checkpoint_s": self._set_checkpoint_period})
         self.get_logger().info(f"recording {'all topics' if not self.topics else ', '.join(self.topics)} "
                                f"to {self.path} ({storage})")
 
@@ -64,14 +66,26 @@ class Recorder(Node):
             msgtype = types[0]
             self.bag.add_topic(topic, msgtype, [bag_qos(p) for p in offered])
             self.subscriptions_by_topic[topic] = self.create_subscription(
-                message_class(msgtype), topic,
-                lambda data, t=topic: self.bag.write(t, self.get_clock().now().nanoseconds, data), profile, raw=True)
+                message_class(msgtype), topic, lambda data, info, t=topic: self._write(t, data, info), profile,
+                raw=True)
+
+    def _write(self, topic: str, data: bytes, info) -> None:
+        """The log time is when the recorder takes the message (not the middleware's receive stamp: it
+        was seen to run backwards across a topic's first messages, which put them out of order in the
+        bag); the publication time is the publisher's source stamp, which replay plays by (a backlog
+        received late in a burst is not squeezed)."""
+        self.bag.write(topic, self.get_clock().now().nanoseconds, data, info["source_timestamp"] or None)
+
+    def _set_checkpoint_period(self, seconds: float) -> None:
+        self.destroy_timer(self.checkpoint_timer)
+        self.checkpoint_timer = self.create_timer(seconds, self.bag.checkpoint)
 
     def _report(self) -> None:
         self.diagnostics.publish(OK, "recording", {"bag": str(self.path), **{
-            f"messages {topic}": count for topic, count in self.bag.counts.items()}})
+            f"messages {topic}": count for topic, count in dict(self.bag.counts).items()}})
 
     def close(self) -> None:
+        self.diagnostics.close()
         self.bag.close()
         self.get_logger().info(f"closed {self.path}: " + ", ".join(f"{t} {n}" for t, n in self.bag.counts.items()))
 
