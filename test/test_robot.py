@@ -100,5 +100,7 @@ def test_bench_frames_place_every_sensor_where_the_bench_config_says():
     assert np.linalg.norm(beam) == pytest.approx(config.fluoroscopy.source_to_detector)
     to_isocentre = np.asarray(config.fluoroscopy.isocentre) - source[:3, 3]
     assert np.linalg.norm(np.cross(beam, to_isocentre)) == pytest.approx(0.0, abs=1e-12)
+    lateral = {f.child: f for f in bench_frames(config, ("xray_lateral:lateral",))}["xray_lateral_optical"].pose
+    assert abs(lateral[:3, 2] @ source[:3, 2]) < 1e-9  # the lateral view's beam is square to the default one
     for frame in frames.values():
         np.testing.assert_allclose(frame.pose[:3, :3] @ frame.pose[:3, :3].T, np.eye(3), atol=1e-12)

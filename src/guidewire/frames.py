@@ -11,7 +11,7 @@ from scipy.spatial.transform import Rotation
 
 from guidewire.geometry import look_at_rotation
 from guidewire.twin.config import BenchConfig
-from guidewire.twin.fluoroscopy import carm_to_bench, homogeneous
+from guidewire.twin.fluoroscopy import carm_to_bench, homogeneous, with_view
 from guidewire.twin.wire import _frame_with_tangent
 
 WORLD = "bench"
@@ -37,16 +37,19 @@ def axis_quaternion(direction) -> np.ndarray:
 
 def bench_frames(config: BenchConfig, xray_cameras: tuple[str, ...] = ("xray",)) -> list[Frame]:
     """Every static frame of the bench. `<camera>_optical` for each stereo camera and each X-ray
-    camera name (the C-arm's focal spot: z towards the detector, x along its columns, y along its
-    rows, the frame its CameraInfo projects from); `<camera>_detector` is the detector's centre."""
+    camera (the C-arm's focal spot: z towards the detector, x along its columns, y along its rows,
+    the frame its CameraInfo projects from); `<camera>_detector` is the detector's centre. An X-ray
+    camera is `name` (the bench's C-arm angles) or `name:view`, a named view (CARM_VIEWS), as the
+    capture node's `view` parameter turns the C-arm."""
     array = config.magnetometer_array
     frames = [Frame(WORLD, "mag_array", homogeneous(np.eye(3), (0.0, 0.0, array.height)))]
     for camera in config.stereo:
         frames.append(Frame(WORLD, f"{camera.name}_optical",
                             homogeneous(look_at_rotation(camera.position, camera.look_at, camera.up),
                                         camera.position)))
-    carm = config.fluoroscopy
-    for name in xray_cameras:
+    for camera in xray_cameras:
+        name, _, view = camera.partition(":")
+        carm = with_view(config.fluoroscopy, view)
         frames.append(Frame(WORLD, f"{name}_optical", carm_to_bench(carm)))
         frames.append(Frame(f"{name}_optical", f"{name}_detector",
                             homogeneous(np.eye(3), (0.0, 0.0, carm.source_to_detector))))

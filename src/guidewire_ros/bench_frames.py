@@ -27,20 +27,20 @@ class BenchFrames(Node):
     def __init__(self):
         super().__init__("bench_frames")
         bench_config = declare(self, "bench_config", "", "Bench YAML with the sensors' poses; '' = embedded defaults")
-        xray_cameras = declare(self, "xray_cameras", ["xray"], "Camera names of the C-arm views (their "
-                                                              "<name>_optical and <name>_detector frames)")
+        xray_cameras = declare(self, "xray_cameras", ["xray"], "The C-arm's cameras, name or name:view (a named "
+                               "view, as camera_capture's view parameter): their <name>_optical and _detector frames")
         self.ct_frame = declare(self, "ct_frame_id", "ct", "Frame of the registered CT volume")
-        ct_pose_topic = declare(self, "ct_pose_topic", "registration/ct_pose",
+        ct_pose_topic = declare(self, "ct_pose_topic", "ct_registration/ct_pose",
                                 "PoseStamped of the CT in a TF frame (the registration's); '' = none")
-        result_topic = declare(self, "registration_topic", "registration/result",
+        result_topic = declare(self, "registration_topic", "ct_registration/result",
                                "RegistrationResult whose ct_to_world becomes the CT transform; '' = none")
         try:
-            config = load_bench_config(bench_config or None)
+            frames = bench_frames(load_bench_config(bench_config or None), tuple(xray_cameras))
         except ConfigError as error:
             raise SystemExit(f"bench_frames: {error}") from error
         stamp = self.get_clock().now().to_msg()
         self.transforms = {frame.child: convert.transform_stamped(stamp, frame.parent, frame.child, frame.pose)
-                           for frame in bench_frames(config, tuple(xray_cameras))}
+                           for frame in frames}
         self.publisher = self.create_publisher(TFMessage, "/tf_static", STATIC_QOS)
         if ct_pose_topic:
             self.create_subscription(PoseStamped, ct_pose_topic,

@@ -1,0 +1,147 @@
+"""TF and RViz against the running pipeline on a private domain: /tf_static holds every frame of the
+README's frame list (ct once a registration arrives), every frame_id on every topic the nodes
+publish is in TF, and every display of the RViz configs shows a topic the pipeline publishes with
+the type the display expects, in a fixed frame that TF has."""
+import re
+import time
+
+import pytest
+import yaml
+
+rclpy = pytest.importorskip("rclpy")
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data  # noqa: E402
+
+from conftest import ROOT  # noqa: E402
+from ros_support import node_args, ros, running, spin_until, tiny_weights  # noqa: E402,F401 (fixtures)
+
+DISPLAY_TYPES = {"rviz_default_plugins/Image": "sensor_msgs/msg/Image",
+                 "rviz_default_plugins/MarkerArray": "visualization_msgs/msg/MarkerArray",
+                 "rviz_default_plugins/Marker": "visualization_msgs/msg/Marker",
+                 "rviz_default_plugins/PointCloud2": "sensor_msgs/msg/PointCloud2",
+                 "rviz_default_plugins/Pose": "geometry_msgs/msg/PoseStamped",
+                 "rviz_default_plugins/PoseWithCovariance": "geometry_msgs/msg/PoseWithCovarianceStamped"}
+# Messages about joints or the nodes themselves, not about space: their frame_id may be empty.
+FRAMELESS_TYPES = {"sensor_msgs/msg/JointState", "diagnostic_msgs/msg/DiagnosticArray",
+                   "diagnostic_msgs/msg/DiagnosticStatus"}
+INFRASTRUCTURE = {"/rosout", "/parameter_events"}
+# Some output of every node (the rest is found on the graph as the nodes come up).
+REQUIRED = {"/robot/joint_states", "/bench/ground_truth/wire", "/mag_array/frame", "/camera_top/image_raw",
+            "/xray/camera_info", "/segmentation/overlay", "/guidewire/cloud", "/guidewire/tip_pose",
+            "/guidewire/status"}
+STATIC_QOS = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
+
+
+def readme_frames() -> set[str]:
+    text = (ROOT / "README.md").read_text()
+    paragraph = text[text.index("Frames (REP-103/105):"):text.index("Topics carry SI units")]
+    return set(re.findall(r"`([a-z_]+)`", paragraph))
+
+
+def rviz_displays(name: str) -> tuple[dict, str]:
+    config = yaml.safe_load((ROOT / "rviz" / name).read_text())["Visualization Manager"]
+    topics = {d["Topic"]["Value"]: DISPLAY_TYPES[d["Class"]] for d in config["Displays"] if "Topic" in d}
+    return topics, config["Global Options"]["Fixed Frame"]
+
+
+def frame_ids(message) -> list[str]:
+    """Every frame named in a message: its headers' frame_id and TransformStamped's child_frame_id."""
+    if hasattr(message, "frame_id") and hasattr(message, "stamp"):
+        return [message.frame_id]
+    found = [message.child_frame_id] if hasattr(message, "child_frame_id") else []
+    for field, kind in message.get_fields_and_field_types().items():
+        if "/" in kind and field != "texture":  # a Marker's texture image is unused unless it is textured
+            value = getattr(message, field)
+            for item in value if isinstance(value, list) else [value]:
+                found += frame_ids(item)
+    return found
+
+
+def test_tf_has_every_frame_the_topics_and_rviz_need(ros, tmp_path, tiny_weights):
+    domain, node, executor, _ = ros
+    from geometry_msgs.msg import PoseStamped
+    from tf2_msgs.msg import TFMessage
+
+    from guidewire_ros.common import message_class
+
+    static = []
+    node.create_subscription(TFMessage, "/tf_static", static.append, STATIC_QOS)
+    ct_pose = node.create_publisher(PoseStamped, "ct_registration/ct_pose", 10)
+    # A 64 px C-arm renders its anatomy in seconds, once per machine (the shared cache); the stereo pair as in the lab.
+    bench = tmp_path / "bench.yaml"
+    bench.write_text(yaml.safe_dump({"bench": {"fluoroscopy": {"detector_pixels": 64, "pixel_spacing": 0.0032}}}))
+    common = {"bench_config": str(bench)}
+    nodes = {
+        "robot": node_args("catheter_robot", "catheter_robot", common, tmp_path),
+        "frames": node_args("bench_frames", "bench_frames", common, tmp_path),
+        "driver": node_args("magnetometer_driver", "magnetometer_driver", common | {"rate_hz": 50.0}, tmp_path),
+        "stereo": node_args("camera_capture", "stereo_capture", common | {"source": "sim_stereo", "rate_hz": 1.0},
+                            tmp_path),
+        "xray": node_args("camera_capture", "fluoro_capture", common | {"source": "sim_xray", "camera_name": "xray",
+                                                                        "rate_hz": 2.0}, tmp_path),
+        "segmentation": node_args("segmentation_node", "segmentation", {"weights": str(tiny_weights)}, tmp_path),
+        "reconstruction": node_args("reconstruction_node", "reconstruction",
+                                    common | {"twin_background": True, "second_view": "camera_side",
+                                              "max_rate_hz": 1.0}, tmp_path)}
+    messages, subscriptions = {}, {}
+
+    def published() -> dict[str, str]:
+        """Topics with a publisher other than this test, and their type."""
+        return {topic: types[0] for topic, types in node.get_topic_names_and_types()
+                if topic not in INFRASTRUCTURE and any(info.node_name != node.get_name()
+                                                       for info in node.get_publishers_info_by_topic(topic))}
+
+    def every_topic_heard() -> bool:
+        for topic, type_name in published().items():
+            if topic not in subscriptions and topic != "/tf_static":
+                subscriptions[topic] = node.create_subscription(
+                    message_class(type_name), topic, lambda m, t=topic: messages.setdefault(t, m),
+                    qos_profile_sensor_data)
+        return set(subscriptions) <= set(messages) and REQUIRED <= set(messages)
+
+    with running(nodes["robot"], domain, tmp_path / "robot.log"), \
+            running(nodes["frames"], domain, tmp_path / "frames.log"), \
+            running(nodes["driver"], domain, tmp_path / "driver.log"), \
+            running(nodes["stereo"], domain, tmp_path / "stereo.log"), \
+            running(nodes["xray"], domain, tmp_path / "xray.log"), \
+            running(nodes["segmentation"], domain, tmp_path / "segmentation.log"), \
+            running(nodes["reconstruction"], domain, tmp_path / "reconstruction.log"):
+        tf_frames = lambda: {f for t in static[-1].transforms for f in (t.header.frame_id, t.child_frame_id)} \
+            if static else set()  # noqa: E731
+        assert spin_until(executor, lambda: readme_frames() - {"ct"} <= tf_frames(), 40), \
+            (readme_frames() - tf_frames(), (tmp_path / "frames.log").read_text())
+        assert "ct" not in tf_frames()  # not before a registration
+        registration = PoseStamped()
+        registration.header.frame_id = "bench"
+        registration.pose.position.z, registration.pose.orientation.w = 0.06, 1.0
+        ct_pose.publish(registration)
+        assert spin_until(executor, lambda: "ct" in tf_frames(), 10)
+        started = time.monotonic()
+        heard = spin_until(executor, every_topic_heard, 60)
+        print(f"every topic heard {time.monotonic() - started:.1f} s after the CT frame")
+        topics = published()
+    assert heard, (sorted((set(subscriptions) | REQUIRED) - set(messages)),
+                   (tmp_path / "reconstruction.log").read_text()[-2000:])
+    frames = tf_frames()
+    assert readme_frames() <= frames
+    parents = {t.child_frame_id: t.header.frame_id for t in static[-1].transforms}
+    for frame in frames - {"bench"}:  # one tree: every frame reaches bench
+        seen = {frame}
+        while frame != "bench":
+            frame = parents[frame]
+            assert frame not in seen
+            seen.add(frame)
+
+    for topic, message in messages.items():
+        named = frame_ids(message)
+        if topics[topic] in FRAMELESS_TYPES:
+            named = [f for f in named if f]
+        else:
+            assert named and all(named), (topic, named)
+        assert set(named) <= frames, (topic, set(named) - frames)
+
+    for config in ("pipeline.rviz", "sensors.rviz"):
+        expected, fixed_frame = rviz_displays(config)
+        assert fixed_frame in frames, config
+        for topic, message_type in expected.items():
+            assert topics.get(topic) == message_type, (config, topic)
+    assert rviz_displays("pipeline.rviz")[1] == "bench" and len(rviz_displays("pipeline.rviz")[0]) == 10
