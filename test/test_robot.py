@@ -6,6 +6,7 @@ import pytest
 
 from guidewire.contracts import ConfigError
 from guidewire.frames import bench_frames
+from guidewire.reconstruction.trust import TrustBounds, distrust_reasons, length_disagreement
 from guidewire.robot import Command, JointHistory, JointLimits, JointState, SimulatedRobot, load_procedure
 from guidewire.twin import DigitalTwin
 from guidewire.twin.config import load_bench_config
@@ -104,3 +105,16 @@ def test_bench_frames_place_every_sensor_where_the_bench_config_says():
     assert abs(lateral[:3, 2] @ source[:3, 2]) < 1e-9  # the lateral view's beam is square to the default one
     for frame in frames.values():
         np.testing.assert_allclose(frame.pose[:3, :3] @ frame.pose[:3, :3].T, np.eye(3), atol=1e-12)
+
+
+def test_the_trust_verdict_lists_every_reason_and_is_empty_only_when_all_hold():
+    bounds = TrustBounds(max_input_age=1.0, max_fit_age=2.0, max_chi2_per_dof=10.0, length_tolerance=0.005)
+    fresh = {"camera_top image": 0.2, "robot state": 0.01}
+    assert distrust_reasons(fresh, 0.5, 1.3, "", "", bounds) == []
+    problem = length_disagreement(0.150, 0.140, bounds.length_tolerance)
+    assert "150.0 mm vs commanded 140.0 mm" in problem and length_disagreement(0.142, 0.140, 0.005) == ""
+    reasons = distrust_reasons({"camera_top image": 1.5, "robot state": None}, 0.5, float("nan"), problem,
+                               "no wire in the view", bounds)
+    assert reasons == ["camera_top image stale (1.5 s)", "no robot state received",
+                       "fit residual chi2/dof nan above 10", "no wire in the view", problem]
+    assert distrust_reasons(fresh, None, float("nan"), "", "", bounds) == ["no fit yet"]
