@@ -11,7 +11,6 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescri
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, qos_profile_sensor_data, qos_profile_system_default
 
-from guidewire.contracts import ConfigError
 from guidewire_ros.pipeline_config import localhost_discovery_default
 
 QOS_CHOICES = ("reliable", "sensor_data")
@@ -129,8 +128,9 @@ class _StopDuringStartUp(BaseException):
     """A stop signal while the node is being built: leave the constructor at once."""
 
 
-# Bad settings found while a node starts: reported in one line, exit status 1, no traceback.
-STARTUP_ERRORS = (ConfigError, ValueError, OSError)
+# Bad settings found while a node starts (ConfigError and BagError are ValueErrors too): reported in
+# one line, exit status 1, no traceback.
+STARTUP_ERRORS = (ValueError, OSError)
 
 
 def spin_until_stopped(node: Node, stopped: threading.Event) -> None:
