@@ -1,5 +1,6 @@
 """`make run`'s runner end to end on a small bench: every node of config/pipeline.yaml on a private
-ROS domain, and a bag that holds X-ray frames and the segmentation of each."""
+ROS domain, and a bag that holds X-ray frames and the segmentation of each, the robot's joint states and
+the static frames."""
 import subprocess
 import sys
 from collections import Counter
@@ -50,3 +51,11 @@ def test_the_runner_records_xray_frames_and_their_segmentations(tmp_path):
         frame = frames[stamp(result)]
         assert result.header.frame_id == frame.header.frame_id == "xray_optical"
         assert (result.mask.height, result.mask.width) == (frame.height, frame.width) == (128, 128)
+    # The robot drove the bench throughout, and the bag holds the static frames every recorded frame_id needs.
+    assert counts["/robot/joint_states"] > 20 * 25, counts
+    static = messages["/tf_static"][-1].transforms
+    tf_frames = {t.child_frame_id for t in static} | {t.header.frame_id for t in static}
+    assert {"bench", "mag_array", "camera_top_optical", "camera_side_optical", "xray_optical",
+            "robot_base"} <= tf_frames
+    assert {m.header.frame_id for topic in ("/mag_array/frame", "/camera_top/image_raw", "/xray/image_raw")
+            for m in messages[topic][:1]} <= tf_frames
