@@ -118,3 +118,17 @@ def test_the_trust_verdict_lists_every_reason_and_is_empty_only_when_all_hold():
     assert reasons == ["camera_top image stale (1.5 s)", "no robot state received",
                        "fit residual chi2/dof nan above 10", "no wire in the view", problem]
     assert distrust_reasons(fresh, None, float("nan"), "", "", bounds) == ["no fit yet"]
+
+
+def test_the_shipped_procedure_stays_inside_the_bench_robot_travel():
+    from conftest import ROOT
+
+    procedure = load_procedure(ROOT / "config" / "procedure.csv")
+    wire = load_bench_config().guidewire
+    assert procedure.duration == 60.0
+    assert wire.min_inserted_length <= procedure.insertion.min() <= procedure.insertion.max() \
+        <= wire.max_inserted_length
+    # It asks for no more than the robot's default speeds (2 cm/s, 1 rad/s), so it is followed on time.
+    speeds = np.abs(np.diff(procedure.insertion) / np.diff(procedure.times))
+    turns = np.abs(np.diff(procedure.roll) / np.diff(procedure.times))
+    assert speeds.max() <= 0.02 and turns.max() <= 1.0
