@@ -304,3 +304,21 @@ def test_a_late_backlog_is_recorded_and_replayed_as_published_to_a_listener_that
     span = published[-1] - published[0]
     assert received[-1] - received[0] > 0.8 * span, "the backlog replayed squeezed"
     node.destroy_subscription(subscription)
+
+
+def test_diagnostics_report_while_the_executor_is_busy(ros):
+    """Probe: a 4000x4000 frame kept the segmentation node 50 s in one callback, /diagnostics silent.
+    Reports come from a thread of their own: here the executor does nothing for 2.5 s."""
+    domain, node, executor, _ = ros
+    from guidewire_ros.common import OK, Diagnostics
+
+    reports = []
+    diagnostics = Diagnostics(node, "busy")
+    diagnostics.start(lambda: (reports.append(time.monotonic()), diagnostics.publish(OK, "ok", {})), period_s=0.5)
+    time.sleep(2.5)  # a callback that takes long
+    diagnostics.close()
+    assert len(reports) >= 3
+    count = len(reports)
+    time.sleep(1.0)
+    assert len(reports) == count  # close() stops them
+    node.destroy_publisher(diagnostics.publisher)
