@@ -74,7 +74,7 @@ class ReconstructionNode(Node):
         max_rate = declare(self, "max_rate_hz", 0.0, "Most fits per second (a faster view is thinned); 0 = all")
         self.min_period = 1.0 / max_rate if max_rate > 0 else 0.0
         self.last_fit, self.thinned = -np.inf, 0
-        slop = declare(self, "slop_s", 0.02, "Largest stamp difference of a matched image, array frame, robot state")
+        slop = declare(self, "slop_s", 0.02, "Largest stamp difference of a matched image and array frame")
         input_qos = qos_profile(declare(self, "input_qos", "sensor_data", "Subscription QoS"))
         output_qos = publisher_qos(self, default_depth=30)
         self.diagnostics = Diagnostics(self, "reconstruction")
@@ -104,7 +104,7 @@ class ReconstructionNode(Node):
             from guidewire.twin import DigitalTwin
 
             self.background = DigitalTwin(config).magnetometer.recorded_background()
-        self.matcher = NearestStampMatcher(["array", "robot", "image", "second"], slop_s=slop)
+        self.matcher = NearestStampMatcher(["array", "image", "second"], slop_s=slop)
         self.robot = JointHistory(max_extrapolation=0.5)
         self.learned, self.learned_error = None, ""
         if self.method == "learned":  # torch is imported only for this method: the others start in a second
@@ -127,7 +127,8 @@ class ReconstructionNode(Node):
         self.bounds = TrustBounds(
             max_input_age=declare(self, "status_max_input_age_s", 1.0, "Trusted only if every input is this fresh, s"),
             max_fit_age=declare(self, "status_max_fit_age_s", 2.0, "Trusted only if the last fit is this recent, s"),
-            max_chi2_per_dof=declare(self, "status_max_chi2_per_dof", 10.0, "Trusted only below this fit residual"),
+            max_chi2_per_dof=declare(self, "status_max_chi2_per_dof", 10.0,
+                                     "Trusted only below this fit residual (0.1-0.8 on the simulated bench)"),
             length_tolerance=declare(self, "length_tolerance_m", 0.005,
                                      "Largest |reconstructed - commanded| inserted length, m, before it is reported"))
         # Inputs whose freshness the status checks: monotonic time of each one's newest message.
@@ -189,7 +190,6 @@ class ReconstructionNode(Node):
         position, velocity = joint_values(message, self.insertion_joint)
         if position is not None:
             self.inputs["robot state"] = time.monotonic()
-            self.matcher.add("robot", stamp_ns(message.header.stamp), position)
             self.robot.add(stamp_ns(message.header.stamp) * 1e-9, RobotJoints(position, 0.0, velocity or 0.0))
 
     def _on_segmentation(self, message: GuidewireSegmentation) -> None:
@@ -219,10 +219,9 @@ class ReconstructionNode(Node):
             return
         header, image, segmentation, since = self.waiting
         stamp = stamp_ns(header.stamp)
-        # The streams the fit uses; the robot's only once it publishes (a 50 Hz robot's newest state may
-        # still be in flight when the image comes, and the slop window would miss it).
-        partners = (["array"] if self.method != "image_only" else []) + (["second"] if self.second_view else []) \
-            + (["robot"] if self.inputs["robot state"] is not None else [])
+        # The streams the fit uses (not the robot's: its insertion is interpolated, or extrapolated
+        # with its velocity, at the image's instant).
+        partners = (["array"] if self.method != "image_only" else []) + (["second"] if self.second_view else [])
         if any(self.matcher.pending(stream, stamp) for stream in partners) and \
                 time.monotonic() - since < self.wait_s:
             return
