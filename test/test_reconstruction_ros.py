@@ -52,6 +52,7 @@ def test_reconstruction_node_publishes_the_wire_near_ground_truth(ros):
         arrived = spin_until(executor, lambda: len(fused()) >= 3 and len(clouds) >= 3 and len(tips) >= 3
                              and any(d.values for d in diagnostics), 120)
         assert arrived, (folder / "reconstruction.log").read_text()
+        spin_until(executor, lambda: False, 1.0)  # the cloud, marker and tip of the last shape, still in flight
 
     assert len(fused()) >= len(shapes) - 1
     clouds_by_stamp = {(c.header.stamp.sec, c.header.stamp.nanosec): c for c in clouds}
