@@ -7,6 +7,7 @@ a report (markdown, JSON, PNG) scored from the bag (guidewire.run_report).
 
     make run                          # 20 s on the simulated bench, bag and report under out/
     make run ARGS="--duration 60 magnetometer_driver.rate_hz:=400"
+    make run ARGS="--duration 60 --procedure config/procedure.csv"   # the robot follows a script
 """
 from __future__ import annotations
 
@@ -198,6 +199,9 @@ def main(argv=None) -> int:
     parser.add_argument("--only", nargs="+", help="start only these nodes of the pipeline (as the per-sensor "
                         "launch files do)")
     parser.add_argument("--namespace", default="", help="namespace for every node")
+    parser.add_argument("--procedure", default=None,
+                        help="the robot's commands from a file (CSV time,insertion,roll or YAML waypoints; "
+                        "catheter_robot.commands_file)")
     parser.add_argument("--ready-timeout", type=float, default=300.0,
                         help="seconds to wait for every node's first output before the clock starts (default 300)")
     parser.add_argument("--max-respawns", type=int, default=3, help="restarts of a node that dies (default 3)")
@@ -208,6 +212,8 @@ def main(argv=None) -> int:
     run_dir.mkdir(parents=True)
     bag = run_dir / "bag"
     overrides.setdefault("recorder.output", str(bag))
+    if args.procedure:
+        overrides["catheter_robot.commands_file"] = str(Path(args.procedure).resolve())
     specs = load_pipeline(args.config, overrides, only=args.only, namespace=args.namespace)
     localhost_discovery_default()
     os.environ.update(middleware_environment(args.config))
