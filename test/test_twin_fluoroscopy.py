@@ -126,3 +126,25 @@ def test_frame_has_collimation_noise_and_window(fluoro):
     narrow = renderer.render(state, window_center=0.5, window_width=0.2)
     assert narrow[renderer.collimator].std() > frame[renderer.collimator].std()  # narrower window, more contrast
 
+
+
+def test_anatomy_rays_are_rendered_in_patches_with_the_same_image(tmp_path, monkeypatch):
+    """Issue 23: the first (cold-cache) render traced all 512x512 rays at once, 13.8 GB peak. In
+    RAY_PATCH x RAY_PATCH batches the image must be the one all rays at once give."""
+    from guidewire.twin import fluoroscopy
+
+    rng = np.random.default_rng(0)
+    volume = rng.uniform(-1000.0, 1500.0, (24, 24, 24)).astype(np.float32)
+    ct = tmp_path / "noise.nii.gz"
+    nibabel.save(nibabel.Nifti1Image(volume, np.diag([3.0, 3.0, 3.0, 1.0])), ct)
+    images = []
+    for patch, cache in ((48, "whole"), (8, "patches")):  # 1 batch of 48x48 rays, then 36 of 8x8
+        monkeypatch.setattr(fluoroscopy, "RAY_PATCH", patch)
+        config = FluoroscopyConfig(ct_file=str(ct), cache_dir=str(tmp_path / cache), detector_pixels=48,
+                                   pixel_spacing=0.003)
+        renderer = AnatomyRenderer(config)
+        images.append(renderer.render(ct_to_bench(config), carm_to_bench(config))[0])
+        drr, _ = renderer._drr
+        assert drr.patch_size == patch and drr.n_patches == (48 // patch) ** 2
+    assert images[0].std() > 0
+    np.testing.assert_allclose(images[1], images[0], rtol=1e-5, atol=1e-4)
