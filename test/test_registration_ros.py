@@ -182,3 +182,26 @@ def test_registration_node_converges_to_the_bench_ct_pose_and_refuses_bad_input(
                 break
             spin_until(executor, lambda: False, 0.5)
         assert not refused.success and "CT cannot be used" in refused.message, refused.message
+
+
+def test_the_runner_prerenders_a_registration_view_as_its_capture_node_sees_it(tmp_path):
+    from guidewire.contracts import FrameSettings
+    from guidewire.twin.sources import open_fluoroscopy
+    from guidewire_ros.pipeline_config import load_pipeline
+    from guidewire_ros.run_pipeline import render_fluoroscopy_anatomy
+
+    ct_path, _ = small_ct()
+    bench = tmp_path / "bench.yaml"
+    bench.write_text(yaml.safe_dump({"bench": {"fluoroscopy": {"ct_file": str(ct_path),
+                                                               "cache_dir": str(tmp_path / "drr")}}}))
+    pipeline = tmp_path / "pipeline.yaml"
+    view = {"source": "sim_xray", "view": "lateral", "detector_pixels": 64, "bench_config": str(bench)}
+    pipeline.write_text(yaml.safe_dump({"nodes": {"xray_lateral_capture": {"executable": "camera_capture",
+                                                                           "parameters": view}}}))
+    render_fluoroscopy_anatomy(load_pipeline(pipeline))
+    rendered = list((tmp_path / "drr").glob("*.npz"))
+    assert len(rendered) == 1
+    written = rendered[0].stat().st_mtime_ns
+    source = open_fluoroscopy(FrameSettings(bench_config=str(bench), view="lateral", detector_pixels=64))
+    assert source.names == ["xray_lateral"] and source.grab(0.0)["xray_lateral"].shape == (64, 64)
+    assert list((tmp_path / "drr").glob("*.npz")) == rendered and rendered[0].stat().st_mtime_ns == written

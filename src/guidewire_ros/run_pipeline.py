@@ -69,13 +69,16 @@ def render_fluoroscopy_anatomy(specs: list[NodeSpec]) -> None:
         parameters = spec.parameters
         if spec.executable != "camera_capture" or parameters.get("source") != "sim_xray":
             continue
-        from guidewire.twin.fluoroscopy import FluoroscopyRenderer
+        from guidewire.twin.fluoroscopy import FluoroscopyRenderer, with_view
         from guidewire.twin.config import ConfigError, load_bench_config
 
         print(f"{spec.name}: checking for, or rendering, the simulated C-arm's anatomy", flush=True)
         try:
             config = load_bench_config(parameters.get("bench_config") or None)
-            FluoroscopyRenderer(config.fluoroscopy, config.seed)  # renders the anatomy into the cache
+            # The C-arm as this node will see it (a registration view: turned and binned).
+            fluoroscopy = with_view(config.fluoroscopy, parameters.get("view", ""),
+                                    parameters.get("detector_pixels", 0))
+            FluoroscopyRenderer(fluoroscopy, config.seed)  # renders the anatomy into the cache
         except ConfigError as error:  # the node reports it
             print(f"{spec.name}: cannot render the anatomy: {error}", flush=True)
 
