@@ -17,7 +17,7 @@ from guidewire.frames import bench_frames
 from guidewire.twin.config import ConfigError, load_bench_config
 from guidewire_perception.msg import RegistrationResult
 from guidewire_ros import convert
-from guidewire_ros.common import OK, WARN, Diagnostics, declare, run
+from guidewire_ros.common import OK, WARN, Diagnostics, declare, run, runtime_parameters
 
 # tf2_ros.StaticTransformBroadcaster's QoS
 STATIC_QOS = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
@@ -53,6 +53,7 @@ class BenchFrames(Node):
         self.problem = ""
         self._publish()
         self.create_timer(1.0, self._report)
+        runtime_parameters(self, {})  # every setting is read once: a change is refused, with the reason
         self.get_logger().info(f"/tf_static: {', '.join(self.transforms)}")
 
     def _set_ct(self, header, pose, child: str) -> None:

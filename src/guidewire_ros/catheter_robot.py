@@ -23,7 +23,8 @@ from guidewire.robot import Command, JointLimits, SimulatedRobot, joint_values, 
 from guidewire.twin.config import ConfigError, load_bench_config
 from guidewire.twin.wire import GuidewireModel
 from guidewire_ros import convert
-from guidewire_ros.common import ERROR, OK, WARN, Diagnostics, declare, publisher_qos, qos_profile, run
+from guidewire_ros.common import ERROR, OK, WARN, Diagnostics, declare, publisher_qos, qos_profile, run, \
+    runtime_parameters
 
 
 class CatheterRobot(Node):
@@ -81,6 +82,7 @@ class CatheterRobot(Node):
         self.last_report, self.published_since_report = time.monotonic(), 0
         self.create_timer(1.0 / self.rate, self._step)
         self.create_timer(1.0, self._report)
+        runtime_parameters(self, {})  # every setting is read once: a change is refused, with the reason
         self.get_logger().info(f"joints {self.names} at {self.rate:g} Hz, insertion [{low:g}, {high:g}] m, "
                                f"{'procedure ' + commands_file if procedure else self.robot.mode}")
 

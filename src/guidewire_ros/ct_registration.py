@@ -17,7 +17,8 @@ from std_srvs.srv import Trigger
 
 from guidewire_perception.msg import RegistrationResult
 from guidewire_ros import convert
-from guidewire_ros.common import ERROR, OK, WARN, Diagnostics, declare, publisher_qos, qos_profile, run
+from guidewire_ros.common import ERROR, OK, WARN, Diagnostics, declare, publisher_qos, qos_profile, run, \
+    runtime_parameters
 
 # The twin's nominal supine CT (guidewire.twin.fluoroscopy.ct_to_bench with the default bench).
 NOMINAL_CT_POSE = [0.0, 0.0, 0.06, 0.5, 0.5, 0.5, 0.5]
@@ -113,6 +114,7 @@ class CTRegistration(Node):
         self.ct_loaded = threading.Event()
         threading.Thread(target=self._load_ct, daemon=True, name="ct-load").start()
         self.create_timer(1.0 / progress_hz, self._report)
+        runtime_parameters(self, {})  # every setting is read once: a change is refused, with the reason
         self.get_logger().info(f"registering the CT to {', '.join(self.view_names)} "
                                f"({'on change and ' if self.on_change else ''}on ~/register)")
 

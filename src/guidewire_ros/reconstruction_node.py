@@ -36,7 +36,8 @@ from guidewire.sync import NearestStampMatcher, stamp_ns
 from guidewire.twin.config import ConfigError, load_bench_config
 from guidewire_perception.msg import GuidewireSegmentation, GuidewireShape, MagnetometerArray
 from guidewire_ros import convert
-from guidewire_ros.common import ERROR, OK, WARN, Diagnostics, declare, publisher_qos, qos_profile, run
+from guidewire_ros.common import ERROR, OK, WARN, Diagnostics, declare, publisher_qos, qos_profile, run, \
+    runtime_parameters
 
 METHODS = ("physics", "image_only", "learned")
 
@@ -164,6 +165,7 @@ class ReconstructionNode(Node):
         self.create_timer(0.05, self._drain)
         self.create_timer(1.0 / declare(self, "status_rate_hz", 10.0, "guidewire/status rate, Hz"),
                           self._publish_status)
+        runtime_parameters(self, {})  # every setting is read once: a change is refused, with the reason
         self.get_logger().info(f"reconstructing {image_topic} ({self.method}) with {array_topic}")
 
     def _load_background(self) -> np.ndarray:
