@@ -253,6 +253,24 @@ def figure(args, path: Path, count: int = 3) -> None:
     plt.close(fig)
 
 
+def compare(args) -> str:
+    """The same cases (case, views, method) in this log and in `args.compare`: mean 3D mTRE and
+    success in each, paired (e.g. with and without the guidewire over the targets)."""
+    def load(path):
+        return {(r["case"], r["views"], r["method"]): r for r in map(json.loads, Path(path).read_text().splitlines())}
+
+    ours, theirs = load(args.log), load(args.compare)
+    lines = [f"| views | method | range | n paired | mTRE mean here | mTRE mean in {Path(args.compare).name} | "
+             "<1 mm here | <1 mm there |", "|---|---|---|---|---|---|---|---|"]
+    for key in sorted({(k[1], k[2], r["range"]) for k, r in ours.items()}):
+        pairs = [(r, theirs[k]) for k, r in ours.items() if (k[1], k[2], r["range"]) == key and k in theirs]
+        if pairs:
+            a, b = np.array([p[0]["mtre"] for p in pairs]), np.array([p[1]["mtre"] for p in pairs])
+            lines.append(f"| {key[0]} | {key[1]} | {key[2]} | {len(pairs)} | {_fmt(a.mean())} | {_fmt(b.mean())} | "
+                         f"{(a < 1).sum()}/{len(a)} | {(b < 1).sum()}/{len(b)} |")
+    return "\n".join(lines)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=50, help="cases per initial-error range")
@@ -268,6 +286,7 @@ def main():
     parser.add_argument("--log", default=None, help="default out/registration/bench.jsonl (bench_wire.jsonl)")
     parser.add_argument("--report", action="store_true", help="only print the tables of the logged runs")
     parser.add_argument("--figure", default=None, help="also draw a few registrations into this PNG")
+    parser.add_argument("--compare", default=None, help="another log: paired results on the cases both ran")
     args = parser.parse_args()
     suffix = "_wire" if args.wire else ""
     args.case_dir = args.case_dir or str(ROOT / f"out/registration/cases{suffix}")
@@ -280,6 +299,8 @@ def main():
         run(args)
     print(report(args))
     print(f"\ncommand: {COMMAND} --cases {args.cases}{' --wire' if args.wire else ''}")
+    if args.compare:
+        print(compare(args))
     if args.figure:
         figure(args, Path(args.figure))
 
