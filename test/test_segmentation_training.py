@@ -43,6 +43,18 @@ def test_training_checkpoints_resumes_and_writes_a_loadable_model(tmp_path):
     assert changed
 
 
+def test_stop_after_ends_early_on_the_longer_schedule(tmp_path):
+    write_folder(tmp_path / "data")
+    arguments = dict(network_config=TINY, batch_size=2, patch=64, learning_rate=1e-2, seed=0, threads=1,
+                     cldice_outputs=1, command="test", resume=False)
+    model_file = train(str(tmp_path / "data"), str(tmp_path / "run"), epochs=3, stop_after=1, **arguments)
+    _, meta = load_checkpoint(model_file)
+    assert meta["epochs"] == 3 and meta["stopped_after"] == 1 and len(meta["history"]) == 1
+    state = torch.load(tmp_path / "run" / "last.pt", weights_only=False)
+    assert state["schedule"]["T_max"] == 3 * 2  # the cosine still spans all three epochs (2 steps each)
+    assert state["schedule"]["last_epoch"] == 2
+
+
 def test_bfloat16_training_keeps_float32_weights_and_learns(tmp_path):
     write_folder(tmp_path / "data")
     arguments = dict(network_config=TINY, batch_size=2, patch=64, learning_rate=1e-2, seed=0, threads=1,

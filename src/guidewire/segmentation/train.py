@@ -147,7 +147,7 @@ def train(data: str, output: str, network_config: NetworkConfig, epochs: int, ba
           learning_rate: float, seed: int, resume: bool, threads: int, cldice_outputs: int, command: str,
           init: str | None = None, bfloat16: bool = False, device: str = "cpu", teacher: str | None = None,
           distill_weight: float = 1.0, distill_temperature: float = 2.0, hard_fraction: float = 0.0,
-          preprocessing: str = "paper") -> Path:
+          preprocessing: str = "paper", stop_after: int | None = None) -> Path:
     from tqdm import tqdm
 
     output_dir = Path(output)
@@ -191,7 +191,7 @@ def train(data: str, output: str, network_config: NetworkConfig, epochs: int, ba
         first_epoch, elapsed, history = state["epoch"] + 1, state["elapsed_s"], state["history"]
         difficulty = state.get("difficulty", difficulty)
         print(f"resuming after epoch {first_epoch} ({elapsed / 60:.1f} min trained)")
-    for epoch in range(first_epoch, epochs):
+    for epoch in range(first_epoch, min(epochs, stop_after or epochs)):
         started = time.perf_counter()
         order = epoch_order(sampler.rng, difficulty, hard_fraction)
         losses = []
@@ -227,8 +227,9 @@ def train(data: str, output: str, network_config: NetworkConfig, epochs: int, ba
                     "history": history, "difficulty": difficulty}, state_file.with_suffix(".tmp"))
         state_file.with_suffix(".tmp").replace(state_file)
     data_record = Path(data) / "set.json"
-    meta = {"command": command, "epochs": epochs, "batch_size": batch_size, "patch": patch,
-            "learning_rate": learning_rate, "seed": seed, "init": init, "cldice_outputs": cldice_outputs,
+    meta = {"command": command, "epochs": epochs, "stopped_after": len(history), "batch_size": batch_size,
+            "patch": patch, "learning_rate": learning_rate, "seed": seed, "init": init,
+            "cldice_outputs": cldice_outputs,
             "bfloat16": bfloat16, "teacher": teacher, "hard_fraction": hard_fraction, "preprocessing": preprocessing,
             "distillation": {"weight": distill_weight, "temperature": distill_temperature} if teacher else None,
             "training_time_s": round(elapsed, 1),
@@ -264,6 +265,9 @@ def main(argv=None) -> None:
                         help="bfloat16 autocast for the network (fast on CPUs with AMX or AVX512-BF16)")
     parser.add_argument("--device", default="cpu", help="torch device to train on, e.g. cuda")
     parser.add_argument("--resume", action="store_true", help="continue from OUTPUT/last.pt")
+    parser.add_argument("--stop-after", type=int, metavar="EPOCHS",
+                        help="end (writing model.pt) after this many epochs of the --epochs schedule, e.g. for a "
+                        "time budget; with --resume after them, model.pt of the saved state")
     parser.add_argument("--teacher", help="checkpoint of a larger trained network to distil into this one: its "
                         "logits on the training frames become a second target of the main output")
     parser.add_argument("--distill-weight", type=float, default=1.0, help="weight of the distillation term")
@@ -285,7 +289,7 @@ def main(argv=None) -> None:
     print(train(args.data, args.output, config, args.epochs, args.batch_size, args.patch, args.learning_rate,
                 args.seed, args.resume, args.threads, args.cldice_outputs, command, args.init, args.bf16,
                 args.device, args.teacher, args.distill_weight, args.distill_temperature, args.hard_frames,
-                args.preprocessing))
+                args.preprocessing, args.stop_after))
 
 
 if __name__ == "__main__":
