@@ -78,10 +78,11 @@ def test_tf_has_every_frame_the_topics_and_rviz_need(ros, tmp_path, tiny_weights
                             tmp_path),
         "xray": node_args("camera_capture", "fluoro_capture", common | {"source": "sim_xray", "camera_name": "xray",
                                                                         "rate_hz": 2.0}, tmp_path),
-        "segmentation": node_args("segmentation_node", "segmentation", {"weights": str(tiny_weights)}, tmp_path),
+        "segmentation": node_args("segmentation_node", "segmentation", {"weights": str(tiny_weights),
+                                                                     "publish_overlay": True}, tmp_path),
         "reconstruction": node_args("reconstruction_node", "reconstruction",
-                                    common | {"twin_background": True, "second_view": "camera_side",
-                                              "max_rate_hz": 1.0}, tmp_path)}
+                                    common | {"method": "image_only", "second_view": "camera_side",
+                                              "max_rate_hz": 1.0}, tmp_path)}  # frames, not accuracy: the cheap fit
     messages, subscriptions = {}, {}
 
     def published() -> dict[str, str]:
@@ -105,9 +106,10 @@ def test_tf_has_every_frame_the_topics_and_rviz_need(ros, tmp_path, tiny_weights
             running(nodes["xray"], domain, tmp_path / "xray.log"), \
             running(nodes["segmentation"], domain, tmp_path / "segmentation.log"), \
             running(nodes["reconstruction"], domain, tmp_path / "reconstruction.log"):
-        tf_frames = lambda: {f for t in static[-1].transforms for f in (t.header.frame_id, t.child_frame_id)} \
-            if static else set()  # noqa: E731
-        assert spin_until(executor, lambda: readme_frames() - {"ct"} <= tf_frames(), 40), \
+        def tf_frames() -> set[str]:
+            return {f for m in static for t in m.transforms for f in (t.header.frame_id, t.child_frame_id)}
+        # Seven processes importing numpy, torch and diffdrr at once take 20-35 s to start on a loaded 2-core machine.
+        assert spin_until(executor, lambda: readme_frames() - {"ct"} <= tf_frames(), 90), \
             (readme_frames() - tf_frames(), (tmp_path / "frames.log").read_text())
         assert "ct" not in tf_frames()  # not before a registration
         registration = PoseStamped()
