@@ -207,3 +207,14 @@ def test_runner_respawns_a_node_that_dies_and_says_so(tmp_path, monkeypatch):
     assert [name for name, _ in reported] == ["recorder", "recorder"]
     assert "exited with code 3" in reported[0][1] and "respawned (1 of 2)" in reported[0][1]
     assert (tmp_path / "recorder.log").read_text().count("dying") == 3  # the first start and two respawns
+
+
+def test_runner_stops_before_starting_anything_when_the_segmentation_weights_are_corrupt(tmp_path):
+    from guidewire_ros.run_pipeline import ensure_compiled_segmentation
+
+    corrupt = tmp_path / "weights.pt"
+    corrupt.write_bytes(b"not a checkpoint")
+    specs = load_pipeline(overrides={"segmentation.weights": str(corrupt), "segmentation.backend": "torch"},
+                          only=["segmentation"])
+    with pytest.raises(SystemExit, match=f"segmentation: cannot load its weights .*{corrupt}"):
+        ensure_compiled_segmentation(specs)

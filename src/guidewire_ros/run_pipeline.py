@@ -43,21 +43,30 @@ def command_with_parameters(spec: NodeSpec, folder: Path) -> list[str]:
 
 
 def ensure_compiled_segmentation(specs: list[NodeSpec]) -> None:
-    """Build a segmentation node's compiled model before the nodes start, the first time on a
-    machine (a minute or two): the node would build it in the background, and a short run
-    would end first, every time."""
+    """Check each segmentation node's weights load (a run without segmentation is no run: stop with
+    the reason, before any node starts) and build its compiled model, the first time on a machine
+    (a minute or two): the node would build it in the background, and a short run would end first,
+    every time."""
     for spec in specs:
         parameters = spec.parameters
-        if spec.executable != "segmentation_node" or parameters.get("backend") != "compiled":
+        if spec.executable != "segmentation_node":
             continue
         from guidewire.segmentation.backends import ensure_compiled
-        from guidewire.segmentation.checkpoint import DEFAULT_WEIGHTS, WeightsError
+        from guidewire.segmentation.checkpoint import DEFAULT_WEIGHTS, WeightsError, load_checkpoint
 
+        weights = parameters.get("weights") or DEFAULT_WEIGHTS
+        try:
+            load_checkpoint(weights)
+        except WeightsError as error:
+            raise SystemExit(f"{spec.name}: cannot load its weights ({error}); set {spec.name}.weights to a "
+                             "checkpoint, or '' for the shipped model") from error
+        if parameters.get("backend") != "compiled":
+            continue
         configured = {key: parameters[key] for key in ("window", "precision", "threads") if key in parameters}
         print(f"{spec.name}: checking for, or building, its compiled model", flush=True)
         try:
-            ensure_compiled(parameters.get("weights") or DEFAULT_WEIGHTS, **configured)
-        except (WeightsError, RuntimeError, ValueError) as error:  # the node reports it and runs eagerly
+            ensure_compiled(weights, **configured)
+        except (RuntimeError, ValueError) as error:  # the node reports it and runs eagerly
             print(f"{spec.name}: no compiled model, it will run eager PyTorch: {error}", flush=True)
 
 
