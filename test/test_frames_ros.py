@@ -63,8 +63,12 @@ def test_tf_has_every_frame_the_topics_and_rviz_need(ros, tmp_path, tiny_weights
 
     from guidewire_ros.common import message_class
 
-    static = []
+    from diagnostic_msgs.msg import DiagnosticArray
+
+    static, frame_reports = [], []
     node.create_subscription(TFMessage, "/tf_static", static.append, STATIC_QOS)
+    node.create_subscription(DiagnosticArray, "/diagnostics", lambda m: frame_reports.extend(
+        s for s in m.status if s.name.startswith("bench_frames")), 50)
     ct_pose = node.create_publisher(PoseStamped, "ct_registration/ct_pose", 10)
     # A 64 px C-arm renders its anatomy in seconds, once per machine (the shared cache); the stereo pair as in the lab.
     bench = tmp_path / "bench.yaml"
@@ -113,8 +117,12 @@ def test_tf_has_every_frame_the_topics_and_rviz_need(ros, tmp_path, tiny_weights
             (readme_frames() - tf_frames(), (tmp_path / "frames.log").read_text())
         assert "ct" not in tf_frames()  # not before a registration
         registration = PoseStamped()
-        registration.header.frame_id = "bench"
+        registration.header.frame_id = "nowhere"  # a pose in a frame TF does not have is refused, and said
         registration.pose.position.z, registration.pose.orientation.w = 0.06, 1.0
+        ct_pose.publish(registration)
+        assert spin_until(executor, lambda: any("'nowhere'" in r.message for r in frame_reports), 5)
+        assert "ct" not in tf_frames()
+        registration.header.frame_id = "bench"
         ct_pose.publish(registration)
         assert spin_until(executor, lambda: "ct" in tf_frames(), 10)
         started = time.monotonic()
