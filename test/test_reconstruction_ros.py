@@ -9,11 +9,12 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 
 from ros_support import node_args, ros, running, spin_until  # noqa: E402,F401 (ros: fixture)
 
-# On the twin's own wire (seed 7, default bench) with masks from the classical segmenter; measured
-# tip errors 0.3-1.5 mm and RMSE 1-4 mm (the magnet-free proximal part is fixed only by the
-# robot's length, see bench/results/reconstruction.md).
-TIP_BOUND = 0.004
-RMSE_BOUND = 0.010
+# On the twin's own wire (seed 7, default bench) with one camera view and masks from the classical
+# segmenter; measured over 4 runs: per shape tip 0.2-2.5 mm (once 5.8 mm) and RMSE 0.5-2.2 mm (the
+# magnet-free proximal part is fixed only by the robot's length, see bench/results/reconstruction.md).
+# So: the median shape within the usual error, every shape short of a gross failure.
+MEDIAN_TIP_BOUND, TIP_BOUND = 0.003, 0.010
+MEDIAN_RMSE_BOUND, RMSE_BOUND = 0.004, 0.010
 
 
 def test_reconstruction_node_publishes_the_wire_near_ground_truth(ros):
@@ -56,6 +57,7 @@ def test_reconstruction_node_publishes_the_wire_near_ground_truth(ros):
 
     assert len(fused()) >= len(shapes) - 1
     clouds_by_stamp = {(c.header.stamp.sec, c.header.stamp.nanosec): c for c in clouds}
+    tip_errors, rmses = [], []
     for shape in fused():
         cloud = clouds_by_stamp[shape.header.stamp.sec, shape.header.stamp.nanosec]
         assert shape.header.frame_id == "bench" and cloud.header.frame_id == "bench"
@@ -65,10 +67,13 @@ def test_reconstruction_node_publishes_the_wire_near_ground_truth(ros):
         errors = shape_errors(estimate, truth.centreline)
         print("reconstruction vs twin (mm):", errors.as_mm())
         assert errors.tip < TIP_BOUND and errors.rmse < RMSE_BOUND, errors
+        tip_errors.append(errors.tip)
+        rmses.append(errors.rmse)
         assert abs(shape.length - truth.length) < 0.003
         cloud_points = wire_points(cloud)
         np.testing.assert_allclose(cloud_points[:, :3], estimate, atol=1e-6)
         assert np.all(cloud_points[:, 3] > 0) and len(shape.position_stddev) == len(estimate)
+    assert np.median(tip_errors) < MEDIAN_TIP_BOUND and np.median(rmses) < MEDIAN_RMSE_BOUND, (tip_errors, rmses)
     by_stamp = {(s.header.stamp.sec, s.header.stamp.nanosec): s for s in shapes}
     marker = next(m for m in markers if (m.header.stamp.sec, m.header.stamp.nanosec) in by_stamp)
     assert marker.type == Marker.LINE_STRIP

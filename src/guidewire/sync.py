@@ -12,6 +12,7 @@ could still fall inside the window.
 from __future__ import annotations
 
 import bisect
+import threading
 from collections import deque
 from typing import Any
 
@@ -58,26 +59,31 @@ class StampBuffer:
 
 
 class NearestStampMatcher:
-    """Partners for a pivot stamp from named streams, each within the slop."""
+    """Partners for a pivot stamp from named streams, each within the slop. Thread-safe: subscriptions
+    add while a worker thread matches."""
 
     def __init__(self, streams, slop_s: float, history_s: float = 2.0):
         if not slop_s > 0:
             raise ValueError(f"slop must be > 0 s, got {slop_s}")
         self.slop_ns = int(slop_s * 1e9)
         self.buffers = {name: StampBuffer(history_s) for name in streams}
+        self._lock = threading.Lock()
 
     def add(self, stream: str, stamp_ns: int, item) -> None:
-        self.buffers[stream].add(stamp_ns, item)
+        with self._lock:
+            self.buffers[stream].add(stamp_ns, item)
 
     def match(self, stamp_ns: int) -> dict:
         """{stream: item or None} for the pivot stamp."""
         found = {}
-        for name, buffer in self.buffers.items():
-            hit = buffer.nearest(stamp_ns, self.slop_ns)
-            found[name] = None if hit is None else hit[1]
+        with self._lock:
+            for name, buffer in self.buffers.items():
+                hit = buffer.nearest(stamp_ns, self.slop_ns)
+                found[name] = None if hit is None else hit[1]
         return found
 
     def pending(self, stream: str, stamp_ns: int) -> bool:
         """True while a message of `stream` inside the window may still arrive (its newest is older)."""
-        newest = self.buffers[stream].newest()
+        with self._lock:
+            newest = self.buffers[stream].newest()
         return newest is None or newest < stamp_ns + self.slop_ns

@@ -14,7 +14,9 @@ the node keeps serving.
 """
 from __future__ import annotations
 
+import threading
 import time
+from collections import deque
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
@@ -105,7 +107,10 @@ class ReconstructionNode(Node):
             from guidewire.twin import DigitalTwin
 
             self.background = DigitalTwin(config).magnetometer.recorded_background()
-        self.matcher = NearestStampMatcher(["array", "image", "second"], slop_s=slop)
+        # Ten seconds of partners: on a loaded machine a view frame waits seconds for its fit, and with
+        # the default two an image older than the newest array frame by more found no partner (fits
+        # fell back to camera-only under make run).
+        self.matcher = NearestStampMatcher(["array", "image", "second"], slop_s=slop, history_s=10.0)
         self.robot = JointHistory(max_extrapolation=0.5)
         self.learned, self.learned_error = None, ""
         if self.method == "learned":  # torch is imported only for this method: the others start in a second
@@ -157,10 +162,12 @@ class ReconstructionNode(Node):
         self.latency_ms: list[float] = []
         self.create_timer(1.0, self._report)
         # A view frame waits until the array (and the second view) have passed its stamp (its partners may
-        # still be in flight or queued behind a fit), at most wait_s: 0.2 s let a loaded machine fit most
-        # frames without the field; only the newest waiting frame is kept.
+        # still be in flight or queued behind a fit) while they keep arriving (a stream silent for wait_s
+        # has stopped).
         self.wait_s = max(1.0, 5 * slop)
-        self.waiting: tuple | None = None
+        self.arrived: dict[str, float] = {}  # monotonic time of each partner stream's newest message
+        self.waiting: deque = deque(maxlen=8)  # (header, image, segmentation, monotonic arrival), oldest first
+        self.worker: threading.Thread | None = None
         self.skipped = 0
         self.create_timer(0.05, self._drain)
         self.create_timer(1.0 / declare(self, "status_rate_hz", 10.0, "guidewire/status rate, Hz"),
@@ -179,12 +186,12 @@ class ReconstructionNode(Node):
                 from error
 
     def _on_second_view(self, message: Image) -> None:
-        self.inputs[f"{self.second_view} image"] = time.monotonic()
+        self.inputs[f"{self.second_view} image"] = self.arrived["second"] = time.monotonic()
         self.matcher.add("second", stamp_ns(message.header.stamp), message)
         self._drain()
 
     def _on_array(self, message: MagnetometerArray) -> None:
-        self.inputs["array frame"] = time.monotonic()
+        self.inputs["array frame"] = self.arrived["array"] = time.monotonic()
         self.matcher.add("array", stamp_ns(message.header.stamp), message)
         self._drain()
 
@@ -211,25 +218,41 @@ class ReconstructionNode(Node):
         if time.monotonic() - self.last_fit < self.min_period:
             self.thinned += 1
             return
-        if self.waiting is not None:
+        if len(self.waiting) == self.waiting.maxlen:
             self.skipped += 1
-        self.waiting = (header, image, segmentation, time.monotonic())
+        self.waiting.append((header, image, segmentation, time.monotonic()))
         self._drain()
 
     def _drain(self) -> None:
-        if self.waiting is None:
+        if not self.waiting or (self.worker is not None and self.worker.is_alive()):
             return
-        header, image, segmentation, since = self.waiting
-        stamp = stamp_ns(header.stamp)
         # The streams the fit uses (not the robot's: its insertion is interpolated, or extrapolated
         # with its velocity, at the image's instant).
         partners = (["array"] if self.method != "image_only" else []) + (["second"] if self.second_view else [])
-        if any(self.matcher.pending(stream, stamp) for stream in partners) and \
-                time.monotonic() - since < self.wait_s:
-            return
-        self.waiting = None
-        self.last_fit = time.monotonic()
-        self._fit(header, image, segmentation)
+        now = time.monotonic()
+
+        def ready(frame) -> bool:  # no partner still in flight (a stream silent for wait_s has stopped)
+            stamp = stamp_ns(frame[0].stamp)
+            return not any(self.matcher.pending(stream, stamp) and now - self.arrived.get(stream, -1e9) < self.wait_s
+                           for stream in partners)
+
+        # The newest frame whose partners are in; on a loaded machine the array's backlog makes that an
+        # older one (waiting for the newest, replaced by a newer one each time, no frame was ever fitted).
+        chosen = next((index for index in range(len(self.waiting) - 1, -1, -1) if ready(self.waiting[index])), None)
+        if chosen is None:
+            if now - self.waiting[0][3] < 10.0:
+                return
+            chosen = len(self.waiting) - 1  # partners ten seconds late: fit the newest without them
+        for _ in range(chosen):
+            self.waiting.popleft()
+            self.skipped += 1
+        header, image, segmentation, _ = self.waiting.popleft()
+        self.last_fit = now
+        # The fit runs beside the executor, so the array and camera callbacks keep the partner buffers
+        # current meanwhile: fitted in the callback, a loaded machine queued the array frames behind each
+        # fit and most frames found no partner.
+        self.worker = threading.Thread(target=self._fit, args=(header, image, segmentation), daemon=True)
+        self.worker.start()
 
     def _fit(self, header, image: Image | None, segmentation: GuidewireSegmentation | None) -> None:
         start = time.perf_counter()
@@ -395,6 +418,11 @@ class ReconstructionNode(Node):
         if self.latency_ms:
             values["fit latency p50 (ms)"] = f"{np.median(self.latency_ms):.0f}"
         self.diagnostics.publish(level, message, values)
+
+    def close(self) -> None:
+        """Let a fit in flight finish before the context goes (it publishes when done)."""
+        if self.worker is not None:
+            self.worker.join(timeout=10.0)
 
 
 def main() -> None:
