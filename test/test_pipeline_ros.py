@@ -75,9 +75,9 @@ def test_the_runner_records_xray_frames_and_their_segmentations(tmp_path):
     report = json.loads(next((tmp_path / "out").glob("pipeline_*/report/report.json")).read_text())
     print(json.dumps(report["accuracy"], indent=1))
     segmentation, reconstruction = report["accuracy"]["segmentation"], report["accuracy"]["reconstruction"]
-    # Two-view fits cost about 0.25 CPU-s each; beside eight other processes on 2 cores the node fits
-    # 0.2-0.5 times a second (it had fitted once already before the clock started).
-    assert segmentation["frames"] > 3 and reconstruction["shapes"] >= 2, report["accuracy"]
+    # Two-view fits cost about 0.25 CPU-s each; beside eight other processes on 2 cores (and at load 10)
+    # the node fitted 9 times in 30 s.
+    assert segmentation["frames"] > 3 and reconstruction["shapes"] >= 3, report["accuracy"]
     assert reconstruction["rmse_mm"]["median"] < RECONSTRUCTION_RMSE_BOUND_MM, reconstruction
     assert reconstruction["tip_error_mm"]["median"] < RECONSTRUCTION_TIP_BOUND_MM, reconstruction
     assert segmentation["dice_percent"]["median"] > SEGMENTATION_DICE_BOUND, segmentation
