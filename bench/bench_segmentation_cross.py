@@ -86,20 +86,26 @@ def load_frames(folder: Path, count: int | None = None):
     return images, masks, [f["tip"] for f in frames], groups
 
 
-def ridge_response(image: np.ndarray, preprocessing: str) -> np.ndarray:
-    """Sato tubeness of dark ridges at the wire's widths, on the frame normalised as the networks see it."""
-    from skimage.filters import sato
+def ridge_response(image: np.ndarray, preprocessing: str, ridge_filter: str = "sato") -> np.ndarray:
+    """Tubeness of dark ridges at the wire's widths inside the field: Sato on the frame normalised as the
+    networks see it, or Frangi on the frame's own grey levels (scaled to 0..1 by its type's range), whose
+    blob and background terms suppress the edges and letters that Sato answers on a z-scored field."""
+    from skimage.filters import frangi, sato
 
     normalised, box, valid = PREPROCESSING[preprocessing](image)
     response = np.zeros(image.shape, np.float32)
-    response[box] = sato(normalised, sigmas=RIDGE_SIGMAS, black_ridges=True) * valid
+    if ridge_filter == "frangi":
+        grey = image[box].astype(np.float32) / (np.iinfo(image.dtype).max if image.dtype.kind in "ui" else 1.0)
+        response[box] = frangi(grey, sigmas=RIDGE_SIGMAS, black_ridges=True) * valid
+    else:
+        response[box] = sato(normalised, sigmas=RIDGE_SIGMAS, black_ridges=True) * valid
     return response
 
 
-def tune_ridge(folder: Path, preprocessing: str) -> tuple[float, float]:
+def tune_ridge(folder: Path, preprocessing: str, ridge_filter: str = "sato") -> tuple[float, float]:
     """Scale (median 99.9th percentile of the response) and the threshold with the best mean Dice."""
     images, masks, _, _ = load_frames(folder)
-    responses = [ridge_response(image, preprocessing) for image in images]
+    responses = [ridge_response(image, preprocessing, ridge_filter) for image in images]
     scale = float(np.median([np.percentile(r, 99.9) for r in responses]))
     probabilities = [np.clip(r / scale, 0, 1) for r in responses]
     return scale, best_threshold(probabilities, masks, np.linspace(0.05, 0.95, 19))[0]
@@ -160,6 +166,8 @@ def main(argv=None) -> None:
     parser.add_argument("--png", type=Path, default=ROOT / "bench" / "results" / "segmentation_cross_hardest.png")
     parser.add_argument("--no-ridge", action="store_true", help="networks only")
     parser.add_argument("--ridge-only", action="store_true", help="the ridge filter only")
+    parser.add_argument("--ridge-filter", choices=("sato", "frangi"), default="sato",
+                        help="sato: on the normalised frame; frangi: on the frame's grey levels")
     args = parser.parse_args(argv)
     import torch
 
@@ -199,20 +207,22 @@ def main(argv=None) -> None:
         dice_of_first = dice
         if not args.no_ridge:
             started = time.perf_counter()
-            responses = [ridge_response(image, args.preprocessing) for image in images]
+            responses = [ridge_response(image, args.preprocessing, args.ridge_filter) for image in images]
             seconds = (time.perf_counter() - started) / len(images)
             for tuned_on in ("A", "B"):
                 tuning = RIDGE_TUNING[tuned_on]
                 ensure_set(tuned_on + "-tuning", tuning)
-                scale, threshold = tune_ridge(tuning, args.preprocessing)
+                scale, threshold = tune_ridge(tuning, args.preprocessing, args.ridge_filter)
                 maps = [np.clip(response / scale, 0, 1) for response in responses]
                 scores, within, empty = score(maps, images, masks, tips, threshold, args.preprocessing)
-                name = f"Sato ridge filter (threshold {threshold:.2f} on {tuning.relative_to(ROOT)})"
+                name = (f"{args.ridge_filter.capitalize()} ridge filter "
+                        f"(threshold {threshold:.2f} on {tuning.relative_to(ROOT)})")
                 print(f"| {tuned_on} | {name} | " + " | ".join(scores.as_percent_row())
                       + f" | {100 * within.mean():.1f} | {empty} | {interval(scores.dice_per_image, groups)} | "
                       f"{interval(scores.cldice_per_image, groups)} | {seconds:.2f} |")
                 if tuned_on == "A":
-                    probabilities["Sato (tuned on A)"], thresholds["Sato (tuned on A)"] = maps, threshold
+                    label = f"{args.ridge_filter.capitalize()} (tuned on A)"
+                    probabilities[label], thresholds[label] = maps, threshold
                     dice_of_first = dice_of_first or scores.dice_per_image
         if set_name == "B" and args.png:
             args.png.parent.mkdir(parents=True, exist_ok=True)
