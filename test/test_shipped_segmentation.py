@@ -48,3 +48,11 @@ def test_the_bench_baseline_is_a_unet_at_exactly_the_shipped_width():
     assert [unet_meta["threshold_chosen_on"][key] for key in threshold_frames] == \
         [fganet_meta["threshold_chosen_on"][key] for key in threshold_frames]
     assert Path(unet_meta["threshold_chosen_on"]["data"]).name == "train_large"
+
+
+def test_the_cross_generator_checkpoint_loads_with_its_own_preprocessing_and_cuts():
+    from guidewire.segmentation.checkpoint import DEFAULT_WEIGHTS, load_checkpoint
+
+    network, meta = load_checkpoint(DEFAULT_WEIGHTS.with_name("fganet_small_cross.pt"))
+    assert meta["preprocessing"] == "robust" and meta["threshold"] == 0.6 and meta["confidence_cut"] == 0.92
+    assert sum(p.numel() for p in network.parameters()) < 1_000_000
