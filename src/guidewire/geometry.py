@@ -85,3 +85,16 @@ def triangulate(camera_a: PinholeCamera, pixels_a: np.ndarray, camera_b: Pinhole
 def rotation_matrix_to_quaternion(rotation: np.ndarray) -> np.ndarray:
     """(x, y, z, w) quaternion of a rotation matrix, as geometry_msgs/Quaternion orders it."""
     return Rotation.from_matrix(rotation).as_quat()
+
+
+def matrix_from_pose(pose) -> np.ndarray:
+    """4x4 homogeneous transform of a geometry_msgs/Pose (rclpy's or a bag's); ValueError for a zero or
+    non-finite quaternion."""
+    q = np.array([pose.orientation.x, pose.orientation.y, pose.orientation.z, pose.orientation.w], float)
+    t = np.array([pose.position.x, pose.position.y, pose.position.z], float)
+    if not (np.all(np.isfinite(q)) and np.all(np.isfinite(t))) or np.linalg.norm(q) < 1e-6:
+        raise ValueError("pose has a zero or non-finite quaternion or position")
+    matrix = np.eye(4)
+    matrix[:3, :3] = Rotation.from_quat(q / np.linalg.norm(q)).as_matrix()
+    matrix[:3, 3] = t
+    return matrix

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from guidewire.bag import read_bag, suite_typestore
+from guidewire.geometry import matrix_from_pose
 from guidewire.imaging import from_image_fields
 from guidewire.robot import INSERTION, ROLL, robot_joint_state
 
@@ -95,7 +96,7 @@ def read_run(bag: str | Path, truth, start_ns: int = 0, end_ns: int | None = Non
         elif msgtype == SHAPE_TYPE:
             shape_messages.append(message)
         elif msgtype == REGISTRATION_TYPE:
-            record.registration.append(_score_registration(truth, message))
+            record.registration.append(score_registration(truth, message))
         elif msgtype == DIAGNOSTICS_TYPE:
             for status in message.status:
                 record.diagnostics[status.name][min(int(status.level), 3)] += 1
@@ -129,18 +130,13 @@ def _score_segmentation(truth, message) -> tuple:
         return stamp_ns(message.header), float("nan"), float("nan"), float(message.confidence)
 
 
-def _pose_matrix(pose) -> np.ndarray:
-    from scipy.spatial.transform import Rotation
-
-    matrix = np.eye(4)
-    q = pose.orientation
-    matrix[:3, :3] = Rotation.from_quat([q.x, q.y, q.z, q.w]).as_matrix()
-    matrix[:3, 3] = [pose.position.x, pose.position.y, pose.position.z]
-    return matrix
-
-
-def _score_registration(truth, message) -> tuple:
-    estimate, true_pose = _pose_matrix(message.ct_to_world), truth.ct_to_bench
+def score_registration(truth, message) -> tuple:
+    """(stamp, rotation error deg, translation error of the CT frame's origin mm, converged) of a
+    RegistrationResult against the bench's CT pose."""
+    try:
+        estimate, true_pose = matrix_from_pose(message.ct_to_world), truth.ct_to_bench
+    except ValueError:  # a result without a pose (not converged)
+        return stamp_ns(message.header), float("nan"), float("nan"), bool(message.converged)
     relative = estimate[:3, :3] @ true_pose[:3, :3].T
     rotation = math.degrees(math.acos(np.clip((np.trace(relative) - 1) / 2, -1.0, 1.0)))
     translation = 1e3 * float(np.linalg.norm(estimate[:3, 3] - true_pose[:3, 3]))
@@ -177,7 +173,7 @@ def summarise(record: RunRecord, publishers: dict | None = None) -> dict:
     if record.registration:
         columns = list(zip(*record.registration))
         accuracy["registration"] = {"rotation_error_deg": stats(columns[1]),
-                                    "translation_error_mm": stats(columns[2]),
+                                    "ct_origin_error_mm": stats(columns[2]),
                                     "converged": int(sum(columns[3])), "results": len(record.registration)}
     diagnostics = {name: {LEVEL_NAMES[level]: count for level, count in enumerate(counts) if count}
                    for name, counts in sorted(record.diagnostics.items())}

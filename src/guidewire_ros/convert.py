@@ -11,6 +11,7 @@ from std_msgs.msg import Header
 from visualization_msgs.msg import Marker, MarkerArray
 
 from guidewire.contracts import STATUS_OK, STATUS_SATURATED, STATUS_STALE, CameraCalibration
+from guidewire.geometry import matrix_from_pose  # noqa: F401 (the nodes' converter for geometry_msgs/Pose)
 from guidewire.imaging import from_image_fields, to_image_fields
 from guidewire_perception.msg import GuidewireSegmentation, MagnetometerArray
 
@@ -144,20 +145,6 @@ def pose_from_matrix(matrix: np.ndarray):
     q = pose.orientation
     q.x, q.y, q.z, q.w = (float(v) for v in Rotation.from_matrix(matrix[:3, :3]).as_quat())
     return pose
-
-
-def matrix_from_pose(pose) -> np.ndarray:
-    """4x4 homogeneous transform of a geometry_msgs/Pose; ValueError for a zero or non-finite quaternion."""
-    from scipy.spatial.transform import Rotation
-
-    q = np.array([pose.orientation.x, pose.orientation.y, pose.orientation.z, pose.orientation.w], float)
-    t = np.array([pose.position.x, pose.position.y, pose.position.z], float)
-    if not (np.all(np.isfinite(q)) and np.all(np.isfinite(t))) or np.linalg.norm(q) < 1e-6:
-        raise ValueError("pose has a zero or non-finite quaternion or position")
-    matrix = np.eye(4)
-    matrix[:3, :3] = Rotation.from_quat(q / np.linalg.norm(q)).as_matrix()
-    matrix[:3, 3] = t
-    return matrix
 
 
 def guidewire_shape(header: Header, estimate, diameter: float, modalities: int):

@@ -117,6 +117,12 @@ class RunMonitor(Node):
                 tip = np.array([message.tip_u, message.tip_v]) if message.tip_found else None
                 score = self.truth.segmentation(stamp, image_array(message.mask) > 0, tip)
                 self._add_score("Dice %", score.dice)
+            elif kind == "RegistrationResult" and message.converged:
+                from guidewire.run_report import score_registration
+
+                _, rotation, origin, _ = score_registration(self.truth, message)
+                self._add_score("CT deg", rotation)
+                self._add_score("CT mm", origin)
             elif kind == "GuidewireShape" and stamp and len(message.centreline) > 1:
                 errors = self.truth.shape(stamp, np.array([[p.x, p.y, p.z] for p in message.centreline]))
                 self._add_score("3D RMSE mm", 1e3 * errors.rmse)
