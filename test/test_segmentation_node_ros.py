@@ -104,9 +104,16 @@ def test_compiled_backend_serves_eager_frames_while_it_builds_then_loads_the_bui
 
     results, backends = [], []
     node.create_subscription(GuidewireSegmentation, "segmentation/result", results.append, 10)
-    node.create_subscription(DiagnosticArray, "/diagnostics", lambda m: backends.extend(
-        v.value for s in m.status if s.name.startswith("segmentation_compiled") for v in s.values
-        if v.key == "backend"), 10)
+
+    def on_diagnostics(message) -> None:
+        # The backend of the statuses that follow segmented frames: the status thread also reports
+        # while the node still loads, before any frame (then the eager model is what it holds).
+        for status in message.status:
+            values = {v.key: v.value for v in status.values}
+            if status.name.startswith("segmentation_compiled") and values.get("frames_segmented", "0") != "0":
+                backends.append(values["backend"])
+
+    node.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, 10)
     publisher = node.create_publisher(Image, "compiled/image_raw", 10)
     frame = np.random.default_rng(1).integers(1, 255, (96, 128), dtype=np.uint8)
     parameters = {"weights": str(tiny_weights), "backend": "compiled", "window": 128, "input_qos": "reliable",
