@@ -2,6 +2,7 @@
 poses in the stated units and frames."""
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 
@@ -54,21 +55,28 @@ def test_ct_pose_of_the_nominal_supine_ct_is_the_identity_rotation():
     np.testing.assert_allclose(lps[:3, 3], [-20.0, -30.0, 100.0])
 
 
-def test_openigtlink_loopback_wire_and_tip_in_mm_ras(igtl_decoding_polydata):
+@contextlib.contextmanager
+def slicer_connection():
+    """A Slicer server on a free loopback port and a pyigtl client connected to it."""
     server = slicer.SlicerServer("127.0.0.1", 0)
     client = pyigtl.OpenIGTLinkClient("127.0.0.1", server.port)
     try:
         deadline = time.monotonic() + 10
         while not server.is_connected() and time.monotonic() < deadline:
             time.sleep(0.05)
-        stamp = 1_700_000_000.25
+        yield server, client
+    finally:
+        client.stop()
+        server.stop()
+
+
+def test_openigtlink_loopback_wire_and_tip_in_mm_ras(igtl_decoding_polydata):
+    stamp = 1_700_000_000.25
+    with slicer_connection() as (server, client):
         assert server.send([slicer.wire_polydata(slicer.points_mm(WIRE_M), stamp),
                             slicer.transform_message(slicer.tip_matrix(TIP_M, TIP_XYZW), slicer.TIP_DEVICE, stamp)])
         wire = client.wait_for_message(slicer.WIRE_DEVICE, timeout=10)
         tip = client.wait_for_message(slicer.TIP_DEVICE, timeout=10)
-    finally:
-        client.stop()
-        server.stop()
     assert wire is not None and tip is not None
     # Millimetres, RAS: bench (x, y, z) m -> (1000 y, 1000 z, 1000 x) mm.
     expected = 1000.0 * WIRE_M[:, [1, 2, 0]]
@@ -81,17 +89,9 @@ def test_openigtlink_loopback_wire_and_tip_in_mm_ras(igtl_decoding_polydata):
 
 
 def test_openigtlink_wire_as_point():
-    server = slicer.SlicerServer("127.0.0.1", 0)
-    client = pyigtl.OpenIGTLinkClient("127.0.0.1", server.port)
-    try:
-        deadline = time.monotonic() + 10
-        while not server.is_connected() and time.monotonic() < deadline:
-            time.sleep(0.05)
+    with slicer_connection() as (server, client):
         assert server.send([slicer.wire_point_message(slicer.points_mm(WIRE_M, "LPS"), 1.0, diameter_mm=0.5)])
         wire = client.wait_for_message(slicer.WIRE_DEVICE, timeout=10)
-    finally:
-        client.stop()
-        server.stop()
     np.testing.assert_allclose(wire.positions, 1000.0 * WIRE_M[:, [1, 2, 0]] * [-1, -1, 1], atol=1e-4)
     assert wire.diameters == pytest.approx([0.5] * 11)
 
