@@ -35,10 +35,7 @@ def test_the_runner_records_xray_frames_and_their_segmentations(tmp_path):
     bench.write_text(yaml.safe_dump({"bench": {"fluoroscopy": {
         "detector_pixels": 256, "pixel_spacing": 0.0008, "cache_dir": str(tmp_path / "drr")}}}))
     overrides = [f"fluoro_capture.bench_config:={bench}", f"stereo_capture.bench_config:={bench}",
-                 "segmentation.backend:=torch", "segmentation.window:=256",  # no 2-minute compile
-                 # Two stereo pairs a second, not five: the renders of 2048x1536 pairs at 5 Hz left the 2 cores
-                 # too busy for the reconstruction to fit three times in the full suite.
-                 "stereo_capture.rate_hz:=2.0"]
+                 "segmentation.backend:=torch", "segmentation.window:=256"]  # no 2-minute compile
     run = subprocess.run([sys.executable, "-m", "guidewire_ros.run_pipeline", "--duration", "25",
                           "--out", str(tmp_path / "out"), *overrides],
                          env=ros_environment(private_domain_id()), cwd=ROOT, capture_output=True, text=True,

@@ -66,10 +66,11 @@ class RunMonitor(Node):
                 self.silent.discard(name)
             small = {topic: kind for topic, kind in data.items()
                      if kind != IMAGE_TYPE and kind.split("/")[0] not in SIDE_PACKAGES}
-            for topic, kind in (small or data).items():
+            for topic in data:  # every data topic's publisher, for the report
                 self.topic_publishers.setdefault(topic, [])
                 if name not in self.topic_publishers[topic]:
                     self.topic_publishers[topic].append(name)
+            for topic, kind in (small or data).items():
                 if topic not in self.subscribed:
                     self.subscribed.add(topic)
                     self.create_subscription(message_class(kind), topic,
