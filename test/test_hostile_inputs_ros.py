@@ -62,20 +62,15 @@ def catches_sigterm(pid: int) -> bool:
     return bool(caught >> (signal.SIGTERM - 1) & 1)
 
 
-def unclosed_bag(path):
-    """A bag whose recorder was killed: messages on disk, no metadata.yaml."""
+def one_message_bag(path, closed: bool):
+    """A bag with one message; not closed: as its recorder left it when killed (no metadata.yaml)."""
     writer = BagWriter(path)
     writer.add_topic("/chatter", "std_msgs/msg/String")
     writer.write("/chatter", 1, b"\x00\x01\x00\x00\x02\x00\x00\x00a\x00\x00\x00")
-    writer.checkpoint()
-    return path
-
-
-def closed_bag(path):
-    writer = BagWriter(path)
-    writer.add_topic("/chatter", "std_msgs/msg/String")
-    writer.write("/chatter", 1, b"\x00\x01\x00\x00\x02\x00\x00\x00a\x00\x00\x00")
-    writer.close()
+    if closed:
+        writer.close()
+    else:
+        writer.checkpoint()
     return path
 
 
@@ -88,7 +83,7 @@ def test_bad_settings_stop_the_node_at_start_naming_key_and_value(ros, tmp_path)
     nan_bench.write_text("bench:\n  magnetometer_array:\n    noise_rms: .nan\n")
     calibration = tmp_path / "calibration.yaml"
     calibration.write_text(yaml.safe_dump({"calibration": {"sensors": [{"hard_iron": [1e-6, 2e-6]}]}}))
-    killed = unclosed_bag(tmp_path / "killed")
+    killed = one_message_bag(tmp_path / "killed", closed=False)
     probes = {
         "fast_driver": ("magnetometer_driver", {"rate_hz": 100000.0},
                         ["rate_hz out of range", "value: 100000.0"]),
@@ -98,7 +93,7 @@ def test_bad_settings_stop_the_node_at_start_naming_key_and_value(ros, tmp_path)
                               ["calibration.sensors[0].hard_iron must have shape (3,), got [1e-06, 2e-06]"]),
         "still_camera": ("camera_capture", {"rate_hz": 0.0}, ["rate_hz out of range", "value: 0.0"]),
         "no_bag_replay": ("replay", {"bag": ""}, ["parameter 'bag' is empty"]),
-        "still_replay": ("replay", {"bag": str(closed_bag(tmp_path / "closed")), "rate": 0.0},
+        "still_replay": ("replay", {"bag": str(one_message_bag(tmp_path / "closed", closed=True)), "rate": 0.0},
                          ["Parameter rate out of range", "value: 0.0"]),
         "killed_bag_replay": ("replay", {"bag": str(killed)},
                               [f"{killed} was never closed", f"python -m guidewire.bag recover {killed}"]),
