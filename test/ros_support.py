@@ -1,9 +1,11 @@
 """Helpers for tests that start real nodes on a private ROS domain."""
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,9 +15,31 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+_reserved_domain: tuple[int, int] | None = None  # (domain id, descriptor of its held lock file)
+
+
 def private_domain_id() -> int:
-    """A domain id (1..100) for this test process, so parallel runs never see each other."""
-    return 1 + (os.getpid() % 100)
+    """A domain id (1..100) for this test process that no other run of these tests on the machine holds.
+    Nodes discover every participant of their domain on the host, and several people run tests here at
+    once: 1 + pid % 100 alone gave two concurrent runs the same id about once in a hundred. The id is
+    reserved by an exclusive lock on a file in the temp folder, held until this process ends."""
+    global _reserved_domain
+    if _reserved_domain is None:
+        first = os.getpid() % 100
+        for offset in range(100):
+            domain = 1 + (first + offset) % 100
+            path = Path(tempfile.gettempdir()) / f"guidewire_ros_domain_{domain}.lock"
+            descriptor = os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(descriptor)
+                continue
+            _reserved_domain = (domain, descriptor)
+            break
+        else:
+            raise RuntimeError("ROS domains 1..100 are all held by other test runs on this machine")
+    return _reserved_domain[0]
 
 
 def ros_environment(domain_id: int) -> dict:
