@@ -11,7 +11,7 @@ from scipy.spatial.transform import Rotation
 
 rclpy = pytest.importorskip("rclpy")
 
-from ros_support import node_args, ros, running, spin_until  # noqa: E402,F401 (ros: fixture)
+from ros_support import START_S, node_args, ros, running, spin_until  # noqa: E402,F401 (ros: fixture)
 from viewer_clients import FoxgloveClient, decode_polydata  # noqa: E402
 
 WIRE_M = np.column_stack([np.linspace(0.0, 0.1, 11), np.full(11, 0.02), np.linspace(0.0, 0.03, 11)])
@@ -91,7 +91,7 @@ def test_bridges_serve_the_wire_to_slicer_and_foxglove(ros, monkeypatch):
             running(node_args("foxglove_bridge", "foxglove_bridge", {"port": foxglove_port}, folder), domain,
                     folder / "foxglove.log") as foxglove_process:
         def foxglove_client():
-            client = FoxgloveClient("127.0.0.1", foxglove_port, timeout=20)
+            client = FoxgloveClient("127.0.0.1", foxglove_port, timeout=START_S)
             for topic in ("/guidewire/scene", "/xray/image_raw", "/mag_array/field", "/tf_static"):
                 received[topic] = client.receive(topic, timeout=20)
             client.close()
@@ -101,10 +101,10 @@ def test_bridges_serve_the_wire_to_slicer_and_foxglove(ros, monkeypatch):
         igtl = pyigtl.OpenIGTLinkClient("127.0.0.1", igtl_port)  # connects (again) until the node serves
         try:
             for device in ("Guidewire", "GuidewireTipToWorld", "CTToWorld"):
-                assert spin_until(executor, lambda: device in igtl.incoming_messages, 20), \
+                assert spin_until(executor, lambda: device in igtl.incoming_messages, START_S), \
                     (device, (folder / "slicer.log").read_text())
                 received[device] = igtl.wait_for_message(device, timeout=0)
-            assert spin_until(executor, lambda: not thread.is_alive(), 20)
+            assert spin_until(executor, lambda: not thread.is_alive(), START_S)
             thread.join()
             # A shape with a NaN: said on /diagnostics, nothing sent, the node serves on.
             current["shape"] = shape_message(np.vstack([WIRE_M[:-1], [np.nan, 0.0, 0.0]]))

@@ -9,7 +9,7 @@ import yaml
 
 rclpy = pytest.importorskip("rclpy")
 
-from ros_support import node_args, ros, running, spin_until  # noqa: E402,F401 (ros: fixture)
+from ros_support import START_S, node_args, ros, running, spin_until  # noqa: E402,F401 (ros: fixture)
 from guidewire.hardware.serial_array import FLAG_NO_ANSWER, FLAG_READY, SerialFrame, encode_frame  # noqa: E402
 
 
@@ -58,7 +58,8 @@ def test_serial_driver_calibrates_records_background_and_draws_arrows(ros, tmp_p
     try:
         with running(node_args("magnetometer_driver", "magnetometer_driver", parameters, tmp_path), domain,
                      tmp_path / "driver.log") as process:
-            assert spin_until(executor, lambda: len(frames) >= 5 and markers, 30), (tmp_path / "driver.log").read_text()
+            assert spin_until(executor, lambda: len(frames) >= 5 and markers, START_S), \
+                (tmp_path / "driver.log").read_text()
             field = np.array([[v.x, v.y, v.z] for v in frames[-1].magnetic_field])
             # raw (10, 20, -30) uT; minus hard iron (0, 0, 10); array x = +y, y = -x.
             np.testing.assert_allclose(field[0], [20e-6, -10e-6, -40e-6], atol=1e-12)

@@ -12,7 +12,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 
 from guidewire.bag import read_bag  # noqa: E402
 from guidewire_ros.pipeline_config import FASTDDS_PROFILE_VARIABLE  # noqa: E402
-from ros_support import node_args, ros, running, spin_until  # noqa: E402,F401 (ros: fixture)
+from ros_support import START_S, node_args, ros, running, spin_until  # noqa: E402,F401 (ros: fixture)
 
 WIDTH, HEIGHT = 2048, 1536
 
@@ -38,7 +38,7 @@ def test_a_camera_without_the_profile_reaches_a_listener_with_it(ros, tmp_path):
                                                             "loop": True, "rate_hz": 5.0,
                                                             "camera_name": "interop"}, tmp_path)
     with running(camera, domain, tmp_path / "camera.log", unset=(FASTDDS_PROFILE_VARIABLE,)):
-        assert spin_until(executor, lambda: len(received) >= 3, 30), (tmp_path / "camera.log").read_text()
+        assert spin_until(executor, lambda: len(received) >= 3, START_S), (tmp_path / "camera.log").read_text()
     node.destroy_subscription(subscription)
     assert all((m.width, m.height, len(m.data)) == (WIDTH, HEIGHT, WIDTH * HEIGHT) for m in received)
 
@@ -58,7 +58,7 @@ def test_a_recorder_without_the_profile_gets_every_image_from_a_publisher_with_i
     recorder = node_args("recorder", "recorder", {"topics": ["/interop/published"], "output": str(bag)}, tmp_path)
     sent = []
     with running(recorder, domain, tmp_path / "recorder.log", unset=(FASTDDS_PROFILE_VARIABLE,)) as recording:
-        assert spin_until(executor, lambda: publisher.get_subscription_count() > 0, 30)
+        assert spin_until(executor, lambda: publisher.get_subscription_count() > 0, START_S)
         for index in range(8):
             image = Image(width=WIDTH, height=HEIGHT, encoding="mono8", step=WIDTH,
                           data=bytes([index]) * (WIDTH * HEIGHT))

@@ -15,7 +15,8 @@ import yaml
 rclpy = pytest.importorskip("rclpy")
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 
-from ros_support import ROOT, node_args, ros, ros_environment, running, spin_until, tiny_weights  # noqa: E402,F401
+from ros_support import (ROOT, START_S, node_args, ros, ros_environment, running, spin_until,  # noqa: E402,F401
+                         tiny_weights)
 from guidewire.bag import BagWriter  # noqa: E402
 
 SMALL_CAMERAS = {"bench": {"stereo": [
@@ -284,7 +285,7 @@ def test_a_late_backlog_is_recorded_and_replayed_as_published_to_a_listener_that
     with running(driver, domain, tmp_path / "driver.log"), \
             running(recorder, domain, tmp_path / "recorder.log") as recording:
         assert spin_until(executor, lambda: any(i.node_name == "recorder" for i in
-                                                node.get_subscriptions_info_by_topic(array)), 60)
+                                                node.get_subscriptions_info_by_topic(array)), START_S)
         spin_until(executor, lambda: False, 1.5)
         recording.send_signal(signal.SIGSTOP)  # a loaded machine stops the recorder for a while
         spin_until(executor, lambda: False, 1.0)

@@ -9,7 +9,7 @@ import pytest
 rclpy = pytest.importorskip("rclpy")
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
 
-from ros_support import ros, running, spin_until  # noqa: E402,F401 (ros: fixture)
+from ros_support import START_S, ros, running, spin_until  # noqa: E402,F401 (ros: fixture)
 
 TYPES = ["MagnetometerArray", "GuidewireSegmentation", "GuidewireShape", "RegistrationResult"]
 PRIMITIVES = {"float": "f", "double": "d", "int8": "i", "uint8": "u", "int16": "i", "uint16": "u", "int32": "i",
@@ -79,7 +79,8 @@ def test_every_custom_message_round_trips_between_processes(ros):
         publishers[name] = node.create_publisher(kind, f"roundtrip/{name}/out", qos)
         node.create_subscription(kind, f"roundtrip/{name}/back", lambda m, n=name: received.setdefault(n, m), qos)
     with running(["test/echo_node.py"], domain, logs / "echo.log") as echo:
-        assert spin_until(executor, lambda: all(p.get_subscription_count() > 0 for p in publishers.values()), 30), \
+        assert spin_until(executor, lambda: all(p.get_subscription_count() > 0 for p in publishers.values()),
+                          START_S), \
             (logs / "echo.log").read_text()
         for name in TYPES:
             publishers[name].publish(sent[name])

@@ -10,7 +10,7 @@ import yaml
 rclpy = pytest.importorskip("rclpy")
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 
-from ros_support import node_args, ros, running, spin_until  # noqa: E402,F401 (ros: fixture)
+from ros_support import START_S, node_args, ros, running, spin_until  # noqa: E402,F401 (ros: fixture)
 from guidewire.bag import BagWriter, read_bag, suite_typestore  # noqa: E402
 
 ARRAY, IMAGE = "/mag_array/frame", "/camera_top/image_raw"
@@ -51,7 +51,7 @@ def test_nothing_is_lost_and_the_bag_replays_the_same_bytes(ros, tmp_path):
     recorder = node_args("recorder", "recorder", {"topics": [ARRAY, IMAGE], "output": str(bag)}, tmp_path)
     with running(driver, domain, tmp_path / "driver.log"), running(camera, domain, tmp_path / "camera.log"), \
             running(recorder, domain, tmp_path / "recorder.log") as recording:
-        assert spin_until(executor, lambda: recorder_subscribed(node, ARRAY, IMAGE), 30)
+        assert spin_until(executor, lambda: recorder_subscribed(node, ARRAY, IMAGE), START_S)
         images_before, frames_before = len(live[IMAGE]), len(live[ARRAY])
         assert spin_until(executor, lambda: len(live[IMAGE]) >= images_before + 45
                           and len(live[ARRAY]) >= frames_before + 150, 60), (tmp_path / "camera.log").read_text()
@@ -130,7 +130,7 @@ def test_a_recorder_that_stalls_half_a_second_loses_no_image(ros, tmp_path):
         # By the recorder's own count (its diagnostics), not by time: on a loaded machine the camera may
         # render well below 30 Hz. The stall comes once it records, and it records on until the bag
         # holds more than 45 images.
-        assert spin_until(executor, lambda: recorded_counts and recorded_counts[-1] >= 10, 60), \
+        assert spin_until(executor, lambda: recorded_counts and recorded_counts[-1] >= 10, START_S), \
             (tmp_path / "rec.log").read_text() + (tmp_path / "camera.log").read_text()
         rec.send_signal(signal.SIGSTOP)
         spin_until(executor, lambda: False, 0.5)
@@ -169,7 +169,8 @@ def test_a_killed_recorder_leaves_a_bag_recoverable_to_its_last_checkpoint(ros, 
     with running(driver, domain, tmp_path / "driver.log"), running(recorder, domain, tmp_path / "rec.log") as rec:
         # Wait for the recorder's own count (on a loaded machine it may start writing long after it
         # subscribed) and for frames on this test's subscription, to compare with the bag.
-        assert spin_until(executor, lambda: recorded_counts and recorded_counts[-1] >= 100 and len(live) >= 50, 60)
+        assert spin_until(executor, lambda: recorded_counts and recorded_counts[-1] >= 100 and len(live) >= 50,
+                          START_S)
         spin_until(executor, lambda: False, 1.0)  # four checkpoints later
         rec.send_signal(signal.SIGKILL)
         rec.wait(timeout=10)

@@ -15,7 +15,7 @@ import yaml
 rclpy = pytest.importorskip("rclpy")
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 
-from ros_support import node_args, ros, running, spin_until  # noqa: E402,F401 (ros: fixture)
+from ros_support import START_S, node_args, ros, running, spin_until  # noqa: E402,F401 (ros: fixture)
 
 # The views are 128-pixel Siddon DRRs of the coarse CT through the twin's imaging chain (noise, blur,
 # window, collimator, the wire); the node renders trilinear DRRs at 32 then 64 pixels. Measured:
@@ -49,7 +49,7 @@ def matrix(pose):
     return matrix_from_pose(pose)
 
 
-def call(node, executor, client, timeout=30.0):
+def call(node, executor, client, timeout=START_S):
     from std_srvs.srv import Trigger
 
     assert client.wait_for_service(timeout_sec=timeout), client.srv_name

@@ -7,7 +7,7 @@ import pytest
 
 rclpy = pytest.importorskip("rclpy")
 
-from ros_support import node_args, ros, running, spin_until, tiny_weights  # noqa: E402,F401 (fixtures)
+from ros_support import START_S, node_args, ros, running, spin_until, tiny_weights  # noqa: E402,F401 (fixtures)
 
 
 def image(encoding: str, array: np.ndarray, stamp_ns: int):
@@ -43,7 +43,7 @@ def test_segments_frames_and_survives_a_bad_one(ros, tiny_weights, tmp_path):
                   "confidence_cut": 1.0}
     with running(node_args("segmentation_node", "segmentation", parameters, tmp_path), domain,
                  tmp_path / "segmentation.log") as process:
-        assert spin_until(executor, lambda: publisher.get_subscription_count() > 0, 30)
+        assert spin_until(executor, lambda: publisher.get_subscription_count() > 0, START_S)
 
         def publish_until(message, done, timeout=30.0):
             """Publish as a camera would, every 0.5 s, until `done` (discovery may lag the first)."""
@@ -90,7 +90,7 @@ def test_missing_weights_are_reported_and_the_node_stays_up(ros, tmp_path):
     missing = tmp_path / "nowhere.pt"
     with running(node_args("segmentation_node", "segmentation_missing", {"weights": str(missing)}, tmp_path), domain,
                  tmp_path / "missing.log") as process:
-        assert spin_until(executor, lambda: any("weights not found" in s.message for s in diagnostics), 30)
+        assert spin_until(executor, lambda: any("weights not found" in s.message for s in diagnostics), START_S)
         assert process.poll() is None
     assert diagnostics[-1].level == DiagnosticStatus.ERROR and str(missing) in diagnostics[-1].message
 
@@ -132,7 +132,7 @@ def test_compiled_backend_serves_eager_frames_while_it_builds_then_loads_the_bui
         return None
 
     with running(command, domain, tmp_path / "building.log", extra=cache) as process:
-        assert spin_until(executor, lambda: publisher.get_subscription_count() > 0, 30)
+        assert spin_until(executor, lambda: publisher.get_subscription_count() > 0, START_S)
         eager = segmented_by("torch", 60)
         assert eager is not None, "no frame segmented before the compiled model was ready"
         # A slow first build on a slow machine: the tiny network compiles in about 2 min here.
@@ -144,7 +144,7 @@ def test_compiled_backend_serves_eager_frames_while_it_builds_then_loads_the_bui
 
     backends.clear()
     with running(command, domain, tmp_path / "loading.log", extra=cache):
-        assert spin_until(executor, lambda: publisher.get_subscription_count() > 0, 30)
+        assert spin_until(executor, lambda: publisher.get_subscription_count() > 0, START_S)
         assert segmented_by("compiled", 60) is not None
     assert set(backends) == {"compiled"}, "the built model was not used from the first frame"
 
@@ -167,6 +167,6 @@ def test_stopping_the_node_stops_its_compiled_model_build(ros, tiny_weights, tmp
     parameters = {"weights": str(tiny_weights), "backend": "compiled", "window": 96}
     command = node_args("segmentation_node", "segmentation_stopped", parameters, tmp_path)
     with running(command, domain, tmp_path / "stopped.log", extra={"XDG_CACHE_HOME": str(tmp_path / "cache")}):
-        assert spin_until(executor, lambda: builds_of(tiny_weights), 60), \
+        assert spin_until(executor, lambda: builds_of(tiny_weights), START_S), \
             f"the node started no build; see {tmp_path / 'stopped.log'}"
     assert spin_until(executor, lambda: not builds_of(tiny_weights), 15), "a compiled-model build outlived its node"
