@@ -63,6 +63,18 @@ def catches_sigterm(pid: int) -> bool:
     return bool(caught >> (signal.SIGTERM - 1) & 1)
 
 
+@pytest.fixture
+def reaped():
+    """Processes a test starts by itself: any still running when it ends (it failed) are killed, so that
+    they do not go on publishing on the domain the later tests of this run use."""
+    processes = []
+    yield processes
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
 def one_message_bag(path, closed: bool):
     """A bag with one message; not closed: as its recorder left it when killed (no metadata.yaml)."""
     writer = BagWriter(path)
@@ -75,7 +87,7 @@ def one_message_bag(path, closed: bool):
     return path
 
 
-def test_bad_settings_stop_the_node_at_start_naming_key_and_value(ros, tmp_path):
+def test_bad_settings_stop_the_node_at_start_naming_key_and_value(ros, tmp_path, reaped):
     """Probes: driver rate_hz 100000 (ran at 880 Hz, OK), bench noise_rms .nan (published -9e10 T, OK),
     a 2-element hard_iron ('cannot reshape'), camera rate_hz 0 (ZeroDivisionError), replay with an
     empty bag ("Expected metadata file '.'"), replay rate 0 (exit 0), a bag never closed (no hint)."""
@@ -105,6 +117,7 @@ def test_bad_settings_stop_the_node_at_start_naming_key_and_value(ros, tmp_path)
         processes[name] = subprocess.Popen([sys.executable, *node_args(module, name, parameters, tmp_path)],
                                            env=ros_environment(domain), stdout=log, stderr=subprocess.STDOUT,
                                            cwd=ROOT)
+        reaped.append(processes[name])
     for name, (_, _, expected) in probes.items():
         assert processes[name].wait(timeout=120) == 1, name
         log = (tmp_path / f"{name}.log").read_text()
@@ -217,7 +230,7 @@ def test_segmentation_refuses_huge_and_non_finite_frames_at_once_and_takes_absur
     node.destroy_publisher(publisher)
 
 
-def test_stop_signals_at_any_moment_end_nodes_cleanly(ros, tiny_weights, tmp_path):
+def test_stop_signals_at_any_moment_end_nodes_cleanly(ros, tiny_weights, tmp_path, reaped):
     """Probe: SIGINT gave 'publisher's context is invalid' (driver at 400 Hz), 'Failed to publish log
     message to rosout' (recorder), an AttributeError in Executor.__del__ or a KeyboardInterrupt
     traceback (segmentation, while loading). Each node is stopped while it imports, while it builds
@@ -243,6 +256,7 @@ def test_stop_signals_at_any_moment_end_nodes_cleanly(ros, tiny_weights, tmp_pat
         log = open(log_path, "w")
         process = subprocess.Popen([sys.executable, *node_args(module, f"{name}{index}", parameters, tmp_path)],
                                    env=ros_environment(domain), stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        reaped.append(process)
         started.append([process, log_path, None, after, ready, sig])
     pending = list(started)
     deadline = time.monotonic() + 180
