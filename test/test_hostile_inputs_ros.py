@@ -161,10 +161,12 @@ def test_driver_and_camera_apply_rate_changes_and_refuse_the_rest(ros, tmp_path)
         camera_rate, loop = set_parameters(node, executor, "stereo_capture", rate_hz=2.0, loop=True)
         assert camera_rate.successful and not loop.successful and "read at start-up only" in loop.reason
         frames_after, images_after = len(frames), len(images)
-        assert spin_until(executor, lambda: len(frames) >= frames_after + 25 and len(images) >= images_after + 4, 60)
+        assert spin_until(executor, lambda: len(frames) >= frames_after + 25 and len(images) >= images_after + 6, 60)
         # The driver's stamps are its sample grid: 50 ms apart at 20 Hz (10 ms before).
         assert np.median(np.diff(frames[-20:])) == pytest.approx(50e6, abs=1e3)
-        assert np.median(np.diff(images[-3:])) == pytest.approx(0.5e9, abs=0.15e9)
+        # The camera stamps when its timer fires: the median of four gaps, so that one tick a loaded machine
+        # delays past the next (a 1 s gap) does not decide it.
+        assert np.median(np.diff(images[-5:])) == pytest.approx(0.5e9, abs=0.15e9)
         stop(driver_process, tmp_path / "driver.log")
         stop(camera_process, tmp_path / "camera.log", signal.SIGTERM)
     for subscription in subscriptions:
