@@ -16,6 +16,9 @@ Sets (written here if missing, into out/segmentation/):
   --poses 16 --frames-per-pose 16` (the bench_segmentation.py set)
 - A tuning (ridge filter only): seed 1000, 4 poses x 8 frames (the training set's first poses).
 
+The reverse direction for the networks (trained on B, scored on A): scripts/train_cross_b_recipe.sh trains on
+B frames of other seeds (30000+) and scores with `--model NAME=CHECKPOINT --trained-on B`.
+
 Columns: the paper's (AUC, Macro-F1, Dice, MIoU, OIoU) and clDice in %, the tip error (median px over
 frames with a tip), tip within 10 px (% of all frames; a frame without a predicted tip counts as a
 miss), frames where nothing was segmented, and 95 % bootstrap intervals of the mean Dice and clDice
@@ -158,6 +161,9 @@ def main(argv=None) -> None:
     parser.add_argument("--sets", default="B,A", help="which test sets, comma separated")
     parser.add_argument("--model", action="append", default=[], metavar="NAME=CHECKPOINT",
                         help="networks to score (default: the shipped FGA-Net and the shipped-width U-Net)")
+    parser.add_argument("--trained-on", default="see name", metavar="LABEL",
+                        help="the 'trained on' column of --model checkpoints other than the shipped ones, "
+                        "e.g. B for a network trained on generator B only")
     parser.add_argument("--preprocessing", default="paper", choices=sorted(PREPROCESSING))
     parser.add_argument("--wire-width", type=float, default=0.0,
                         help="the frames' wire width in px, for the segmenter to resample (0: as they are)")
@@ -198,7 +204,7 @@ def main(argv=None) -> None:
             seconds = (time.perf_counter() - started) / len(images)
             scores, within, empty = score(maps, images, masks, tips, segmenter.threshold, args.preprocessing)
             trained = "A (shipped)" if Path(checkpoint).resolve() in (DEFAULT_WEIGHTS.resolve(),
-                                                                      SHIPPED_WIDTH_UNET.resolve()) else "see name"
+                                                                      SHIPPED_WIDTH_UNET.resolve()) else args.trained_on
             print(f"| {trained} | {name} | " + " | ".join(scores.as_percent_row())
                   + f" | {100 * within.mean():.1f} | {empty} | {interval(scores.dice_per_image, groups)} | "
                   f"{interval(scores.cldice_per_image, groups)} | {seconds:.2f} |")
