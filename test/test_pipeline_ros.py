@@ -1,7 +1,10 @@
 """`make run`'s runner end to end on a small bench: every node of config/pipeline.yaml on a private
 ROS domain, and a bag that holds X-ray frames and the segmentation of each, the robot's joint states and
 the static frames."""
+import contextlib
 import json
+import os
+import signal
 import subprocess
 import sys
 from collections import Counter
@@ -36,10 +39,18 @@ def test_the_runner_records_xray_frames_and_their_segmentations(tmp_path):
         "detector_pixels": 256, "pixel_spacing": 0.0008, "cache_dir": str(tmp_path / "drr")}}}))
     overrides = [f"fluoro_capture.bench_config:={bench}", f"stereo_capture.bench_config:={bench}",
                  "segmentation.backend:=torch", "segmentation.window:=256"]  # no 2-minute compile
-    run = subprocess.run([sys.executable, "-m", "guidewire_ros.run_pipeline", "--duration", "25",
-                          "--out", str(tmp_path / "out"), *overrides],
-                         env=ros_environment(private_domain_id()), cwd=ROOT, capture_output=True, text=True,
-                         timeout=300)
+    # Its own process group: a runner killed at the timeout must not leave its nodes publishing on the
+    # private domain, where the later test modules of this run would hear them.
+    runner = subprocess.Popen([sys.executable, "-m", "guidewire_ros.run_pipeline", "--duration", "25",
+                               "--out", str(tmp_path / "out"), *overrides],
+                              env=ros_environment(private_domain_id()), cwd=ROOT, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        stdout, stderr = runner.communicate(timeout=300)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(runner.pid, signal.SIGKILL)
+    run = subprocess.CompletedProcess(runner.args, runner.wait(), stdout, stderr)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "rendering, the simulated C-arm's anatomy" in run.stdout
     bag = next((tmp_path / "out").glob("pipeline_*/bag"))
