@@ -269,3 +269,26 @@ def test_a_view_from_the_twins_camera_info_has_the_twins_geometry(chest, tmp_pat
     off[0, 2] += 5.0
     with pytest.raises(ValueError, match="principal point"):
         view_geometry_from_pinhole(off, 64, 64, twin.carm_pose)
+
+
+def test_a_cached_ct_is_the_prepared_one_and_an_edited_file_is_prepared_again(chest, tmp_path, monkeypatch):
+    import os
+
+    from guidewire.registration.volume import CTVolume
+
+    ct, ct_path = chest
+    mask_path = ct_path.with_name("mask.nii.gz")
+    prepared, prepare = [], CTVolume.__init__
+    monkeypatch.setattr(CTVolume, "__init__", lambda self, *a, **k: prepared.append(a) or prepare(self, *a, **k))
+    first = CTVolume.cached(ct_path, mask_path, cache_dir=tmp_path)
+    second = CTVolume.cached(ct_path, mask_path, cache_dir=tmp_path)
+    assert len(prepared) == 1 and len(list(tmp_path.glob("*.npz"))) == 1, "a cache hit read the CT again"
+    for volume in (first, second):
+        assert torch.equal(volume.density, ct.density) and volume.shape == ct.shape
+        np.testing.assert_array_equal(volume.affine, ct.affine)
+        np.testing.assert_array_equal(volume.fiducials, ct.fiducials)
+        assert volume.structures == ct.structures and np.allclose(volume.spacing, ct.spacing)
+    stat = ct_path.stat()
+    os.utime(ct_path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1))  # an edited CT is prepared again
+    CTVolume.cached(ct_path, mask_path, cache_dir=tmp_path)
+    assert len(prepared) == 2 and len(list(tmp_path.glob("*.npz"))) == 2

