@@ -83,6 +83,18 @@ def spin_until(executor, predicate, timeout: float) -> bool:
     return predicate()
 
 
+def publish_until(executor, publisher, message, done, timeout: float, period_s: float = 0.5) -> bool:
+    """Publish `message` every `period_s` until `done()`, as a camera would: a volatile writer delivers
+    nothing to a reader it matches after the message, and the graph listing that reader (or the reader's
+    node answering on other topics) says nothing of whether it has matched yet."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        publisher.publish(message)
+        if spin_until(executor, done, period_s):
+            return True
+    return False
+
+
 @pytest.fixture(scope="module")
 def ros(tmp_path_factory):
     domain = private_domain_id()

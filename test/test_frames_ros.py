@@ -12,7 +12,7 @@ rclpy = pytest.importorskip("rclpy")
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data  # noqa: E402
 
 from conftest import ROOT  # noqa: E402
-from ros_support import node_args, ros, running, spin_until, tiny_weights  # noqa: E402,F401 (fixtures)
+from ros_support import node_args, publish_until, ros, running, spin_until, tiny_weights  # noqa: E402,F401 (fixtures)
 
 DISPLAY_TYPES = {"rviz_default_plugins/Image": "sensor_msgs/msg/Image",
                  "rviz_default_plugins/MarkerArray": "visualization_msgs/msg/MarkerArray",
@@ -119,21 +119,14 @@ def test_tf_has_every_frame_the_topics_and_rviz_need(ros, tmp_path, tiny_weights
         registration = PoseStamped()
         registration.header.frame_id = "nowhere"  # a pose in a frame TF does not have is refused, and said
 
-        def published_until(done, timeout: float) -> bool:
-            """Publish the pose every 0.5 s until `done`: /tf_static from bench_frames says nothing of
-            whether this volatile publisher has matched bench_frames' subscription yet."""
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
-                ct_pose.publish(registration)
-                if spin_until(executor, done, 0.5):
-                    return True
-            return False
-
         registration.pose.position.z, registration.pose.orientation.w = 0.06, 1.0
-        assert published_until(lambda: any("'nowhere'" in r.message for r in frame_reports), 10)
+        # Sent every 0.5 s until seen: /tf_static from bench_frames says nothing of whether this volatile
+        # publisher has matched bench_frames' subscription yet.
+        assert publish_until(executor, ct_pose, registration,
+                             lambda: any("'nowhere'" in r.message for r in frame_reports), 10)
         assert "ct" not in tf_frames()
         registration.header.frame_id = "bench"
-        assert published_until(lambda: "ct" in tf_frames(), 10)
+        assert publish_until(executor, ct_pose, registration, lambda: "ct" in tf_frames(), 10)
         started = time.monotonic()
         heard = spin_until(executor, every_topic_heard, 60)
         print(f"every topic heard {time.monotonic() - started:.1f} s after the CT frame")

@@ -7,7 +7,7 @@ import pytest
 
 rclpy = pytest.importorskip("rclpy")
 
-from ros_support import START_S, node_args, ros, running, spin_until, tiny_weights  # noqa: E402,F401 (fixtures)
+from ros_support import START_S, node_args, publish_until, ros, running, spin_until, tiny_weights  # noqa: E402,F401 (fixtures)
 
 
 def image(encoding: str, array: np.ndarray, stamp_ns: int):
@@ -45,22 +45,16 @@ def test_segments_frames_and_survives_a_bad_one(ros, tiny_weights, tmp_path):
                  tmp_path / "segmentation.log") as process:
         assert spin_until(executor, lambda: publisher.get_subscription_count() > 0, START_S)
 
-        def publish_until(message, done, timeout=30.0):
-            """Publish as a camera would, every 0.5 s, until `done` (discovery may lag the first)."""
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
-                publisher.publish(message)
-                if spin_until(executor, done, 0.5):
-                    return True
-            return False
+        def sent_until(message, done):
+            return publish_until(executor, publisher, message, done, 30.0)
 
-        assert publish_until(image("mono8", frame, 1_000_000_001), lambda: results and masks and overlays)
-        assert publish_until(image("mono8", frame, 1_000_000_001), lambda: any(
+        assert sent_until(image("mono8", frame, 1_000_000_001), lambda: results and masks and overlays)
+        assert sent_until(image("mono8", frame, 1_000_000_001), lambda: any(
             s.level == DiagnosticStatus.WARN and "wire likely lost" in s.message for s in diagnostics))
-        assert publish_until(image("bgr8", np.zeros((96, 128, 3), np.uint8), 2_000_000_000), lambda: any(
+        assert sent_until(image("bgr8", np.zeros((96, 128, 3), np.uint8), 2_000_000_000), lambda: any(
             s.level == DiagnosticStatus.ERROR and "encoding 'bgr8'" in s.message for s in diagnostics))
-        assert publish_until(image("mono16", frame.astype(np.uint16) * 200, 3_000_000_000),
-                             lambda: any(r.header.stamp.sec == 3 for r in results))
+        assert sent_until(image("mono16", frame.astype(np.uint16) * 200, 3_000_000_000),
+                          lambda: any(r.header.stamp.sec == 3 for r in results))
         assert process.poll() is None
     first = results[0]
     assert (first.header.stamp.sec, first.header.stamp.nanosec) == (1, 1)
