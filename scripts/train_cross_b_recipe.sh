@@ -27,7 +27,7 @@ run() { nice -n 10 "$root/scripts/env.sh" "$@"; }
 
 # 160 px patches (half centred on the wire), batch 8, AdamW with cosine decay from 3e-3: the shipped stage 1's
 # from-scratch settings; 8 epochs of 80 steps (640 steps, each frame 8 times), what fitted the 70-minute budget
-# at the 2-10 s a step this machine's load gave (FGA-Net: 47 min).
+# at the 2-10 s a step this machine's load gave (FGA-Net: 47 min; the U-Net: 19 min).
 output=$work/${prefix}_b
 resume=()
 [ -f "$output/last.pt" ] && resume=(--resume)
