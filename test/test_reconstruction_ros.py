@@ -69,7 +69,12 @@ def test_reconstruction_node_publishes_the_wire_near_ground_truth(ros):
             assert spin_until(executor, lambda: clouds_complete() and profile_said(), 10), \
                 (clouds_complete(), profile_said())
 
-    assert len(fused()) >= len(shapes) - 1
+    # The node's array subscription (best effort) can match after its camera's: the images before that are
+    # fitted camera + robot only, and flagged. Once a frame was fused, at most one later one may lack the field.
+    first_fused = next(i for i, s in enumerate(shapes) if s.modalities & GuidewireShape.MODALITY_MAGNETIC)
+    since = shapes[first_fused:]
+    assert sum(bool(s.modalities & GuidewireShape.MODALITY_MAGNETIC) for s in since) >= len(since) - 1, \
+        [s.modalities for s in shapes]
     clouds_by_stamp = {(c.header.stamp.sec, c.header.stamp.nanosec): c for c in clouds}
     tip_errors, rmses = [], []
     for shape in fused():
