@@ -88,23 +88,27 @@ PUBLISHED_COUNTS = {
 def check_bag(bag: Path) -> tuple[list[str], list[str]]:
     """What the bag shows lost (one line each; empty: nothing), and each node's published-vs-recorded line.
 
-    A node's count between its first and its last report in the bag is compared with the messages of its
-    topic recorded in the same interval; a message in flight at either report can shift that by one."""
-    from guidewire.bag import read_bag, suite_typestore
+    By publication time (the publishers' source stamps, which the recorder keeps): a node counts a message
+    after publishing it, so every message counted in a report was published before that report; the
+    messages of its topic published between its first and its last report must all be in the bag. (By the
+    recorder's receive order instead, messages still queued behind a report read as lost: 6 of 31401
+    joint states at 50 Hz in a quiet soak.)"""
+    from guidewire.bag import bag_topics, suite_typestore, timed_messages
 
-    typestore = suite_typestore()
-    recorded, sequences, reports = defaultdict(int), [], defaultdict(list)
-    for topic, msgtype, _, data in read_bag(bag):
-        recorded[topic] += 1
+    typestore, types = suite_typestore(), bag_topics(bag)
+    published_at, sequences, reports = defaultdict(list), [], defaultdict(list)
+    for topic, publication_ns, data in timed_messages(bag):
+        msgtype = types[topic]
+        published_at[topic].append(publication_ns)
         if msgtype == "guidewire_perception/msg/MagnetometerArray":
             sequences.append(typestore.deserialize_cdr(bytes(data), msgtype).sequence)
         elif msgtype == "diagnostic_msgs/msg/DiagnosticArray":
             for status in typestore.deserialize_cdr(bytes(data), msgtype).status:
                 node = status.name.split(":")[0].split("/")[0]
-                key, counted = PUBLISHED_COUNTS.get(node, (None, None))
+                key = PUBLISHED_COUNTS.get(node, (None, None))[0]
                 values = {v.key: v.value for v in status.values}
                 if key in values:
-                    reports[node].append((int(values[key]), recorded[counted]))
+                    reports[node].append((int(values[key]), publication_ns))
     problems, lines = [], []
     steps = np.diff(sequences)
     missing = int((steps[steps > 1] - 1).sum()) if len(steps) else 0
@@ -116,8 +120,10 @@ def check_bag(bag: Path) -> tuple[list[str], list[str]]:
         if len(reports[node]) < 2:
             problems.append(f"{node}: fewer than two reports with {key} in the bag")
             continue
-        (count_first, bag_first), (count_last, bag_last) = reports[node][0], reports[node][-1]
-        published, stored = count_last - count_first, bag_last - bag_first
+        (count_first, first_ns), (count_last, last_ns) = min(reports[node], key=lambda r: r[1]), \
+            max(reports[node], key=lambda r: r[1])
+        stamps = np.asarray(published_at[topic])
+        published, stored = count_last - count_first, int(((stamps > first_ns) & (stamps <= last_ns)).sum())
         lines.append(f"{node}: {published} published between its first and last report, {stored} of {topic} "
                      "recorded in between")
         if published - stored > 1:
