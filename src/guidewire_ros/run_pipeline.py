@@ -121,11 +121,10 @@ def registration_first(specs: list[NodeSpec]) -> list[NodeSpec]:
              for view in s.parameters.get("views", ["xray_ap", "xray_lateral"])}
     if not views:
         return []
+    from guidewire.twin.sources import fluoroscopy_camera_name
 
-    def camera(spec: NodeSpec) -> str:  # camera_capture's name for a sim_xray view
-        p = spec.parameters
-        name = p.get("camera_name", "camera")
-        return name if name != "camera" else (f"xray_{p['view']}" if p.get("view") else "xray")
+    def camera(spec: NodeSpec) -> str:
+        return fluoroscopy_camera_name(spec.parameters.get("camera_name", "camera"), spec.parameters.get("view", ""))
 
     return [s for s in specs if s.executable in ("ct_registration", "bench_frames", "recorder")
             or (s.executable == "camera_capture" and camera(s) in views)]

@@ -121,13 +121,19 @@ def open_stereo(settings: FrameSettings) -> SimulatedStereo:
     return SimulatedStereo(twin_from_path(settings.bench_config))
 
 
+def fluoroscopy_camera_name(camera_name: str, view: str) -> str:
+    """The simulated C-arm's camera (and topic) name: "xray", with a view "xray_<view>", unless
+    camera_name is set (anything but camera_capture's default, "camera")."""
+    if camera_name != "camera":
+        return camera_name
+    return f"xray_{view}" if view else "xray"
+
+
 def open_fluoroscopy(settings: FrameSettings) -> SimulatedFluoroscopy:
-    """Factory entry for "sim_xray"; the camera is called "xray" (with a view: "xray_<view>") unless
-    camera_name says otherwise."""
+    """Factory entry for "sim_xray"; the camera is named by fluoroscopy_camera_name."""
     from guidewire.twin.fluoroscopy import with_view
 
-    name = settings.camera_name if settings.camera_name != "camera" else (
-        f"xray_{settings.view}" if settings.view else "xray")
+    name = fluoroscopy_camera_name(settings.camera_name, settings.view)
     config = load_bench_config(settings.bench_config or None)
     config = replace(config, fluoroscopy=with_view(config.fluoroscopy, settings.view, settings.detector_pixels))
     return SimulatedFluoroscopy(DigitalTwin(config), name)
