@@ -199,10 +199,13 @@ class Supervisor:
 def wait_until_ready(monitor, supervisor: Supervisor, timeout: float, names: list[str] | None = None) -> bool:
     """Block until every node (of `names`) has produced output (the run's clock starts then); False on
     timeout."""
+    def waiting_for() -> list[str]:
+        return [name for name in monitor.pending() if names is None or name in names]
+
     deadline = time.monotonic() + timeout
     last_note = ""
     while time.monotonic() < deadline:
-        pending = [name for name in monitor.pending() if names is None or name in names]
+        pending = waiting_for()
         if not pending:
             return True
         if supervisor.check():
@@ -212,8 +215,7 @@ def wait_until_ready(monitor, supervisor: Supervisor, timeout: float, names: lis
             print(note, flush=True)
             last_note = note
         time.sleep(0.25)
-    pending = [name for name in monitor.pending() if names is None or name in names]
-    print(f"not ready after {timeout:g} s: {', '.join(pending)}; running anyway", flush=True)
+    print(f"not ready after {timeout:g} s: {', '.join(waiting_for())}; running anyway", flush=True)
     return False
 
 
