@@ -1,11 +1,13 @@
 """The reconstruction node on a private domain, fed by the twin's array and stereo camera nodes:
-the wires that arrive lie within a stated error of the twin's ground truth."""
+the wires that arrive lie within a stated error of the twin's ground truth, and a registration
+published before the node started (latched) puts each of them in the CT's frame too."""
 import numpy as np
 import pytest
 import yaml
 
 rclpy = pytest.importorskip("rclpy")
-from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
+from scipy.spatial.transform import Rotation  # noqa: E402
 
 from ros_support import START_S, node_args, ros, running, spin_until  # noqa: E402,F401 (ros: fixture)
 
@@ -24,14 +26,14 @@ def stamp(message) -> tuple[int, int]:
 def test_reconstruction_node_publishes_the_wire_near_ground_truth(ros):
     domain, node, executor, folder = ros
     from diagnostic_msgs.msg import DiagnosticArray
-    from geometry_msgs.msg import PoseStamped
-    from guidewire_perception.msg import GuidewireShape, MagnetometerArray
+    from geometry_msgs.msg import PoseStamped, PoseWithCovarianceStamped
+    from guidewire_perception.msg import GuidewireShape, MagnetometerArray, RegistrationResult
     from sensor_msgs.msg import PointCloud2
     from visualization_msgs.msg import Marker
 
     from guidewire.reconstruction import shape_errors
     from guidewire.twin import DigitalTwin
-    from guidewire_ros.convert import wire_points
+    from guidewire_ros.convert import pose_from_matrix, wire_points
 
     twin = DigitalTwin()
     # The background a lab records before the wire goes in, in the driver's file format.
@@ -47,6 +49,20 @@ def test_reconstruction_node_publishes_the_wire_near_ground_truth(ros):
     node.create_subscription(DiagnosticArray, "/diagnostics",
                              lambda m: diagnostics.extend(s for s in m.status if "reconstruction" in s.name), 50)
     array_subscription = node.create_subscription(MagnetometerArray, "mag_array/frame", frames.append, 10)
+    ct_shapes, ct_tips = [], []
+    node.create_subscription(GuidewireShape, "guidewire/ct/shape", ct_shapes.append, reliable)
+    node.create_subscription(PoseWithCovarianceStamped, "guidewire/ct/tip_pose", ct_tips.append, reliable)
+    # A one-off registration, out before the reconstruction starts (make run's order): latched, as the
+    # registration node publishes it.
+    world_from_ct = np.eye(4)
+    world_from_ct[:3, :3] = Rotation.from_euler("xyz", [90, 5, 85], degrees=True).as_matrix()
+    world_from_ct[:3, 3] = [0.01, -0.008, 0.065]
+    latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+    registration = node.create_publisher(RegistrationResult, "ct_registration/result", latched)
+    result = RegistrationResult(ct_frame_id="ct", ct_to_world=pose_from_matrix(world_from_ct), converged=True,
+                                message="converged")
+    result.header.frame_id = "bench"
+    registration.publish(result)
     with running(node_args("magnetometer_driver", "magnetometer_driver", {"rate_hz": 100.0}, folder), domain,
                  folder / "driver.log"):
         # The array first: started together, a driver slower to start than the camera (a loaded machine)
@@ -62,9 +78,11 @@ def test_reconstruction_node_publishes_the_wire_near_ground_truth(ros):
             arrived = spin_until(executor, lambda: len(fused()) >= 3 and len(clouds) >= 3 and len(tips) >= 3
                                  and any(d.values for d in diagnostics), 120)
             assert arrived, (folder / "reconstruction.log").read_text()
-            # Each shape's cloud comes after it (the last may still be in flight), and the node's report on
+            # Each shape's cloud and CT-frame shape come after it (the last may still be in flight), and the
+            # node's report on
             # its fits (1 Hz): waited for, not a fixed 1 s at whose end a shape just taken had no cloud.
-            clouds_complete = lambda: {stamp(s) for s in fused()} <= {stamp(c) for c in clouds}  # noqa: E731
+            clouds_complete = lambda: {stamp(s) for s in fused()} <= \
+                {stamp(c) for c in clouds} & {stamp(c) for c in ct_shapes}  # noqa: E731
             profile_said = lambda: any("bench's profile" in d.message for d in diagnostics)  # noqa: E731
             assert spin_until(executor, lambda: clouds_complete() and profile_said(), 10), \
                 (clouds_complete(), profile_said())
@@ -101,5 +119,21 @@ def test_reconstruction_node_publishes_the_wire_near_ground_truth(ros):
     tip = tip_message.pose.position
     shape_tip = by_stamp[tip_message.header.stamp.sec, tip_message.header.stamp.nanosec].centreline[-1]
     assert (tip.x, tip.y, tip.z) == pytest.approx((shape_tip.x, shape_tip.y, shape_tip.z), abs=1e-6)
+    # Every fit also in the CT's frame: the bench-frame wire mapped by the registration's inverse.
+    ct_by_stamp = {stamp(s): s for s in ct_shapes}
+    assert {stamp(s) for s in fused()} <= set(ct_by_stamp), "a fused shape without its CT-frame twin"
+    ct_from_world = np.linalg.inv(world_from_ct)
+    for shape in fused():
+        in_ct = ct_by_stamp[stamp(shape)]
+        assert in_ct.header.frame_id == "ct" and in_ct.modalities == shape.modalities
+        bench_points = np.array([[p.x, p.y, p.z] for p in shape.centreline])
+        np.testing.assert_allclose([[p.x, p.y, p.z] for p in in_ct.centreline],
+                                   bench_points @ ct_from_world[:3, :3].T + ct_from_world[:3, 3], atol=1e-9)
+        assert list(in_ct.position_stddev) == list(shape.position_stddev)
+    ct_tip = next(t for t in ct_tips if stamp(t) in ct_by_stamp)
+    shape_tip = ct_by_stamp[stamp(ct_tip)].centreline[-1]
+    assert ct_tip.header.frame_id == "ct"
+    assert (ct_tip.pose.pose.position.x, ct_tip.pose.pose.position.y, ct_tip.pose.pose.position.z) == \
+        pytest.approx((shape_tip.x, shape_tip.y, shape_tip.z), abs=1e-6)
     # No robot node runs here: the node says it took the inserted length from the bench's profile.
     assert any("bench's profile" in d.message for d in diagnostics)

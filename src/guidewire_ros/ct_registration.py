@@ -1,7 +1,8 @@
 """CT registration node: registers the preoperative CT to N calibrated X-ray views
 (guidewire.registration) on a service call or when the views' geometry changes, in a worker thread;
-publishes RegistrationResult, the CT pose (PoseStamped, only when converged) and the views with the
-edges of the DRR at the result; progress on /diagnostics; a registration can be cancelled."""
+publishes RegistrationResult, the CT pose (PoseStamped, only when converged; both latched, so a node
+started after the one-off registration still gets it) and the views with the edges of the DRR at the
+result; progress on /diagnostics; a registration can be cancelled."""
 from __future__ import annotations
 
 import math
@@ -11,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from geometry_msgs.msg import PoseStamped
 from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 from std_srvs.srv import Trigger
@@ -93,8 +95,10 @@ class CTRegistration(Node):
             self.create_subscription(CameraInfo, f"{name}/camera_info", lambda m, v=view: setattr(v, "info", m),
                                      input_qos)
             self.create_subscription(PoseStamped, f"{name}/pose", lambda m, v=view: self._on_pose(v, m), input_qos)
-        self.result_publisher = self.create_publisher(RegistrationResult, "~/result", qos)
-        self.pose_publisher = self.create_publisher(PoseStamped, "~/ct_pose", qos)
+        latched = QoSProfile(depth=qos.depth, reliability=ReliabilityPolicy.RELIABLE,
+                             durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        self.result_publisher = self.create_publisher(RegistrationResult, "~/result", latched)
+        self.pose_publisher = self.create_publisher(PoseStamped, "~/ct_pose", latched)
         self.overlay_publisher = self.create_publisher(Image, "~/overlay", qos)
         self.create_service(Trigger, "~/register", self._on_register)
         self.create_service(Trigger, "~/cancel", self._on_cancel)

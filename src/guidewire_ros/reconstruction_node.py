@@ -6,7 +6,8 @@ taken from the view's GuidewireSegmentation or, with segmentation_topic '',
 from the classical camera segmenter, and the wire fitted (guidewire.reconstruction).
 Publishes GuidewireShape, a PointCloud2 (x, y, z, sigma), a LINE_STRIP Marker,
 the tip PoseStamped and PoseWithCovarianceStamped (the fit's Gauss-Newton sigma)
-in the bench frame, and at status_rate_hz a DiagnosticStatus on guidewire/status
+in the bench frame; once a converged RegistrationResult has come, the shape and the tip pose also
+in the registered CT's frame (guidewire/ct/*); and at status_rate_hz a DiagnosticStatus on guidewire/status
 that says whether a controller can trust the perception now (inputs fresh,
 segmentation sure, fit residual and length against the robot's insertion within
 bounds) and why not. Any input that is missing or bad is said on /diagnostics;
@@ -22,13 +23,14 @@ import numpy as np
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped, PoseWithCovarianceStamped
 from rclpy.node import Node
-from rclpy.qos import QoSProfile
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image, JointState, PointCloud2
 from visualization_msgs.msg import Marker
 
 from guidewire.geometry import look_at_rotation
 from guidewire.imaging import ImageFormatError
 from guidewire.reconstruction import FitSettings, ReconstructionError, WireMagnets, WirePrior, reconstruct
+from guidewire.reconstruction.frames import estimate_in_frame
 from guidewire.reconstruction.inputs import array_from_message, camera_from_info
 from guidewire.reconstruction.trust import TrustBounds, distrust_reasons, length_disagreement
 from guidewire.robot import JointHistory, joint_values
@@ -36,7 +38,7 @@ from guidewire.robot import JointState as RobotJoints
 from guidewire.reconstruction.views import camera_centreline
 from guidewire.sync import NearestStampMatcher, stamp_ns
 from guidewire.twin.config import ConfigError, load_bench_config
-from guidewire_perception.msg import GuidewireSegmentation, GuidewireShape, MagnetometerArray
+from guidewire_perception.msg import GuidewireSegmentation, GuidewireShape, MagnetometerArray, RegistrationResult
 from guidewire_ros import convert
 from guidewire_ros.common import ERROR, OK, WARN, Diagnostics, declare, publisher_qos, qos_profile, run, \
     runtime_parameters
@@ -67,6 +69,9 @@ class ReconstructionNode(Node):
                                      "The view's GuidewireSegmentation; '' = segment the optical image here")
         array_topic = declare(self, "array_topic", "mag_array/frame", "MagnetometerArray frames")
         joints_topic = declare(self, "joint_states_topic", "robot/joint_states", "The robot's JointState")
+        registration_topic = declare(self, "registration_topic", "ct_registration/result",
+                                     "RegistrationResult whose converged CT pose maps the wire into the CT's frame "
+                                     "(guidewire/ct/*); '' = bench frame only")
         self.insertion_joint = declare(self, "insertion_joint", "insertion", "Prismatic insertion joint, m")
         self.background_file = declare(self, "background_file", "",
                                        "Background field YAML (the driver's format), recorded without the wire; "
@@ -130,6 +135,11 @@ class ReconstructionNode(Node):
         self.tip_publisher = self.create_publisher(PoseStamped, "guidewire/tip", output_qos)
         self.tip_pose_publisher = self.create_publisher(PoseWithCovarianceStamped, "guidewire/tip_pose", output_qos)
         self.status_publisher = self.create_publisher(DiagnosticStatus, "guidewire/status", output_qos)
+        self.ct_shape_publisher = self.create_publisher(GuidewireShape, "guidewire/ct/shape", output_qos)
+        self.ct_tip_pose_publisher = self.create_publisher(PoseWithCovarianceStamped, "guidewire/ct/tip_pose",
+                                                           output_qos)
+        self.ct: tuple[str, np.ndarray] | None = None  # (CT frame, CT <- bench transform) once registered
+        self.ct_problem = ""
         self.bounds = TrustBounds(
             max_input_age=declare(self, "status_max_input_age_s", 1.0, "Trusted only if every input is this fresh, s"),
             max_fit_age=declare(self, "status_max_fit_age_s", 2.0, "Trusted only if the last fit is this recent, s"),
@@ -156,6 +166,10 @@ class ReconstructionNode(Node):
         if self.use_segmentation:
             self.create_subscription(GuidewireSegmentation, segmentation_topic, self._on_segmentation, input_qos)
         self.create_subscription(Image, image_topic, self._on_image, input_qos)
+        if registration_topic:  # the registration is a one-off that may predate this node: latched
+            latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                                 durability=DurabilityPolicy.TRANSIENT_LOCAL)
+            self.create_subscription(RegistrationResult, registration_topic, self._on_registration, latched)
         self.published = 0
         self.state = (OK, "waiting for the first frame")
         self.details: dict = {}
@@ -184,6 +198,24 @@ class ReconstructionNode(Node):
         except (OSError, ValueError) as error:
             raise SystemExit(f"reconstruction: cannot load background_file {self.background_file}: {error}") \
                 from error
+
+    def _on_registration(self, message: RegistrationResult) -> None:
+        """A converged result replaces the CT frame's transform; a failed one keeps the last good one."""
+        if not message.converged:
+            return
+        if message.header.frame_id != self.frame_id:
+            self.ct_problem = (f"registration in frame '{message.header.frame_id}', expected '{self.frame_id}': "
+                               "no CT-frame wire")
+            self.get_logger().error(self.ct_problem)
+            return
+        try:
+            world_from_ct = convert.matrix_from_pose(message.ct_to_world)
+        except ValueError as error:
+            self.ct_problem = f"unusable registration: {error}"
+            self.get_logger().error(self.ct_problem)
+            return
+        self.ct, self.ct_problem = (message.ct_frame_id or "ct", np.linalg.inv(world_from_ct)), ""
+        self.get_logger().info(f"registered: the wire is also published in frame '{self.ct[0]}'")
 
     def _on_second_view(self, message: Image) -> None:
         self.inputs[f"{self.second_view} image"] = self.arrived["second"] = time.monotonic()
@@ -329,6 +361,13 @@ class ReconstructionNode(Node):
         self.tip_publisher.publish(convert.pose_stamped(shape_header, estimate.tip_position,
                                                         estimate.tip_orientation))
         self.tip_pose_publisher.publish(convert.tip_pose_with_covariance(shape_header, estimate))
+        ct = self.ct
+        if ct is not None:
+            ct_header = convert.header(pivot, ct[0])
+            in_ct = estimate_in_frame(estimate, ct[1])
+            self.ct_shape_publisher.publish(convert.guidewire_shape(ct_header, in_ct, self.magnets.diameter,
+                                                                    modalities))
+            self.ct_tip_pose_publisher.publish(convert.tip_pose_with_covariance(ct_header, in_ct))
         # The robot's insertion is the fit's length prior; a reconstruction that disagrees with it is
         # not the wire the robot holds (buckled, slipped, or the views fitted something else).
         self.length_problem = length_disagreement(estimate.length, float(length), self.bounds.length_tolerance) \
@@ -417,6 +456,9 @@ class ReconstructionNode(Node):
                   **self.details}
         if self.latency_ms:
             values["fit latency p50 (ms)"] = f"{np.median(self.latency_ms):.0f}"
+        values["CT frame"] = self.ct[0] if self.ct is not None else "not registered"
+        if self.ct_problem:  # the bench-frame wire is unaffected: said beside it, not instead of it
+            level, message = max(level, WARN), f"{message}; {self.ct_problem}"
         self.diagnostics.publish(level, message, values)
 
     def close(self) -> None:
