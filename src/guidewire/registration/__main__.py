@@ -8,6 +8,8 @@ from pathlib import Path
 
 import yaml
 
+from guidewire.registration.volume import DEFAULT_VOXEL_MM
+
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m guidewire.registration",
@@ -15,7 +17,7 @@ def main(argv=None) -> int:
     parser.add_argument("case_dir", type=Path)
     parser.add_argument("--out", type=Path, required=True, help="output YAML: CT-to-world pose, error, converged")
     parser.add_argument("--coarse", type=Path, default=None, help="a coarse network checkpoint trained on this CT")
-    parser.add_argument("--voxel-mm", type=float, nargs=3, default=(1.4, 1.4, 2.5),
+    parser.add_argument("--voxel-mm", type=float, nargs=3, default=DEFAULT_VOXEL_MM,
                         help="resample the CT for rendering (mm); the default keeps 64-pixel DRRs sharp")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)

@@ -26,6 +26,7 @@ from torch import nn
 
 from guidewire.registration.geometry import to_m, to_mm
 from guidewire.registration.similarity import ncc
+from guidewire.registration.volume import DEFAULT_VOXEL_MM
 
 INPUT_PIXELS = 64
 TRANSLATION_SCALE_MM = 100.0
@@ -190,7 +191,7 @@ def losses(net, batch_images, truths, view_poses, ct=None, image_pixels: int = 3
 
 
 def train(out_dir: Path, samples: int, steps: int, batch: int = 32, resume: bool = False, seed: int = 0,
-          image_every: int = 4, image_batch: int = 4, width: int = 32, lr: float = 2e-3, voxel_mm=(1.4, 1.4, 2.5),
+          image_every: int = 4, image_batch: int = 4, width: int = 32, lr: float = 2e-3, voxel_mm=DEFAULT_VOXEL_MM,
           ct_path=None, mask_path=None, threads: int = 2):
     from tqdm import tqdm
 
