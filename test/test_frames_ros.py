@@ -61,6 +61,8 @@ def test_tf_has_every_frame_the_topics_and_rviz_need(ros, tmp_path, tiny_weights
     from geometry_msgs.msg import PoseStamped
     from tf2_msgs.msg import TFMessage
 
+    from guidewire_perception.msg import RegistrationResult
+
     from guidewire_ros.common import message_class
 
     from diagnostic_msgs.msg import DiagnosticArray
@@ -127,6 +129,11 @@ def test_tf_has_every_frame_the_topics_and_rviz_need(ros, tmp_path, tiny_weights
         assert "ct" not in tf_frames()
         registration.header.frame_id = "bench"
         assert publish_until(executor, ct_pose, registration, lambda: "ct" in tf_frames(), 10)
+        # The same registration as the node's latched result: the reconstruction then also publishes the wire
+        # in the CT's frame, whose frame must be in TF like every other.
+        result = RegistrationResult(ct_frame_id="ct", ct_to_world=registration.pose, converged=True)
+        result.header.frame_id = "bench"
+        node.create_publisher(RegistrationResult, "ct_registration/result", STATIC_QOS).publish(result)
         started = time.monotonic()
         heard = spin_until(executor, every_topic_heard, 60)
         print(f"every topic heard {time.monotonic() - started:.1f} s after the CT frame")

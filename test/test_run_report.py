@@ -123,3 +123,40 @@ def test_report_window_leaves_out_what_came_before_the_start(tmp_path, small_ben
                            end_ns=STAMP_NS + 8 * 10**8)
     assert summary["topics"]["/guidewire/shape"]["count"] == 4  # 5, 6, 7, 8
     assert summary["duration_s"] == pytest.approx(0.3)
+
+
+def test_report_scores_the_wire_in_the_ct_frame_apart_from_the_bench_one(tmp_path, small_bench):
+    from guidewire.run_report import write_report
+    from guidewire.twin.config import load_bench_config
+    from guidewire.twin.scoring import BenchTruth
+
+    truth = BenchTruth(load_bench_config(small_bench))
+    exact = truth.wire(STAMP_NS).centreline
+    ct_from_bench = np.linalg.inv(truth.ct_to_bench)
+    in_ct = exact @ ct_from_bench[:3, :3].T + ct_from_bench[:3, 3]
+    assert np.abs(in_ct - exact).max() > 0.01, "the CT frame is not the bench's: the test tells them apart"
+
+    def in_frame(points, frame):
+        message = shape_message(STAMP_NS, points)
+        message.header.frame_id = frame
+        return message
+
+    shape_type = "guidewire_perception/msg/GuidewireShape"
+    bag = tmp_path / "bag"
+    write_bag(bag, [
+        ("/guidewire/shape", shape_type, STAMP_NS + 1_000_000, shape_message(STAMP_NS, exact)),
+        ("/guidewire/ct/shape", shape_type, STAMP_NS + 2_000_000, in_frame(in_ct, "ct")),
+        # 2 mm off along the CT's own x axis: the same 2 mm on the bench
+        ("/guidewire/ct/shape", shape_type, STAMP_NS + 3_000_000, in_frame(in_ct + [0.002, 0.0, 0.0], "ct")),
+        ("/guidewire/other", shape_type, STAMP_NS + 4_000_000, in_frame(exact, "camera_top_optical")),
+    ])
+    summary = write_report(bag, tmp_path / "report", "test", small_bench)
+
+    bench = summary["accuracy"]["reconstruction"]
+    assert bench["shapes"] == 1 and bench["rmse_mm"]["median"] == pytest.approx(0.0, abs=1e-3)
+    ct = summary["accuracy"]["reconstruction in the CT frame"]
+    assert ct["shapes"] == 2  # the frame without truth is left out, not scored as the bench's
+    assert ct["rmse_mm"]["mean"] == pytest.approx(1.0, abs=1e-3)  # the mean of 0 and 2 mm
+    assert ct["tip_error_mm"]["p95"] == pytest.approx(1.9, abs=1e-3)
+    with pytest.raises(ValueError, match="camera_top_optical"):
+        truth.shape(STAMP_NS, exact, "camera_top_optical")

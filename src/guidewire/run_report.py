@@ -62,6 +62,7 @@ class RunRecord:
     topics: dict = field(default_factory=dict)
     segmentation: list = field(default_factory=list)  # (stamp_ns, dice %, tip px, confidence)
     shapes: list = field(default_factory=list)  # (stamp_ns, rmse, mae_z, hausdorff, tip: mm, length m)
+    ct_shapes: list = field(default_factory=list)  # the same, of the wire published in the CT's frame
     registration: list = field(default_factory=list)  # (stamp_ns, rotation deg, translation mm, converged, receive ns)
     diagnostics: dict = field(default_factory=lambda: defaultdict(lambda: [0, 0, 0, 0]))  # name -> per level
     snapshots: list = field(default_factory=list)  # (stamp_ns, estimate (N,3), truth (M,3)) for the PNG
@@ -108,16 +109,22 @@ def read_run(bag: str | Path, truth, start_ns: int = 0, end_ns: int | None = Non
         elif msgtype == IMAGE_TYPE and topic.endswith("overlay"):
             record.last_overlay = image_of(message)
     # Shapes after the pass: the robot states recorded after a shape still place its truth.
-    chosen = set(np.linspace(0, len(shape_messages) - 1, min(snapshots, len(shape_messages))).round().astype(int))
+    in_bench = [i for i, message in enumerate(shape_messages) if message.header.frame_id != truth.ct_frame]
+    chosen = {in_bench[i] for i in np.linspace(0, len(in_bench) - 1, min(snapshots, len(in_bench))).round().astype(int)}
     for index, message in enumerate(shape_messages):
         points = np.array([[p.x, p.y, p.z] for p in message.centreline])
         stamp = stamp_ns(message.header)
         if len(points) < 2:
             continue
-        errors = truth.shape(stamp, points)
-        record.shapes.append((stamp, 1e3 * errors.rmse, 1e3 * errors.mae_z, 1e3 * errors.hausdorff,
-                              1e3 * errors.tip, float(message.length)))
-        if index in chosen:
+        try:
+            errors = truth.shape(stamp, points, message.header.frame_id)
+        except ValueError:  # a frame the bench has no truth in
+            continue
+        in_ct = message.header.frame_id == truth.ct_frame
+        (record.ct_shapes if in_ct else record.shapes).append(
+            (stamp, 1e3 * errors.rmse, 1e3 * errors.mae_z, 1e3 * errors.hausdorff, 1e3 * errors.tip,
+             float(message.length)))
+        if index in chosen and not in_ct:
             record.snapshots.append((stamp, points, truth.wire(stamp).centreline))
     return record
 
@@ -172,6 +179,10 @@ def summarise(record: RunRecord, publishers: dict | None = None) -> dict:
         accuracy["reconstruction"] = {"rmse_mm": stats(columns[1]), "mae_z_mm": stats(columns[2]),
                                       "hausdorff_mm": stats(columns[3]), "tip_error_mm": stats(columns[4]),
                                       "shapes": len(record.shapes)}
+    if record.ct_shapes:  # where the wire is in the anatomy: the reconstruction's and the registration's error
+        columns = list(zip(*record.ct_shapes))
+        accuracy["reconstruction in the CT frame"] = {"rmse_mm": stats(columns[1]), "tip_error_mm": stats(columns[4]),
+                                                     "shapes": len(record.ct_shapes)}
     if record.registration:
         columns = list(zip(*record.registration))
         accuracy["registration"] = {"rotation_error_deg": stats(columns[1]),

@@ -32,8 +32,9 @@ def dice_percent(prediction: np.ndarray, truth: np.ndarray) -> float:
 class BenchTruth:
     """Ground truth of a run on the simulated bench, at any stamp."""
 
-    def __init__(self, config: BenchConfig | None = None):
+    def __init__(self, config: BenchConfig | None = None, ct_frame: str = "ct"):
         self.twin = DigitalTwin(config)
+        self.ct_frame = ct_frame
         self.robot = JointHistory(keep=1_000_000)  # a whole run's states: a report scores any moment of it
         self.twin.follow_robot(self.robot)
         self._xray_geometry = None
@@ -69,8 +70,16 @@ class BenchTruth:
             tip_error = float(np.linalg.norm(true_tip - tip_uv))
         return SegmentationScore(dice_percent(mask, truth), tip_error)
 
-    def shape(self, stamp_ns: int, centreline: np.ndarray) -> ShapeErrors:
-        """A reconstructed centreline (bench frame, m, entry first) against the true wire."""
+    def shape(self, stamp_ns: int, centreline: np.ndarray, frame_id: str = "bench") -> ShapeErrors:
+        """A reconstructed centreline (m, entry first) against the true wire. In the CT's frame it is
+        placed on the bench by the CT's true pose, so its error is the reconstruction's and the
+        registration's together: where the wire is in the anatomy."""
+        centreline = np.asarray(centreline, float)
+        if frame_id == self.ct_frame:
+            pose = self.ct_to_bench
+            centreline = centreline @ pose[:3, :3].T + pose[:3, 3]
+        elif frame_id != "bench":
+            raise ValueError(f"no ground truth in frame '{frame_id}' (bench or {self.ct_frame})")
         return shape_errors(centreline, self.wire(stamp_ns).centreline)
 
     @property
