@@ -147,6 +147,54 @@ def test_a_recorder_that_stalls_half_a_second_loses_no_image(ros, tmp_path):
     assert not missing, f"{len(missing)} of {len(live)} images not recorded"
 
 
+def test_a_recorder_that_falls_behind_its_queue_says_so(ros, tmp_path):
+    """Stopped for 1.5 s on a 200 Hz topic with room for 40 messages, the recorder cannot keep them all;
+    its diagnostics say so (ERROR, naming the topic and as many lost as the bag lacks) once it runs again, and
+    OK again once it has caught up."""
+    domain, node, executor, _ = ros
+    from diagnostic_msgs.msg import DiagnosticArray
+    from std_msgs.msg import Header
+
+    reports = []
+    diagnostics = node.create_subscription(DiagnosticArray, "/diagnostics", lambda array: reports.extend(
+        status for status in array.status if status.hardware_id == "recorder/behind"), 50)
+    topic = "/recorder_test/fast"
+    publisher = node.create_publisher(Header, topic, QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE))
+    published = []  # each message numbered in its stamp's nanoseconds, in publication order
+
+    def publish() -> None:
+        message = Header(frame_id="fast")
+        message.stamp.nanosec = len(published)
+        publisher.publish(message)
+        published.append(message.stamp.nanosec)
+    timer = node.create_timer(0.005, publish)
+    recorder = node_args("recorder", "recorder", {"topics": [topic], "output": str(tmp_path / "behind"),
+                                                  "queue_depth": 40}, tmp_path)
+    with running(recorder, domain, tmp_path / "rec.log") as rec:
+        counted = lambda: any(v.key == f"messages {topic}" and int(v.value) > 0  # noqa: E731
+                              for r in reports for v in r.values)
+        assert spin_until(executor, counted, START_S), (tmp_path / "rec.log").read_text()
+        steady = len(reports)
+        rec.send_signal(signal.SIGSTOP)
+        spin_until(executor, lambda: False, 1.5)
+        rec.send_signal(signal.SIGCONT)
+        behind = lambda: [r for r in reports[steady:] if r.level == b"\x02"]  # noqa: E731
+        assert spin_until(executor, behind, 10), [(r.level, r.message) for r in reports[steady:]]
+        assert f"on {topic}" in behind()[0].message and "lost" in behind()[0].message, behind()[0].message
+        errors = len(reports)
+        assert spin_until(executor, lambda: any(r.level == b"\x00" for r in reports[errors:]), 10), \
+            [(r.level, r.message) for r in reports[errors:]]
+        said_lost = max(int(v.value) for r in reports for v in r.values if v.key == f"lost {topic}")
+        rec.send_signal(signal.SIGINT)
+        assert rec.wait(timeout=15) == 0
+    node.destroy_timer(timer)  # the module's node lives on into later tests
+    node.destroy_publisher(publisher)
+    node.destroy_subscription(diagnostics)
+    # The loss it reported is the gap in the bag: the frames are numbered by publication order.
+    recorded = [stamp_ns(bytes(data)) for *_, data in read_bag(tmp_path / "behind")]
+    assert said_lost > 0 and said_lost == recorded[-1] - recorded[0] + 1 - len(recorded), (said_lost, len(recorded))
+
+
 @pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
 def test_a_killed_recorder_leaves_a_bag_recoverable_to_its_last_checkpoint(ros, tmp_path, storage):
     domain, node, executor, _ = ros

@@ -3,6 +3,7 @@ serialized messages, byte for byte, into a rosbag2 bag (mcap or sqlite3)."""
 from __future__ import annotations
 
 import time
+from collections import Counter
 from pathlib import Path
 
 from rclpy.node import Node
@@ -10,7 +11,11 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
 
 from guidewire.bag import BagWriter
-from guidewire_ros.common import OK, Diagnostics, declare, message_class, run, runtime_parameters
+from guidewire_ros.common import ERROR, OK, WARN, Diagnostics, declare, message_class, run, runtime_parameters
+
+# A topic's backlog (how far behind its newest message was taken, times its rate) as a share of
+# queue_depth past which the recorder says it is falling behind.
+BACKLOG_WARN = 0.5
 
 
 def offered_qos(node: Node, topic: str, depth: int) -> tuple[QoSProfile, list]:
@@ -38,11 +43,21 @@ class Recorder(Node):
         self.topics = [t for t in declare(self, "topics", [""], "Topics to record; [''] records all") if t]
         output = declare(self, "output", "", "Bag directory to create; '' = rosbag2_<date> in the cwd")
         storage = declare(self, "storage", "mcap", "Storage plugin: mcap (default) or sqlite3")
-        self.queue_depth = declare(self, "queue_depth", 4000,
-                                   "Messages per topic held while writing falls behind (10 s at 400 Hz)", 1, 1_000_000)
+        self.queue_depth = declare(self, "queue_depth", 12000,
+                                   "Messages per topic held while writing falls behind (2 min at 100 Hz, 30 s at "
+                                   "400 Hz)", 1, 1_000_000)
         self.path = Path(output or time.strftime("rosbag2_%Y_%m_%d-%H_%M_%S"))
         self.bag = BagWriter(self.path, storage)
         self.subscriptions_by_topic = {}
+        self.lag_ns: dict[str, int] = {}  # per topic, the largest publish-to-write delay since the last report
+        self.latched: set[str] = set()  # transient-local topics: an old message is history, not a backlog
+        # Messages that never reached the recorder, from gaps in each publisher's sequence numbers: exact,
+        # where a backlog estimate saturates at the queue's size once the oldest are being dropped.
+        self.last_sequence: dict[tuple[str, bytes], int] = {}
+        self.lost: Counter = Counter()
+        self.reported_lost: Counter = Counter()
+        self.reported_counts: Counter = Counter()
+        self.last_report = time.monotonic()
         self.diagnostics = Diagnostics(self, f"recorder/{self.path.name}")
         self.create_timer(0.2, self._discover)
         # A killed recorder leaves its bag recoverable up to the last checkpoint.
@@ -64,6 +79,8 @@ class Recorder(Node):
                 continue
             profile, offered = offered_qos(self, topic, self.queue_depth)
             msgtype = types[0]
+            if profile.durability == DurabilityPolicy.TRANSIENT_LOCAL:
+                self.latched.add(topic)
             self.bag.add_topic(topic, msgtype, [bag_qos(p) for p in offered])
             self.subscriptions_by_topic[topic] = self.create_subscription(
                 message_class(msgtype), topic, lambda data, info, t=topic: self._write(t, data, info), profile,
@@ -74,15 +91,46 @@ class Recorder(Node):
         was seen to run backwards across a topic's first messages, which put them out of order in the
         bag); the publication time is the publisher's source stamp, which replay plays by (a backlog
         received late in a burst is not squeezed)."""
-        self.bag.write(topic, self.get_clock().now().nanoseconds, data, info["source_timestamp"] or None)
+        now = self.get_clock().now().nanoseconds
+        source = info["source_timestamp"] or None
+        self.bag.write(topic, now, data, source)
+        if source and topic not in self.latched:
+            self.lag_ns[topic] = max(self.lag_ns.get(topic, 0), now - source)
+        sequence = info.get("publication_sequence_number")
+        if sequence:
+            writer = (topic, bytes(info["publisher_gid"]["data"]))
+            previous = self.last_sequence.get(writer)
+            if previous is not None and sequence > previous + 1:
+                self.lost[topic] += sequence - previous - 1
+            self.last_sequence[writer] = max(sequence, previous or 0)
 
     def _set_checkpoint_period(self, seconds: float) -> None:
         self.destroy_timer(self.checkpoint_timer)
         self.checkpoint_timer = self.create_timer(seconds, self.bag.checkpoint)
 
     def _report(self) -> None:
-        self.diagnostics.publish(OK, "recording", {"bag": str(self.path), **{
-            f"messages {topic}": count for topic, count in dict(self.bag.counts).items()}})
+        """OK while every topic's backlog fits its queue with room; WARN past half of it; ERROR for the
+        report period in which messages were lost: a recorder on an overloaded machine says so."""
+        now, counts, lost = time.monotonic(), Counter(dict(self.bag.counts)), Counter(dict(self.lost))
+        newly_lost, self.reported_lost = lost - self.reported_lost, lost
+        period, self.last_report = max(now - self.last_report, 1e-3), now
+        lags, self.lag_ns = self.lag_ns, {}
+        backlog = {topic: lag * 1e-9 * (counts[topic] - self.reported_counts[topic]) / period
+                   for topic, lag in lags.items()}
+        self.reported_counts = counts
+        level, message = OK, "recording"
+        worst = max(backlog, key=backlog.get, default=None)
+        if newly_lost:
+            level, message = ERROR, "lost (never received, the queue or the publisher's history overflowed): " + \
+                ", ".join(f"{count} on {topic}" for topic, count in newly_lost.items())
+        elif worst is not None and backlog[worst] > BACKLOG_WARN * self.queue_depth:
+            level = WARN
+            message = (f"falling behind: {worst} written {lags[worst] * 1e-9:.1f} s after publication, about "
+                       f"{backlog[worst]:.0f} messages queued of queue_depth {self.queue_depth}")
+        self.diagnostics.publish(level, message, {"bag": str(self.path), **{
+            f"messages {topic}": count for topic, count in counts.items()},
+            **{f"lost {topic}": count for topic, count in lost.items()},
+            **{f"behind {topic} (s)": f"{lag * 1e-9:.2f}" for topic, lag in lags.items()}})
 
     def close(self) -> None:
         self.diagnostics.close()
