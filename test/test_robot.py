@@ -1,5 +1,6 @@
 """The simulated robot's control law, its commands file and the joint history the twin's wire follows."""
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -7,7 +8,8 @@ import pytest
 from guidewire.contracts import ConfigError
 from guidewire.frames import bench_frames
 from guidewire.reconstruction.trust import TrustBounds, distrust_reasons, length_disagreement
-from guidewire.robot import Command, JointHistory, JointLimits, JointState, SimulatedRobot, load_procedure
+from guidewire.robot import (Command, JointHistory, JointLimits, JointState, SimulatedRobot, joint_values,
+                             load_procedure, robot_joint_state)
 from guidewire.twin import DigitalTwin
 from guidewire.twin.config import load_bench_config
 
@@ -132,3 +134,17 @@ def test_the_shipped_procedure_stays_inside_the_bench_robot_travel():
     speeds = np.abs(np.diff(procedure.insertion) / np.diff(procedure.times))
     turns = np.abs(np.diff(procedure.roll) / np.diff(procedure.times))
     assert speeds.max() <= 0.02 and turns.max() <= 1.0
+
+
+def test_a_state_beyond_the_robots_travel_moves_the_simulated_wire_only_as_far_as_the_robot_could():
+    twin = DigitalTwin()
+    wire = twin.config.guidewire
+    history = JointHistory()
+    twin.follow_robot(history)
+    history.add(10.0, JointState(5.0, 0.0, 0.0, 0.0))  # 5 m: another publisher's, or a corrupted one
+    history.add(11.0, JointState(-1e300, 0.0, 0.0, 0.0))
+    assert twin.state(10.0).length == pytest.approx(wire.max_inserted_length, abs=wire.point_spacing)
+    assert twin.state(11.0).length == pytest.approx(wire.min_inserted_length, abs=wire.point_spacing)
+    # An infinite joint is no joint: the state is not taken at all.
+    message = SimpleNamespace(name=["insertion", "roll"], position=[float("inf"), 0.0], velocity=[0.0, 0.0])
+    assert joint_values(message, "insertion") == (None, 0.0) and robot_joint_state(message, "insertion", "roll") is None

@@ -92,8 +92,10 @@ def matrix_from_pose(pose) -> np.ndarray:
     non-finite quaternion."""
     q = np.array([pose.orientation.x, pose.orientation.y, pose.orientation.z, pose.orientation.w], float)
     t = np.array([pose.position.x, pose.position.y, pose.position.z], float)
-    if not (np.all(np.isfinite(q)) and np.all(np.isfinite(t))) or np.linalg.norm(q) < 1e-6:
+    scale = np.abs(q).max()
+    if not (np.all(np.isfinite(q)) and np.all(np.isfinite(t))) or scale < 1e-6:
         raise ValueError("pose has a zero or non-finite quaternion or position")
+    q = q / scale  # before the norm: a quaternion of 1e300s is a rotation, but its squares overflow
     matrix = np.eye(4)
     matrix[:3, :3] = Rotation.from_quat(q / np.linalg.norm(q)).as_matrix()
     matrix[:3, 3] = t

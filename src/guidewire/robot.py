@@ -241,7 +241,8 @@ class JointHistory:
 
 
 def joint_values(message, joint: str) -> tuple[float | None, float | None]:
-    """(position, velocity) of a joint in a JointState; None where absent or NaN (JointState's 'not set')."""
+    """(position, velocity) of a joint in a JointState; None where absent or NaN (JointState's 'not set')
+    or infinite (no joint is there)."""
     names = list(message.name)
     if joint not in names:
         return None, None
@@ -249,7 +250,7 @@ def joint_values(message, joint: str) -> tuple[float | None, float | None]:
     values = []
     for array in (message.position, message.velocity):
         value = float(array[index]) if len(array) > index else math.nan
-        values.append(None if math.isnan(value) else value)
+        values.append(value if math.isfinite(value) else None)
     return values[0], values[1]
 
 

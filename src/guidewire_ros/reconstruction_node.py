@@ -302,7 +302,12 @@ class ReconstructionNode(Node):
             return
         try:
             if segmentation is not None:
-                pixels = np.column_stack([segmentation.centreline_u, segmentation.centreline_v]).astype(float)
+                u, v = segmentation.centreline_u, segmentation.centreline_v
+                if len(u) != len(v):
+                    raise ValueError(f"segmentation centreline_u has {len(u)} values and centreline_v {len(v)}")
+                if not (np.isfinite(u).all() and np.isfinite(v).all()):
+                    raise ValueError("segmentation centreline is not finite")
+                pixels = np.column_stack([u, v]).astype(float)
                 pixels = pixels if segmentation.tip_found and len(pixels) >= 4 else None
             else:
                 pixels = camera_centreline(convert.image_array(image).squeeze())

@@ -35,7 +35,11 @@ class DigitalTwin:
         joints = self.robot.at(time) if self.robot is not None else None
         if joints is None:
             return self.wire.state(time)
-        return self.wire.shape(*joints, time)
+        # The simulated robot's travel is the wire's insertion range (guidewire.robot.JointLimits): a state
+        # beyond it (another publisher's, a corrupted one) moves the wire only as far as the robot could.
+        g = self.config.guidewire
+        insertion, roll = joints
+        return self.wire.shape(min(max(insertion, g.min_inserted_length), g.max_inserted_length), roll, time)
 
     @property
     def magnetometer(self) -> MagnetometerArrayModel:
