@@ -187,7 +187,8 @@ def wire_marker(header: Header, positions: np.ndarray, diameter: float) -> Marke
 
 def tip_pose_with_covariance(header: Header, estimate):
     """PoseWithCovarianceStamped of the tip: the position covariance is the fit's Gauss-Newton
-    1-sigma (isotropic, estimate.tip_sigma); the fit does not estimate the orientation's, so its
+    1-sigma along its least certain direction (estimate.tip_sigma) on every axis, a bound on each
+    axis's; the fit does not estimate the orientation's, so its
     variances are pi^2 (uninformative: the roll about the wire is unobservable anyway)."""
     from geometry_msgs.msg import PoseWithCovarianceStamped
 

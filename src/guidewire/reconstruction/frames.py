@@ -11,8 +11,9 @@ from guidewire.reconstruction.physics import WireEstimate
 
 def estimate_in_frame(estimate: WireEstimate, frame_from_world: np.ndarray) -> WireEstimate:
     """The estimate with its points, tip and field offset mapped by a rigid 4x4 transform (world ->
-    frame). The 1-sigma values are isotropic, so a rigid map leaves them as they are; a transform that
-    is not rigid (scale, shear, non-finite) is a ValueError, since it would make them wrong."""
+    frame). The 1-sigma values (along each point's least certain direction) do not depend on the axes,
+    so a rigid map leaves them as they are; a transform that is not rigid (scale, shear, non-finite) is
+    a ValueError, since it would make them wrong."""
     transform = np.asarray(frame_from_world, float)
     if transform.shape != (4, 4) or not np.all(np.isfinite(transform)):
         raise ValueError(f"frame_from_world must be a finite 4x4 transform, got shape {transform.shape}")
