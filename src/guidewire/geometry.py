@@ -12,6 +12,10 @@ from scipy.spatial.transform import Rotation
 
 from guidewire.contracts import grid_positions  # noqa: F401 (public here too: the sensor grid's layout)
 
+# No position on any bench is this far from its origin: larger coordinates are corrupt data (and past
+# what float32 carries once in millimetres, as OpenIGTLink and Foxglove send them).
+MAX_BENCH_COORDINATE_M = 100.0
+
 
 def look_at_rotation(position, target, up) -> np.ndarray:
     """Rotation (columns = optical-frame axes in world coordinates) of a camera at

@@ -11,6 +11,7 @@ from std_msgs.msg import Header
 from visualization_msgs.msg import Marker, MarkerArray
 
 from guidewire.contracts import STATUS_OK, STATUS_SATURATED, STATUS_STALE, CameraCalibration
+from guidewire.geometry import MAX_BENCH_COORDINATE_M
 from guidewire.geometry import matrix_from_pose  # noqa: F401 (the nodes' converter for geometry_msgs/Pose)
 from guidewire.imaging import from_image_fields, to_image_fields
 from guidewire_perception.msg import GuidewireSegmentation, MagnetometerArray
@@ -250,6 +251,11 @@ def shape_arrays(message) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarra
                          ("tip_pose.orientation", orientation)):
         if not np.isfinite(values).all():
             raise ValueError(f"{name} is not finite")
-    if np.linalg.norm(orientation) < 1e-6:
+    for name, values in (("centreline", points), ("tip_pose.position", position)):
+        if np.abs(values).max() > MAX_BENCH_COORDINATE_M:
+            raise ValueError(f"{name} reaches {np.abs(values).max():.3g} m from the origin, beyond any bench "
+                             f"({MAX_BENCH_COORDINATE_M:g} m)")
+    if np.abs(orientation).max() < 1e-6:
         raise ValueError("tip_pose.orientation is a zero quaternion")
+    orientation = orientation / np.abs(orientation).max()  # before the norm, whose squares overflow past 1e154
     return points, (sigma if len(sigma) else np.zeros(len(points))), position, orientation / np.linalg.norm(orientation)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
@@ -88,9 +89,13 @@ class FoxgloveBridge(Node):
         except ValueError as error:
             return self._error("shape", f"unusable shape: {error}")
         stamp, frame = stamp_ns(message.header.stamp), message.header.frame_id
-        self._log("/guidewire/scene", foxglove_view.wire_scene(points, position, orientation, message.diameter,
-                                                               frame, stamp), stamp)
-        self._log("/guidewire/cloud", foxglove_view.wire_cloud(points, sigma, frame, stamp), stamp)
+        try:
+            scene = foxglove_view.wire_scene(points, position, orientation, message.diameter, frame, stamp)
+            cloud = foxglove_view.wire_cloud(points, sigma, frame, stamp)
+        except (ValueError, OverflowError) as error:
+            return self._error("shape", f"unusable shape: {error}")
+        self._log("/guidewire/scene", scene, stamp)
+        self._log("/guidewire/cloud", cloud, stamp)
         self.problems.pop("shape", None)
 
     def _on_image(self, topic: str, message: Image) -> None:
@@ -101,10 +106,13 @@ class FoxgloveBridge(Node):
         except ImageFormatError as error:
             return self._error(topic, f"unusable image on {topic}: {error}")
         stamp = stamp_ns(message.header.stamp)
+        try:
+            image = foxglove_view.raw_image(message.height, message.width, message.encoding, message.step,
+                                            message.data, message.header.frame_id, stamp)
+        except (ValueError, OverflowError) as error:
+            return self._error(topic, f"unusable image on {topic}: {error}")
         self.problems.pop(topic, None)
-        self._log("/" + topic.lstrip("/"), foxglove_view.raw_image(message.height, message.width, message.encoding,
-                                                                   message.step, message.data,
-                                                                   message.header.frame_id, stamp), stamp)
+        self._log("/" + topic.lstrip("/"), image, stamp)
 
     def _on_array(self, message: MagnetometerArray) -> None:
         if not self._due("field", "field"):
@@ -114,12 +122,21 @@ class FoxgloveBridge(Node):
         if len(positions) != len(field):
             return self._error("array", f"array frame with {len(positions)} positions and {len(field)} fields")
         stamp = stamp_ns(message.header.stamp)
+        if not (np.isfinite(positions).all() and np.isfinite(field).all()):
+            return self._error("array", "array frame with non-finite sensor positions or field")
+        try:
+            scene = foxglove_view.field_scene(positions, field, self.field_scale, message.header.frame_id, stamp)
+        except (ValueError, OverflowError) as error:
+            return self._error("array", f"unusable array frame: {error}")
         self.problems.pop("array", None)
-        self._log("/mag_array/field", foxglove_view.field_scene(positions, field, self.field_scale,
-                                                                message.header.frame_id, stamp), stamp)
+        self._log("/mag_array/field", scene, stamp)
 
     def _on_tf(self, topic: str, message: TFMessage) -> None:
-        transforms = {t.child_frame_id: self._transform(t) for t in message.transforms}
+        try:
+            transforms = {t.child_frame_id: self._transform(t) for t in message.transforms}
+        except (ValueError, OverflowError) as error:
+            return self._error(topic, f"unusable transform on {topic}: {error}")
+        self.problems.pop(topic, None)
         if topic == "/tf_static":
             self.static.update(transforms)
             return self._log_static()

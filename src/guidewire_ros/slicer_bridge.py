@@ -65,16 +65,16 @@ class SlicerBridge(Node):
         if message.header.frame_id != self.frame_id:
             return self._error("shape", f"shape in frame '{message.header.frame_id}', expected '{self.frame_id}': "
                                "not sent")
+        stamp = stamp_ns(message.header.stamp) * 1e-9
         try:
             points, _, position, orientation = convert.shape_arrays(message)
+            wire = slicer.points_mm(points, self.coordinates)
+            tip = slicer.transform_message(slicer.tip_matrix(position, orientation, self.coordinates),
+                                           slicer.TIP_DEVICE, stamp)
         except ValueError as error:
             return self._error("shape", f"unusable shape: {error}")
-        stamp = stamp_ns(message.header.stamp) * 1e-9
-        wire = slicer.points_mm(points, self.coordinates)
         wire_message = slicer.wire_polydata(wire, stamp) if self.wire_as == "polydata" else \
             slicer.wire_point_message(wire, stamp, message.diameter * slicer.MM_PER_M)
-        tip = slicer.transform_message(slicer.tip_matrix(position, orientation, self.coordinates),
-                                       slicer.TIP_DEVICE, stamp)
         self.shape, self.problems["shape"] = [wire_message, tip], ""
 
     def _on_ct(self, message: PoseStamped) -> None:

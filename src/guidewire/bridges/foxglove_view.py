@@ -21,7 +21,11 @@ FIELD_COLOUR = Color(r=0.1, g=0.8, b=0.2, a=1.0)
 
 
 def timestamp(stamp_ns: int) -> Timestamp:
-    return Timestamp(*divmod(int(stamp_ns), 1_000_000_000))
+    """Foxglove's Timestamp (unsigned seconds); ValueError for a stamp before 1970 or past 2106."""
+    seconds, nanoseconds = divmod(int(stamp_ns), 1_000_000_000)
+    if not 0 <= seconds < 2**32:
+        raise ValueError(f"stamp {seconds} s is outside what Foxglove's timestamps carry (1970 to 2106)")
+    return Timestamp(seconds, nanoseconds)
 
 
 def point3(p) -> Point3:
