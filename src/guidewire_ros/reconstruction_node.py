@@ -374,9 +374,12 @@ class ReconstructionNode(Node):
                                                                     modalities))
             self.ct_tip_pose_publisher.publish(convert.tip_pose_with_covariance(ct_header, in_ct))
         # The robot's insertion is the fit's length prior; a reconstruction that disagrees with it is
-        # not the wire the robot holds (buckled, slipped, or the views fitted something else).
-        self.length_problem = length_disagreement(estimate.length, float(length), self.bounds.length_tolerance) \
-            if joints is not None else ""
+        # not the wire the robot holds (buckled, slipped, or the views fitted something else). One view
+        # lets the fit fall short by its length slack (the depth of the magnet-free wire is open): allowed.
+        settings = FitSettings()
+        slack = settings.length_slack_with_second_view if second_views else settings.length_slack
+        self.length_problem = length_disagreement(estimate.length, float(length),
+                                                  self.bounds.length_tolerance + slack) if joints is not None else ""
         if self.length_problem:
             problems.append(self.length_problem)
         self.fit_time, self.fit_chi2 = time.monotonic(), estimate.chi2_per_dof
