@@ -36,3 +36,20 @@ def test_history_is_bounded_and_pending_tells_whether_to_wait():
 def test_slop_must_be_positive():
     with pytest.raises(ValueError, match="slop must be > 0"):
         NearestStampMatcher(["a"], slop_s=0.0)
+
+
+def test_newest_complete_pairs_the_newest_pivot_that_has_every_partner():
+    matcher = NearestStampMatcher(["image", "info", "pose"], slop_s=0.05, history_s=60.0)
+    assert matcher.newest_complete("image") is None and matcher.empty() == ["image", "info", "pose"]
+    for stamp in (1.0, 3.0):  # a C-arm at 0.5 Hz: image, info and pose of one instant
+        for stream in ("image", "info", "pose"):
+            matcher.add(stream, int(stamp * 1e9), f"{stream}@{stamp}")
+    matcher.add("image", int(5e9), "image@5.0")  # the newest image, its pose still on the way
+    matcher.add("info", int(5e9), "info@5.0")
+    matcher.add("pose", int(4.5e9), "pose@4.5")  # the C-arm moved: a pose of another instant is no partner
+    stamp, found = matcher.newest_complete("image")
+    assert stamp == int(3e9) and found == {"image": "image@3.0", "info": "info@3.0", "pose": "pose@3.0"}
+    matcher.add("pose", int(5.02e9), "pose@5.02")  # within the slop
+    stamp, found = matcher.newest_complete("image")
+    assert stamp == int(5e9) and found["pose"] == "pose@5.02"
+    assert matcher.empty() == []

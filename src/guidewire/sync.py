@@ -82,6 +82,23 @@ class NearestStampMatcher:
                 found[name] = None if hit is None else hit[1]
         return found
 
+    def newest_complete(self, pivot: str) -> tuple[int, dict] | None:
+        """(stamp, {stream: item}) of the newest `pivot` message with a partner in every other stream,
+        else None."""
+        with self._lock:
+            buffer = self.buffers[pivot]
+            for stamp, item in zip(reversed(buffer.stamps), reversed(buffer.items)):
+                partners = {name: other.nearest(stamp, self.slop_ns) for name, other in self.buffers.items()
+                            if name != pivot}
+                if all(hit is not None for hit in partners.values()):
+                    return stamp, {pivot: item, **{name: hit[1] for name, hit in partners.items()}}
+        return None
+
+    def empty(self) -> list[str]:
+        """The streams that hold no message."""
+        with self._lock:
+            return [name for name, buffer in self.buffers.items() if not buffer.stamps]
+
     def pending(self, stream: str, stamp_ns: int) -> bool:
         """True while a message of `stream` inside the window may still arrive (its newest is older)."""
         with self._lock:

@@ -17,6 +17,7 @@ from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 
+from guidewire.sync import NearestStampMatcher, stamp_ns
 from guidewire_perception.msg import RegistrationResult
 from guidewire_ros import convert
 from guidewire_ros.common import ERROR, OK, WARN, Diagnostics, declare, publisher_qos, qos_profile, run, \
@@ -27,22 +28,34 @@ NOMINAL_CT_POSE = [0.0, 0.0, 0.06, 0.5, 0.5, 0.5, 0.5]
 
 
 class ViewInput:
-    """The latest image, CameraInfo and C-arm pose of one view."""
+    """One view's recent images, CameraInfos and C-arm poses, paired by stamp: a C-arm that moved
+    between a pose and an image must not lend the image the other pose."""
 
-    def __init__(self, name: str):
+    KINDS = ("image_raw", "camera_info", "pose")
+
+    def __init__(self, name: str, slop_s: float):
         self.name = name
-        self.image: Image | None = None
-        self.info: CameraInfo | None = None
-        self.pose: np.ndarray | None = None
+        # A minute of a C-arm at 0.5 Hz: a pose stream at another rate still finds its image's instant.
+        self.matcher = NearestStampMatcher(self.KINDS, slop_s, history_s=60.0)
+
+    def add(self, kind: str, stamp: int, value) -> None:
+        self.matcher.add(kind, stamp, value)
+
+    def latest(self) -> tuple[Image, CameraInfo, np.ndarray] | None:
+        """The newest image with a CameraInfo and a pose of its instant (within the slop)."""
+        found = self.matcher.newest_complete("image_raw")
+        return None if found is None else tuple(found[1][kind] for kind in self.KINDS)
 
     def missing(self) -> list[str]:
-        return [what for what, value in (("image_raw", self.image), ("camera_info", self.info), ("pose", self.pose))
-                if value is None]
+        empty = self.matcher.empty()
+        if empty or self.latest() is not None:
+            return empty
+        return ["image_raw, camera_info and pose of one instant (stamps within slop_s)"]
 
     def signature(self) -> tuple:
         """The view's geometry, rounded: a change of it is a new C-arm position."""
-        return (self.info.width, self.info.height, tuple(np.round(self.info.k, 3)),
-                tuple(np.round(self.pose[:3].ravel(), 4)))
+        _, info, pose = self.latest()
+        return info.width, info.height, tuple(np.round(info.k, 3)), tuple(np.round(pose[:3].ravel(), 4))
 
 
 class CTRegistration(Node):
@@ -91,11 +104,14 @@ class CTRegistration(Node):
         input_qos = qos_profile(declare(self, "input_qos", "sensor_data", "Subscription QoS"))
         qos = publisher_qos(self, default_depth=5)
 
-        self.views = {name: ViewInput(name) for name in self.view_names}
+        slop = declare(self, "slop_s", 0.05, "Largest stamp difference of a view's image, CameraInfo and pose",
+                       0.001, 10.0)
+        self.views = {name: ViewInput(name, slop) for name in self.view_names}
         for name, view in self.views.items():
-            self.create_subscription(Image, f"{name}/image_raw", lambda m, v=view: setattr(v, "image", m), input_qos)
-            self.create_subscription(CameraInfo, f"{name}/camera_info", lambda m, v=view: setattr(v, "info", m),
-                                     input_qos)
+            self.create_subscription(Image, f"{name}/image_raw",
+                                     lambda m, v=view: v.add("image_raw", stamp_ns(m.header.stamp), m), input_qos)
+            self.create_subscription(CameraInfo, f"{name}/camera_info",
+                                     lambda m, v=view: v.add("camera_info", stamp_ns(m.header.stamp), m), input_qos)
             self.create_subscription(PoseStamped, f"{name}/pose", lambda m, v=view: self._on_pose(v, m), input_qos)
         latched = QoSProfile(depth=qos.depth, reliability=ReliabilityPolicy.RELIABLE,
                              durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -131,7 +147,7 @@ class CTRegistration(Node):
                                   f"not world_frame '{self.world_frame}': ignored")
             return
         try:
-            view.pose = convert.matrix_from_pose(message.pose)
+            view.add("pose", stamp_ns(message.header.stamp), convert.matrix_from_pose(message.pose))
         except ValueError as error:
             self.status = (ERROR, f"{view.name}/pose: {error}")
 
@@ -181,7 +197,7 @@ class CTRegistration(Node):
             missing = [f"{v.name}/{m}" for v in self.views.values() for m in v.missing()]
             if missing:
                 return False, f"waiting for {', '.join(missing)}"
-            snapshot = [(v.name, v.image, v.info, v.pose.copy()) for v in self.views.values()]
+            snapshot = [(v.name, *v.latest()) for v in self.views.values()]
             self.last_signature = tuple(v.signature() for v in self.views.values())
             initial = self.last_pose if self.start_from_last and self.last_pose is not None else self.initial_pose
             self.cancel.clear()
