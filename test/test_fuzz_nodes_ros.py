@@ -173,7 +173,10 @@ def test_reconstruction_survives_hostile_inputs_and_still_takes_a_registration(r
         spin_until(executor, lambda: False, 0.5)
         return diagnostic_values(statuses[-20:], "reconstruction").get("CT frame") == "ct_after_fuzz"
 
-    fuzz(executor, node, folder, domain, "reconstruction", args, inputs, answers)
+    try:
+        fuzz(executor, node, folder, domain, "reconstruction", args, inputs, answers)
+    finally:  # latched on the module's node, its results would reach the registration test's reader
+        node.destroy_publisher(good)
 
 
 def test_catheter_robot_survives_hostile_commands_and_still_follows_a_good_one(ros):
