@@ -167,7 +167,9 @@ class ReconstructionNode(Node):
             self.create_subscription(GuidewireSegmentation, segmentation_topic, self._on_segmentation, input_qos)
         self.create_subscription(Image, image_topic, self._on_image, input_qos)
         if registration_topic:  # the registration is a one-off that may predate this node: latched
-            latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+            # Deep enough for the publisher's whole history (qos_depth 5): with depth 1 a late joiner got
+            # only the newest result, and a failed one after a converged one left it with no CT frame.
+            latched = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
                                  durability=DurabilityPolicy.TRANSIENT_LOCAL)
             self.create_subscription(RegistrationResult, registration_topic, self._on_registration, latched)
         self.published = 0
