@@ -178,6 +178,9 @@ def test_a_recorder_that_falls_behind_its_queue_says_so(ros, tmp_path):
         rec.send_signal(signal.SIGSTOP)
         spin_until(executor, lambda: False, 1.5)
         rec.send_signal(signal.SIGCONT)
+        # No more messages: a loss after the report read below (a 0.2 s queue on a loaded machine) would
+        # be in the bag's gap but not in said_lost, and could keep every report ERROR.
+        node.destroy_timer(timer)
         behind = lambda: [r for r in reports[steady:] if r.level == b"\x02"]  # noqa: E731
         assert spin_until(executor, behind, 10), [(r.level, r.message) for r in reports[steady:]]
         assert f"on {topic}" in behind()[0].message and "lost" in behind()[0].message, behind()[0].message
@@ -187,8 +190,7 @@ def test_a_recorder_that_falls_behind_its_queue_says_so(ros, tmp_path):
         said_lost = max(int(v.value) for r in reports for v in r.values if v.key == f"lost {topic}")
         rec.send_signal(signal.SIGINT)
         assert rec.wait(timeout=15) == 0
-    node.destroy_timer(timer)  # the module's node lives on into later tests
-    node.destroy_publisher(publisher)
+    node.destroy_publisher(publisher)  # the module's node lives on into later tests
     node.destroy_subscription(diagnostics)
     # The loss it reported is the gap in the bag: the frames are numbered by publication order.
     recorded = [stamp_ns(bytes(data)) for *_, data in read_bag(tmp_path / "behind")]
