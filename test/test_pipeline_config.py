@@ -20,6 +20,7 @@ def load_launch_file_with_recording_launch_ros(monkeypatch, name="pipeline"):
 
     class Node:
         def __init__(self, **kwargs):
+            self.kwargs = kwargs
             recorded.append(kwargs)
 
     class OpaqueFunction:
@@ -34,17 +35,34 @@ def load_launch_file_with_recording_launch_ros(monkeypatch, name="pipeline"):
         def __init__(self, name, value):
             self.name, self.value = name, value
 
+    class RegisterEventHandler:
+        def __init__(self, event_handler):
+            self.event_handler = event_handler
+
+    class OnProcessIO:
+        def __init__(self, target_action, on_stdout=None, on_stderr=None):
+            self.target_action, self.on_stdout, self.on_stderr = target_action, on_stdout, on_stderr
+
+    class TimerAction:
+        def __init__(self, period, actions):
+            self.period, self.actions = period, actions
+
     launch = types.ModuleType("launch")
     launch.LaunchDescription = list
     launch_actions = types.ModuleType("launch.actions")
     launch_actions.OpaqueFunction = OpaqueFunction
     launch_actions.DeclareLaunchArgument = DeclareLaunchArgument
     launch_actions.SetEnvironmentVariable = SetEnvironmentVariable
+    launch_actions.RegisterEventHandler = RegisterEventHandler
+    launch_actions.TimerAction = TimerAction
+    launch_event_handlers = types.ModuleType("launch.event_handlers")
+    launch_event_handlers.OnProcessIO = OnProcessIO
     launch_ros = types.ModuleType("launch_ros")
     launch_ros_actions = types.ModuleType("launch_ros.actions")
     launch_ros_actions.Node = Node
     for module_name, module in {"launch": launch, "launch.actions": launch_actions, "launch_ros": launch_ros,
-                         "launch_ros.actions": launch_ros_actions}.items():
+                                "launch_ros.actions": launch_ros_actions,
+                                "launch.event_handlers": launch_event_handlers}.items():
         monkeypatch.setitem(sys.modules, module_name, module)
     namespace = {}
     exec(compile((ROOT / "launch" / f"{name}.launch.py").read_text(), f"{name}.launch.py", "exec"), namespace)
@@ -77,6 +95,32 @@ def test_the_launch_file_adds_rviz_on_the_pipeline_config_when_asked(monkeypatch
     config = ROOT / "rviz" / "pipeline.rviz"
     assert rviz[0]["arguments"][1] == str(config) and config.is_file()
     assert len(recorded) == len(load_pipeline()) + 1
+
+
+def test_the_launch_file_registers_first_and_starts_the_live_nodes_once_the_registration_is_over(monkeypatch):
+    from guidewire_ros.pipeline_config import REGISTRATION_WAIT_S, registration_first
+
+    generate, recorded = load_launch_file_with_recording_launch_ros(monkeypatch)
+    actions = generate()[-1].function(types.SimpleNamespace(launch_configurations={}))
+    specs = load_pipeline()
+    first = [s.name for s in registration_first(specs)]
+    assert {"ct_registration", "xray_ap_capture", "xray_lateral_capture", "bench_frames", "recorder"} <= set(first)
+    assert len(recorded) == len(specs)
+    started_at_once = [a.kwargs["name"] for a in actions if hasattr(a, "kwargs")]
+    assert started_at_once == first  # the live nodes wait
+    handler = next(a for a in actions if hasattr(a, "event_handler")).event_handler
+    timer = next(a for a in actions if hasattr(a, "period"))
+    assert handler.target_action.kwargs["name"] == "ct_registration" and timer.period == REGISTRATION_WAIT_S
+
+    class Output:
+        def __init__(self, text):
+            self.text = text.encode()
+    assert handler.on_stderr(Output("[INFO] [ct_registration]: registering the CT to xray_ap, xray_lateral")) is None
+    live = handler.on_stderr(Output("[INFO] [ct_registration]: registration: converged (19.2 s)"))
+    assert [n.kwargs["name"] for n in live] == [s.name for s in specs if s.name not in first]
+    # Once only: a second registration (a moved C-arm), or the timer, starts nothing again.
+    assert handler.on_stdout(Output("[ERROR] [ct_registration]: registration failed: blank view")) is None
+    assert timer.actions[0].function(None) is None
 
 
 @pytest.mark.parametrize("name, arguments, only, overrides", [

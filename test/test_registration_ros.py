@@ -151,6 +151,11 @@ def test_registration_node_converges_to_the_bench_ct_pose_and_refuses_bad_input(
         assert 0 < result.estimated_error < 0.002 and len(result.view_similarity) == 2
         assert min(result.view_similarity) > 0.8
         assert result.header.frame_id == "bench" and result.ct_frame_id == "ct"
+        # The line a launch starts the live pipeline on (pipeline_config.REGISTRATION_OVER).
+        from guidewire_ros.pipeline_config import REGISTRATION_OVER
+
+        assert spin_until(executor, lambda: REGISTRATION_OVER[0] + "converged" in (folder / "good.log").read_text(),
+                          10)  # logged just after the result goes out
         assert list(result.view_frame_ids) == ["xray_ap_optical", "xray_lateral_optical"]
         assert spin_until(executor, lambda: ct_poses and overlays, 60), logs()
         np.testing.assert_allclose(matrix(ct_poses[0].pose), estimate, atol=1e-9)

@@ -112,6 +112,30 @@ def launch_arguments(context, short_names: dict) -> tuple[dict, str]:
     return overrides, configurations.get("namespace", "")
 
 
+def registration_first(specs: list[NodeSpec]) -> list[NodeSpec]:
+    """The nodes to start before the live pipeline: the CT registration, the C-arm views it registers
+    to, the static frames and the recorder (the clinical order: register from the two C-arm shots,
+    then navigate). Empty without a registration node."""
+    views = {view for s in specs if s.executable == "ct_registration"
+             for view in s.parameters.get("views", ["xray_ap", "xray_lateral"])}
+    if not views:
+        return []
+    from guidewire.twin.sources import fluoroscopy_camera_name
+
+    def camera(spec: NodeSpec) -> str:
+        return fluoroscopy_camera_name(spec.parameters.get("camera_name", "camera"), spec.parameters.get("view", ""))
+
+    return [s for s in specs if s.executable in ("ct_registration", "bench_frames", "recorder")
+            or (s.executable == "camera_capture" and camera(s) in views)]
+
+
+# What ct_registration logs when its one-off registration is over, either way (converged, failed, or
+# no usable CT): a launch starts the live pipeline on the first of these in its output.
+REGISTRATION_OVER = ("registration: ", "registration failed: ", "CT cannot be used: ")
+# And without any of them after this long (a registration that hangs must not hold the robot's perception back).
+REGISTRATION_WAIT_S = 300.0
+
+
 def launch_description(only: list[str] | None = None, short_arguments: dict | None = None, rviz_config: str = ""):
     """The LaunchDescription every launch file returns: the middleware environment, `namespace`
     plus the file's short arguments, and the nodes of config/pipeline.yaml (only those named)
@@ -124,15 +148,21 @@ def launch_description(only: list[str] | None = None, short_arguments: dict | No
 
     def nodes_from_config(context):
         overrides, namespace = launch_arguments(context, short_arguments)
-        nodes = [Node(package="guidewire_perception", executable=spec.executable, name=spec.name,
-                      namespace=spec.namespace, parameters=[spec.parameters], output="screen",
-                      respawn=True, respawn_delay=2.0)  # as the runner does; launch logs each respawn
-                 for spec in load_pipeline(overrides=overrides, only=only, namespace=namespace)]
+        specs = load_pipeline(overrides=overrides, only=only, namespace=namespace)
+        nodes = {spec.name: Node(package="guidewire_perception", executable=spec.executable, name=spec.name,
+                                 namespace=spec.namespace, parameters=[spec.parameters], output="screen",
+                                 respawn=True, respawn_delay=2.0)  # as the runner does; launch logs each respawn
+                 for spec in specs}
+        first = registration_first(specs)
+        actions = list(nodes.values()) if not first else \
+            [nodes[s.name] for s in first] + live_after_registration(
+                next(nodes[s.name] for s in first if s.executable == "ct_registration"),
+                [nodes[s.name] for s in specs if s not in first])
         if rviz_config and context.launch_configurations.get("rviz", "false").lower() == "true":
             config = pipeline_file().parents[1] / "rviz" / rviz_config  # share/<package> or the checkout
-            nodes.append(Node(package="rviz2", executable="rviz2", name="rviz2", namespace=namespace,
-                              arguments=["-d", str(config)], output="screen"))
-        return nodes
+            actions.append(Node(package="rviz2", executable="rviz2", name="rviz2", namespace=namespace,
+                                arguments=["-d", str(config)], output="screen"))
+        return actions
 
     return LaunchDescription(
         [SetEnvironmentVariable(name, value) for name, value in middleware_environment().items()]
@@ -142,3 +172,27 @@ def launch_description(only: list[str] | None = None, short_arguments: dict | No
         + ([DeclareLaunchArgument("rviz", default_value="false", description=f"true: rviz2 with rviz/{rviz_config}")]
            if rviz_config else [])
         + [OpaqueFunction(function=nodes_from_config)])
+
+
+def live_after_registration(registration_node, live_nodes: list) -> list:
+    """Launch actions that start `live_nodes` once, when the registration node's output says its
+    one-off registration is over (REGISTRATION_OVER) or after REGISTRATION_WAIT_S: make run's
+    clinical order (register from the two C-arm shots, then navigate) under `ros2 launch`."""
+    from launch.actions import OpaqueFunction, RegisterEventHandler, TimerAction
+    from launch.event_handlers import OnProcessIO
+
+    started = []
+
+    def start_once(*_):
+        if started:
+            return None
+        started.append(True)
+        return live_nodes
+
+    def on_output(event):
+        text = event.text.decode(errors="replace") if isinstance(event.text, bytes) else str(event.text)
+        return start_once() if any(marker in text for marker in REGISTRATION_OVER) else None
+
+    return [RegisterEventHandler(OnProcessIO(target_action=registration_node, on_stdout=on_output,
+                                             on_stderr=on_output)),  # rclpy logs to stderr by default
+            TimerAction(period=REGISTRATION_WAIT_S, actions=[OpaqueFunction(function=start_once)])]

@@ -29,7 +29,8 @@ from pathlib import Path
 import yaml
 
 from guidewire.bag import bag_topics, read_bag
-from guidewire_ros.pipeline_config import NodeSpec, load_pipeline, localhost_discovery_default, middleware_environment
+from guidewire_ros.pipeline_config import NodeSpec, load_pipeline, localhost_discovery_default, \
+    middleware_environment, registration_first
 
 
 def node_command(spec: NodeSpec, params_file: Path) -> list[str]:
@@ -111,23 +112,6 @@ def prepare_registration_ct(specs: list[NodeSpec]) -> None:
             registration_ct(parameters.get("ct_file", ""), parameters.get("ct_mask_file", ""), **spacing)
         except (CTError, OSError) as error:  # the node reports it
             print(f"{spec.name}: cannot prepare the CT: {error}", flush=True)
-
-
-def registration_first(specs: list[NodeSpec]) -> list[NodeSpec]:
-    """The nodes to start before the live pipeline: the CT registration, the C-arm views it registers
-    to, the static frames and the recorder (the clinical order: register from the two C-arm shots,
-    then navigate). Empty without a registration node."""
-    views = {view for s in specs if s.executable == "ct_registration"
-             for view in s.parameters.get("views", ["xray_ap", "xray_lateral"])}
-    if not views:
-        return []
-    from guidewire.twin.sources import fluoroscopy_camera_name
-
-    def camera(spec: NodeSpec) -> str:
-        return fluoroscopy_camera_name(spec.parameters.get("camera_name", "camera"), spec.parameters.get("view", ""))
-
-    return [s for s in specs if s.executable in ("ct_registration", "bench_frames", "recorder")
-            or (s.executable == "camera_capture" and camera(s) in views)]
 
 
 def start_monitor(specs: list[NodeSpec]):
