@@ -271,3 +271,44 @@ def test_replay_waits_for_a_slow_reader_before_it_exits(ros, tmp_path):
                                                                            (tmp_path / "replay.log").read_text())
         assert replay.wait(timeout=15) == 0
     assert received == list(range(count))
+
+
+def test_replay_offers_the_recorded_durability(ros, tmp_path):
+    """A topic recorded from transient-local publishers (/tf_static, the registration's result) is
+    replayed transient-local, so its transient-local readers match; one recorded volatile, volatile."""
+    domain, node, executor, _ = ros
+    from rclpy.qos import DurabilityPolicy
+    from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
+    from std_msgs.msg import Header
+
+    def profile(durability):
+        never = QosTime(0, 0)
+        return Qos(QosHistory.KEEP_LAST, 1, QosReliability.RELIABLE, durability, never, never,
+                   QosLiveliness.AUTOMATIC, never, False)
+
+    typestore = suite_typestore()
+    bag = tmp_path / "durability"
+    writer = BagWriter(bag)
+    topics = {"/replay_test/latched": QosDurability.TRANSIENT_LOCAL, "/replay_test/volatile": QosDurability.VOLATILE}
+    for topic, durability in topics.items():
+        writer.add_topic(topic, "std_msgs/msg/Header", [profile(durability)])
+        writer.write(topic, 1_000_000, typestore.serialize_cdr(typestore.types["std_msgs/msg/Header"](
+            stamp=typestore.types["builtin_interfaces/msg/Time"](sec=1, nanosec=0), frame_id="x"),
+            "std_msgs/msg/Header"))
+    writer.close()
+    latched_reader = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                                durability=DurabilityPolicy.TRANSIENT_LOCAL)
+    got = []
+    subscription = node.create_subscription(Header, "/replay_test/latched", got.append, latched_reader)
+    # No reader on the volatile topic: the player waits for one (wait_for_subscribers), its writers stay up.
+    player = node_args("replay", "replay", {"bag": str(bag), "wait_for_subscribers": 1,
+                                            "wait_for_subscribers_s": 30.0}, tmp_path)
+    with running(player, domain, tmp_path / "replay.log"):
+        offered = {}
+        assert spin_until(executor, lambda: offered.update({t: [i.qos_profile.durability
+                                                                for i in node.get_publishers_info_by_topic(t)]
+                                                            for t in topics}) or all(offered.values()), 60), \
+            (tmp_path / "replay.log").read_text()
+        assert offered == {"/replay_test/latched": [DurabilityPolicy.TRANSIENT_LOCAL],
+                           "/replay_test/volatile": [DurabilityPolicy.VOLATILE]}, offered
+    node.destroy_subscription(subscription)

@@ -144,6 +144,20 @@ def bag_topics(path: str | Path) -> dict[str, str]:
         return {c.topic: c.msgtype for c in reader.connections}
 
 
+def latched_topics(path: str | Path) -> set[str]:
+    """The topics whose every recorded publisher offered transient-local durability (/tf_static, a
+    registration's result): a replay must offer it too, or their transient-local readers never match."""
+    from rosbags.interfaces import QosDurability
+
+    latched = set()
+    with Reader(check_bag(path)) as reader:
+        for connection in reader.connections:
+            profiles = getattr(connection.ext, "offered_qos_profiles", None) or []
+            if profiles and all(p.durability == QosDurability.TRANSIENT_LOCAL for p in profiles):
+                latched.add(connection.topic)
+    return latched
+
+
 TIME_BASES = ("publication", "reception")
 
 

@@ -122,6 +122,15 @@ class Diagnostics:
 
 
 OK, WARN, ERROR = DiagnosticStatus.OK, DiagnosticStatus.WARN, DiagnosticStatus.ERROR
+# Stamps further ahead of a node's clock than this are refused: one message from 2038 would otherwise
+# push every real one out of a stamp-ordered buffer (past stamps are fine: a replayed bag has them).
+MAX_STAMP_AHEAD_S = 60.0
+
+
+def future_stamp(node: Node, stamp, what: str) -> str:
+    """Why a message stamped `stamp` is refused ('' when it is not): too far ahead of the node's clock."""
+    ahead = (stamp.sec * 1_000_000_000 + stamp.nanosec - node.get_clock().now().nanoseconds) * 1e-9
+    return f"{what} stamped {ahead:.3g} s ahead of this node's clock: ignored" if ahead > MAX_STAMP_AHEAD_S else ""
 
 
 class _StopDuringStartUp(BaseException):

@@ -20,7 +20,7 @@ from std_srvs.srv import Trigger
 from guidewire.sync import NearestStampMatcher, stamp_ns
 from guidewire_perception.msg import RegistrationResult
 from guidewire_ros import convert
-from guidewire_ros.common import ERROR, OK, WARN, Diagnostics, declare, publisher_qos, qos_profile, run, \
+from guidewire_ros.common import ERROR, OK, WARN, Diagnostics, declare, future_stamp, publisher_qos, qos_profile, run, \
     runtime_parameters
 
 # The twin's nominal supine CT (guidewire.twin.fluoroscopy.ct_to_bench with the default bench).
@@ -109,9 +109,9 @@ class CTRegistration(Node):
         self.views = {name: ViewInput(name, slop) for name in self.view_names}
         for name, view in self.views.items():
             self.create_subscription(Image, f"{name}/image_raw",
-                                     lambda m, v=view: v.add("image_raw", stamp_ns(m.header.stamp), m), input_qos)
+                                     lambda m, v=view: self._on_view(v, "image_raw", m, m), input_qos)
             self.create_subscription(CameraInfo, f"{name}/camera_info",
-                                     lambda m, v=view: v.add("camera_info", stamp_ns(m.header.stamp), m), input_qos)
+                                     lambda m, v=view: self._on_view(v, "camera_info", m, m), input_qos)
             self.create_subscription(PoseStamped, f"{name}/pose", lambda m, v=view: self._on_pose(v, m), input_qos)
         latched = QoSProfile(depth=qos.depth, reliability=ReliabilityPolicy.RELIABLE,
                              durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -141,13 +141,20 @@ class CTRegistration(Node):
                                f"({'on change and ' if self.on_change else ''}on ~/register)")
 
     # ------------------------------------------------------------------ inputs
+    def _on_view(self, view: ViewInput, kind: str, message, value) -> None:
+        problem = future_stamp(self, message.header.stamp, f"{view.name}/{kind}")
+        if problem:
+            self.status = (ERROR, problem)
+            return
+        view.add(kind, stamp_ns(message.header.stamp), value)
+
     def _on_pose(self, view: ViewInput, message: PoseStamped) -> None:
         if message.header.frame_id and message.header.frame_id != self.world_frame:
             self.status = (ERROR, f"{view.name}/pose is in frame '{message.header.frame_id}', "
                                   f"not world_frame '{self.world_frame}': ignored")
             return
         try:
-            view.add("pose", stamp_ns(message.header.stamp), convert.matrix_from_pose(message.pose))
+            self._on_view(view, "pose", message, convert.matrix_from_pose(message.pose))
         except ValueError as error:
             self.status = (ERROR, f"{view.name}/pose: {error}")
 

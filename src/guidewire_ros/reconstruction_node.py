@@ -27,7 +27,7 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image, JointState, PointCloud2
 from visualization_msgs.msg import Marker
 
-from guidewire.geometry import look_at_rotation
+from guidewire.geometry import MAX_BENCH_COORDINATE_M, look_at_rotation
 from guidewire.imaging import ImageFormatError
 from guidewire.reconstruction import FitSettings, ReconstructionError, WireMagnets, WirePrior, reconstruct
 from guidewire.reconstruction.frames import estimate_in_frame
@@ -40,8 +40,8 @@ from guidewire.sync import NearestStampMatcher, stamp_ns
 from guidewire.twin.config import ConfigError, load_bench_config
 from guidewire_perception.msg import GuidewireSegmentation, GuidewireShape, MagnetometerArray, RegistrationResult
 from guidewire_ros import convert
-from guidewire_ros.common import ERROR, OK, WARN, Diagnostics, declare, publisher_qos, qos_profile, run, \
-    runtime_parameters
+from guidewire_ros.common import ERROR, OK, WARN, Diagnostics, declare, future_stamp, publisher_qos, qos_profile, \
+    run, runtime_parameters
 
 METHODS = ("physics", "image_only", "learned")
 
@@ -212,6 +212,9 @@ class ReconstructionNode(Node):
             return
         try:
             world_from_ct = convert.matrix_from_pose(message.ct_to_world)
+            if np.abs(world_from_ct[:3, 3]).max() > MAX_BENCH_COORDINATE_M:
+                raise ValueError(f"CT origin {np.abs(world_from_ct[:3, 3]).max():.3g} m from the bench's, beyond "
+                                 f"any bench ({MAX_BENCH_COORDINATE_M:g} m)")
         except ValueError as error:
             self.ct_problem = f"unusable registration: {error}"
             self.get_logger().error(self.ct_problem)
@@ -219,12 +222,22 @@ class ReconstructionNode(Node):
         self.ct, self.ct_problem = (message.ct_frame_id or "ct", np.linalg.inv(world_from_ct)), ""
         self.get_logger().info(f"registered: the wire is also published in frame '{self.ct[0]}'")
 
+    def _refused(self, message, what: str) -> bool:
+        problem = future_stamp(self, message.header.stamp, what)
+        if problem:
+            self._say(ERROR, problem)
+        return bool(problem)
+
     def _on_second_view(self, message: Image) -> None:
+        if self._refused(message, f"{self.second_view} image"):
+            return
         self.inputs[f"{self.second_view} image"] = self.arrived["second"] = time.monotonic()
         self.matcher.add("second", stamp_ns(message.header.stamp), message)
         self._drain()
 
     def _on_array(self, message: MagnetometerArray) -> None:
+        if self._refused(message, "array frame"):
+            return
         self.inputs["array frame"] = self.arrived["array"] = time.monotonic()
         self.matcher.add("array", stamp_ns(message.header.stamp), message)
         self._drain()
@@ -236,12 +249,16 @@ class ReconstructionNode(Node):
             self.robot.add(stamp_ns(message.header.stamp) * 1e-9, RobotJoints(position, 0.0, velocity or 0.0))
 
     def _on_segmentation(self, message: GuidewireSegmentation) -> None:
+        if self._refused(message, "segmentation"):
+            return
         self.inputs["segmentation"] = time.monotonic()
         self.segmentation_problem = f"segmentation unsure (confidence {message.confidence:.2f})" \
             if message.low_confidence else ""
         self._wait(message.header, None, message)
 
     def _on_image(self, message: Image) -> None:
+        if self._refused(message, f"{self.view} image"):
+            return
         self.inputs[f"{self.view} image"] = time.monotonic()
         if self.use_segmentation:
             self.matcher.add("image", stamp_ns(message.header.stamp), message)

@@ -50,7 +50,9 @@ class Recorder(Node):
         self.bag = BagWriter(self.path, storage)
         self.subscriptions_by_topic = {}
         self.lag_ns: dict[str, int] = {}  # per topic, the largest publish-to-write delay since the last report
-        self.latched: set[str] = set()  # transient-local topics: an old message is history, not a backlog
+        # When each topic was subscribed: a message published before it is a transient-local writer's
+        # history (Fast DDS's default durability), not a backlog.
+        self.subscribed_ns: dict[str, int] = {}
         # Messages that never reached the recorder, from gaps in each publisher's sequence numbers: exact,
         # where a backlog estimate saturates at the queue's size once the oldest are being dropped.
         self.last_sequence: dict[tuple[str, bytes], int] = {}
@@ -79,8 +81,7 @@ class Recorder(Node):
                 continue
             profile, offered = offered_qos(self, topic, self.queue_depth)
             msgtype = types[0]
-            if profile.durability == DurabilityPolicy.TRANSIENT_LOCAL:
-                self.latched.add(topic)
+            self.subscribed_ns[topic] = self.get_clock().now().nanoseconds
             self.bag.add_topic(topic, msgtype, [bag_qos(p) for p in offered])
             self.subscriptions_by_topic[topic] = self.create_subscription(
                 message_class(msgtype), topic, lambda data, info, t=topic: self._write(t, data, info), profile,
@@ -94,7 +95,7 @@ class Recorder(Node):
         now = self.get_clock().now().nanoseconds
         source = info["source_timestamp"] or None
         self.bag.write(topic, now, data, source)
-        if source and topic not in self.latched:
+        if source and source >= self.subscribed_ns[topic]:
             self.lag_ns[topic] = max(self.lag_ns.get(topic, 0), now - source)
         sequence = info.get("publication_sequence_number")
         if sequence:

@@ -14,8 +14,9 @@ import time
 
 from rclpy.duration import Duration
 from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
-from guidewire.bag import TIME_BASES, bag_topics, replay_schedule
+from guidewire.bag import TIME_BASES, bag_topics, latched_topics, replay_schedule
 from guidewire_ros.common import OK, WARN, Diagnostics, declare, message_class, publisher_qos, run, \
     runtime_parameters, spin_until_stopped
 
@@ -52,9 +53,16 @@ class Replay(Node):
         if missing:
             raise ValueError(f"{self.bag} has no topic {', '.join(missing)} (it has {', '.join(sorted(available))})")
         self.topics = wanted or sorted(available)
+        # Durability as recorded, as ros2 bag play offers the recorded QoS: a topic latched then (/tf_static,
+        # the registration's result) is latched now (a transient-local reader does not match a volatile
+        # writer), the others volatile (not the middleware's default, which is transient-local in Fast DDS).
+        latched = latched_topics(self.bag) if qos.reliability != ReliabilityPolicy.BEST_EFFORT else set()
+        durability = {True: DurabilityPolicy.TRANSIENT_LOCAL, False: DurabilityPolicy.VOLATILE}
         self.publishers_by_topic = {}
         for topic in self.topics:
-            self.publishers_by_topic[topic] = self.create_publisher(message_class(available[topic]), topic, qos)
+            self.publishers_by_topic[topic] = self.create_publisher(
+                message_class(available[topic]), topic,
+                QoSProfile(depth=qos.depth, reliability=qos.reliability, durability=durability[topic in latched]))
         self.published = dict.fromkeys(self.topics, 0)
         self.exit_code = 0
         self.state = "waiting for subscribers"
