@@ -15,6 +15,8 @@ Sets (written here if missing, into out/segmentation/):
 - A held-out: `python -m guidewire.segmentation.synthetic out/segmentation/heldout_large --seed 3000
   --poses 16 --frames-per-pose 16` (the bench_segmentation.py set)
 - A tuning (ridge filter only): seed 1000, 4 poses x 8 frames (the training set's first poses).
+- D: a fourth generator, `guidewire.validation.cathlab_frames` (written independently of A, B and C), seed 70000,
+  200 frames in out/segmentation/d22/score_d; only scored, never trained on or used for a choice.
 
 The reverse direction for the networks (trained on B, scored on A): scripts/train_cross_b_recipe.sh trains on
 B frames of other seeds (30000+) and scores with `--model NAME=CHECKPOINT --trained-on B`.
@@ -46,7 +48,7 @@ from guidewire.segmentation.metrics import HEADER, best_threshold, bootstrap_mea
 from guidewire.preprocessing import PREPROCESSING, field_of_view  # noqa: E402
 
 OUT = ROOT / "out" / "segmentation"
-SETS = {"B": OUT / "fluoro_b", "A": OUT / "heldout_large"}
+SETS = {"B": OUT / "fluoro_b", "A": OUT / "heldout_large", "D": OUT / "d22" / "score_d"}
 RIDGE_TUNING = {"A": OUT / "tune_a", "B": OUT / "tune_b"}
 SHIPPED_WIDTH_UNET = ROOT / "bench" / "checkpoints" / "unet_shipped_width.pt"
 TIP_RADIUS_PX = 10.0
@@ -60,6 +62,11 @@ def ensure_set(name: str, folder: Path) -> None:
         from guidewire.validation.fluoro_frames import write_set
 
         write_set(folder, 9000 if name == "B" else 20000, 200 if name == "B" else 32)
+        return
+    if name == "D":
+        from guidewire.validation.cathlab_frames import write_set
+
+        write_set(folder, 70000, 200)
         return
     from guidewire.segmentation.synthetic import SyntheticSetConfig, write_folder
 
