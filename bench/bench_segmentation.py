@@ -31,7 +31,7 @@ SHIPPED_WIDTH_UNET = ROOT / "bench" / "checkpoints" / "unet_shipped_width.pt"
 sys.path.insert(0, str(ROOT / "src"))
 
 from guidewire.preprocessing import crop_and_normalise  # noqa: E402
-from guidewire.segmentation.centreline import extract_centreline  # noqa: E402
+from guidewire.segmentation.centreline import MAX_GAP_FRACTION, extract_centreline  # noqa: E402
 from guidewire.segmentation.fganet import PAPER_FGANET, PAPER_UNET, SegmentationNetwork, \
     count_multiply_accumulates  # noqa: E402
 from guidewire.segmentation.backends import export_onnx  # noqa: E402
@@ -92,7 +92,8 @@ def describe_set(folder: Path, frames: int) -> tuple[str, np.ndarray | None, str
 def scores_for(probabilities, images, masks, tips, threshold):
     predicted_tips = []
     for probability, image in zip(probabilities, images):
-        centreline = extract_centreline(probability >= threshold, valid=image != 0)
+        centreline = extract_centreline(probability >= threshold, valid=image != 0,
+                                        max_gap_px=MAX_GAP_FRACTION * max(image.shape))
         predicted_tips.append(None if centreline is None else centreline.tip)
     return evaluate_set(probabilities, masks, predicted_tips, tips, threshold)
 
@@ -150,7 +151,7 @@ def overlay_png(path: Path, images, masks, probabilities, threshold: float, coun
         marked[truth & ~predicted] = (255, 0, 0)
         marked[predicted & ~truth] = (0, 200, 0)
         marked[predicted & truth] = (255, 255, 0)
-        centreline = extract_centreline(predicted, valid=image != 0)
+        centreline = extract_centreline(predicted, valid=image != 0, max_gap_px=MAX_GAP_FRACTION * max(image.shape))
         if centreline is not None:
             cv2.circle(marked, tuple(int(v) for v in np.rint(centreline.tip)), 5, (0, 0, 255), 1)
         tiles.append(np.hstack([rgb, marked]))

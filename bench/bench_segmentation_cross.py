@@ -41,7 +41,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from guidewire.segmentation.centreline import extract_centreline  # noqa: E402
+from guidewire.segmentation.centreline import MAX_GAP_FRACTION, extract_centreline  # noqa: E402
 from guidewire.segmentation.checkpoint import DEFAULT_WEIGHTS  # noqa: E402
 from guidewire.segmentation.inference import Segmenter, fitting_window  # noqa: E402
 from guidewire.segmentation.metrics import HEADER, best_threshold, bootstrap_mean, evaluate_set  # noqa: E402
@@ -124,7 +124,8 @@ def tune_ridge(folder: Path, preprocessing: str, ridge_filter: str = "sato") -> 
 def score(probabilities, images, masks, tips, threshold, preprocessing):
     predicted = []
     for probability, image in zip(probabilities, images):
-        centreline = extract_centreline(probability >= threshold, valid=field_of_view(image, preprocessing))
+        centreline = extract_centreline(probability >= threshold, valid=field_of_view(image, preprocessing),
+                                        max_gap_px=MAX_GAP_FRACTION * max(image.shape))
         predicted.append(None if centreline is None else centreline.tip)
     scores = evaluate_set(probabilities, masks, predicted, tips, threshold)
     within = [p is not None and np.hypot(*(np.asarray(p) - np.asarray(t))) <= TIP_RADIUS_PX
@@ -153,7 +154,8 @@ def overlay_hardest(path: Path, images, masks, probabilities: dict, thresholds: 
             tile[truth & ~predicted] = (255, 0, 0)
             tile[predicted & ~truth] = (0, 200, 0)
             tile[predicted & truth] = (255, 255, 0)
-            centreline = extract_centreline(predicted, valid=field_of_view(image, preprocessing))
+            centreline = extract_centreline(predicted, valid=field_of_view(image, preprocessing),
+                                            max_gap_px=MAX_GAP_FRACTION * max(image.shape))
             if centreline is not None:
                 cv2.circle(tile, tuple(int(v) for v in np.rint(centreline.tip)), 7, (0, 0, 255), 2)
             cv2.putText(tile, name, (5, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 255, 255), 1)

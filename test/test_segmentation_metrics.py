@@ -141,3 +141,18 @@ def test_wire_visibility_measures_length_in_view_and_contrast_to_noise_against_c
     image[:, 30:] = 0  # the collimator now hides the wire's right half
     assert wire_visibility(image, half_hidden)[0] <= 20
     assert wire_visibility(image, np.zeros_like(truth)) == (0, pytest.approx(float("nan"), nan_ok=True))
+
+
+def test_a_wire_broken_by_a_gap_is_followed_to_its_tip_and_a_crossing_lead_is_not():
+    mask = np.zeros((200, 200), bool)
+    mask[0:90, 99:101] = True  # the wire enters at the top edge, the mask breaks where it crosses the spine
+    mask[140:170, 99:101] = True  # ... and carries on beyond the gap to the tip at row 169
+    mask[120:122, 20:70] = True  # a lead across the wire's line, to the left: not its continuation
+    broken = extract_centreline(mask)
+    assert broken.tip[1] < 95  # the largest piece alone ends at the gap
+    bridged = extract_centreline(mask, max_gap_px=60)
+    assert np.hypot(*(bridged.tip - (99.5, 169))) < 2 and bridged.points[0][1] < 3
+    steps = np.hypot(*np.diff(bridged.points, axis=0).T)
+    assert steps.max() < 1.5  # the gap is bridged by points about 1 px apart
+    assert bridged.points[:, 0].min() > 95  # the lead is not on the path
+    assert extract_centreline(mask, max_gap_px=40).tip[1] < 95  # a gap longer than allowed is not bridged

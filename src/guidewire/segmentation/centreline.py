@@ -2,8 +2,9 @@
 
 The skeleton of the largest wire component is a pixel graph; its longest
 geodesic path (the graph's diameter, two Dijkstra sweeps) runs from one end of
-the wire to the other and leaves every spur behind. The end closer to the edge
-of the field of view is where the wire enters, the other one is the tip.
+the wire to the other and leaves every spur behind. Optionally other pieces that
+carry the path on across a gap are chained to it. The end closer to the edge of
+the field of view is where the wire enters, the other one is the tip.
 """
 from __future__ import annotations
 
@@ -17,6 +18,11 @@ from skimage.measure import label
 from skimage.morphology import skeletonize
 
 NEIGHBOURS = [(dr, dc) for dr in (-1, 0, 1) for dc in (-1, 0, 1) if (dr, dc) != (0, 0)]
+MIN_PIECE_PX = 10  # smaller components are noise, not pieces of a wire
+TANGENT_PX = 15  # the last pixels of a path that give its direction
+MAX_BEND_DEG = 30.0  # how far a gap or the next piece may turn from the path's direction
+# The segmentation's gap bridging, as a fraction of the image's larger side (see extract_centreline).
+MAX_GAP_FRACTION = 0.3
 
 
 @dataclass
@@ -26,18 +32,20 @@ class Centreline:
     length_px: float
 
 
-def _largest_component(mask: np.ndarray) -> np.ndarray:
+def _components(mask: np.ndarray, min_pixels: int) -> list[np.ndarray]:
+    """The mask's 8-connected components of at least `min_pixels` pixels, largest first."""
     labels = label(mask, connectivity=2)
     if labels.max() == 0:
-        return np.zeros_like(mask, bool)
+        return []
     sizes = np.bincount(labels.ravel())
     sizes[0] = 0
-    return labels == sizes.argmax()
+    order = [int(i) for i in np.argsort(sizes)[::-1] if sizes[i] >= min_pixels]
+    return [labels == i for i in (order or [int(sizes.argmax())])]
 
 
-def extract_centreline(mask: np.ndarray, valid: np.ndarray | None = None) -> Centreline | None:
-    """None when the mask holds no wire; `valid` is the field of view (default: the whole image)."""
-    skeleton = skeletonize(_largest_component(mask.astype(bool)))
+def _skeleton_path(component: np.ndarray) -> tuple[np.ndarray, float] | None:
+    """The longest geodesic path through the component's skeleton, (N,2) pixel (u, v), and its length."""
+    skeleton = skeletonize(component)
     rows, cols = np.nonzero(skeleton)
     if rows.size == 0:
         return None
@@ -63,11 +71,69 @@ def extract_centreline(mask: np.ndarray, valid: np.ndarray | None = None) -> Cen
     path = [end_b]
     while path[-1] != end_a:
         path.append(int(predecessors[path[-1]]))
-    points = np.column_stack([cols[path], rows[path]]).astype(float)  # from end_b to end_a
-    field = np.ones(skeleton.shape, bool) if valid is None else valid.astype(bool)
+    return np.column_stack([cols[path], rows[path]]).astype(float), float(distances[end_b])
+
+
+def _direction(points: np.ndarray) -> np.ndarray:
+    """Unit direction out of the path's last point, over its last TANGENT_PX pixels."""
+    tail = points[-TANGENT_PX:]
+    step = tail[-1] - tail[0]
+    norm = np.linalg.norm(step)
+    return step / norm if norm > 0 else np.zeros(2)
+
+
+def _bridge(start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """Points about 1 px apart across a gap, both ends excluded."""
+    count = int(np.linalg.norm(end - start))
+    return start + (end - start) * (np.arange(1, count) / count)[:, None] if count > 1 else np.zeros((0, 2))
+
+
+def _extend(path: np.ndarray, pieces: list[np.ndarray], max_gap: float) -> np.ndarray:
+    """Append to the path's end, while one fits, the piece that continues it: an end of the piece within
+    max_gap of the path's end, in the path's direction (the gap and the piece's own direction within
+    MAX_BEND_DEG of it); the nearest such piece first."""
+    limit = np.cos(np.radians(MAX_BEND_DEG))
+    while pieces:
+        end, direction = path[-1], _direction(path)
+        best = None
+        for number, piece in enumerate(pieces):
+            for oriented in (piece, piece[::-1]):
+                gap = oriented[0] - end
+                distance = np.linalg.norm(gap)
+                if not 0 < distance <= max_gap or len(oriented) < 2:
+                    continue
+                onward = _direction(oriented[::-1]) * -1  # the piece's direction at its near end, into it
+                if gap @ direction / distance >= limit and onward @ direction >= limit \
+                        and (best is None or distance < best[0]):
+                    best = (distance, number, oriented)
+        if best is None:
+            return path
+        _, number, oriented = best
+        path = np.vstack([path, _bridge(path[-1], oriented[0]), oriented])
+        pieces.pop(number)
+    return path
+
+
+def extract_centreline(mask: np.ndarray, valid: np.ndarray | None = None, max_gap_px: float = 0.0
+                       ) -> Centreline | None:
+    """None when the mask holds no wire; `valid` is the field of view (default: the whole image).
+    With max_gap_px > 0 the largest component's path is continued across gaps up to that long by
+    other pieces that carry it on (a wire the mask breaks where it crosses the spine or a denser
+    structure: its tip is on the far piece); 0 keeps the largest component alone."""
+    components = _components(mask.astype(bool), MIN_PIECE_PX)
+    if not components:
+        return None
+    found = _skeleton_path(components[0])
+    if found is None:
+        return None
+    points = found[0]
+    if max_gap_px > 0:
+        pieces = [path for path, _ in filter(None, map(_skeleton_path, components[1:]))]
+        points = _extend(_extend(points, pieces, max_gap_px)[::-1], pieces, max_gap_px)
+    field = np.ones(mask.shape, bool) if valid is None else valid.astype(bool)
     border_distance = ndimage.distance_transform_edt(np.pad(field, 1))[1:-1, 1:-1]
-    end_a_depth = border_distance[rows[end_a], cols[end_a]]
-    end_b_depth = border_distance[rows[end_b], cols[end_b]]
-    if end_b_depth > end_a_depth:  # end_b is deeper inside: it is the tip
+    depth = [border_distance[int(p[1]), int(p[0])] for p in (points[0], points[-1])]
+    if depth[0] > depth[1]:  # the first end is deeper inside the field: it is the tip
         points = points[::-1]
-    return Centreline(points=points, tip=points[-1], length_px=float(distances[end_b]))
+    length = float(np.hypot(*np.diff(points, axis=0).T).sum())
+    return Centreline(points=points, tip=points[-1], length_px=length)

@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 
 from guidewire.preprocessing import field_of_view
-from guidewire.segmentation.centreline import Centreline, extract_centreline
+from guidewire.segmentation.centreline import MAX_GAP_FRACTION, Centreline, extract_centreline
 from guidewire.segmentation.inference import Segmenter
 
 
@@ -31,7 +31,8 @@ def segment_frame(segmenter: Segmenter, image: np.ndarray, confidence_cut: float
     """Mask, centreline and confidence of one frame; confidence_cut overrides the segmenter's."""
     probability = segmenter.probability(image)
     wire = probability >= segmenter.threshold
-    centreline = extract_centreline(wire, valid=field_of_view(image, segmenter.preprocessing))
+    centreline = extract_centreline(wire, valid=field_of_view(image, segmenter.preprocessing),
+                                    max_gap_px=MAX_GAP_FRACTION * max(wire.shape))
     confidence = mask_confidence(probability, wire)
     cut = segmenter.confidence_cut if confidence_cut is None else confidence_cut
     return FrameSegmentation(probability, wire.astype(np.uint8) * 255, centreline, confidence, confidence < cut)
