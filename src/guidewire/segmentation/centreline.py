@@ -19,6 +19,7 @@ from skimage.morphology import skeletonize
 
 NEIGHBOURS = [(dr, dc) for dr in (-1, 0, 1) for dc in (-1, 0, 1) if (dr, dc) != (0, 0)]
 MIN_PIECE_PX = 10  # smaller components are noise, not pieces of a wire
+MAX_PIECES = 20  # the largest pieces besides the main one that may continue it (a noisy mask has hundreds)
 TANGENT_PX = 15  # the last pixels of a path that give its direction
 MAX_BEND_DEG = 30.0  # how far a gap or the next piece may turn from the path's direction
 # The segmentation's gap bridging, as a fraction of the image's larger side (see extract_centreline).
@@ -32,20 +33,25 @@ class Centreline:
     length_px: float
 
 
-def _components(mask: np.ndarray, min_pixels: int) -> list[np.ndarray]:
-    """The mask's 8-connected components of at least `min_pixels` pixels, largest first."""
+def _components(mask: np.ndarray, min_pixels: int, count: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The `count` largest 8-connected components of at least `min_pixels` pixels (the largest one in
+    any case), largest first: each cropped to its bounding box, with the box's (u, v) offset."""
     labels = label(mask, connectivity=2)
     if labels.max() == 0:
         return []
     sizes = np.bincount(labels.ravel())
     sizes[0] = 0
-    order = [int(i) for i in np.argsort(sizes)[::-1] if sizes[i] >= min_pixels]
-    return [labels == i for i in (order or [int(sizes.argmax())])]
+    order = [int(i) for i in np.argsort(sizes)[::-1] if sizes[i] >= min_pixels][:count] or [int(sizes.argmax())]
+    boxes = ndimage.find_objects(labels)
+    return [(labels[boxes[i - 1]] == i, np.array([boxes[i - 1][1].start, boxes[i - 1][0].start], float))
+            for i in order]
 
 
-def _skeleton_path(component: np.ndarray) -> tuple[np.ndarray, float] | None:
-    """The longest geodesic path through the component's skeleton, (N,2) pixel (u, v), and its length."""
-    skeleton = skeletonize(component)
+def _skeleton_path(component: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, float] | None:
+    """The longest geodesic path through a (cropped component, offset)'s skeleton, (N,2) pixel (u, v),
+    and its length."""
+    crop, offset = component
+    skeleton = skeletonize(crop)
     rows, cols = np.nonzero(skeleton)
     if rows.size == 0:
         return None
@@ -71,7 +77,7 @@ def _skeleton_path(component: np.ndarray) -> tuple[np.ndarray, float] | None:
     path = [end_b]
     while path[-1] != end_a:
         path.append(int(predecessors[path[-1]]))
-    return np.column_stack([cols[path], rows[path]]).astype(float), float(distances[end_b])
+    return np.column_stack([cols[path], rows[path]]).astype(float) + offset, float(distances[end_b])
 
 
 def _direction(points: np.ndarray) -> np.ndarray:
@@ -120,7 +126,7 @@ def extract_centreline(mask: np.ndarray, valid: np.ndarray | None = None, max_ga
     With max_gap_px > 0 the largest component's path is continued across gaps up to that long by
     other pieces that carry it on (a wire the mask breaks where it crosses the spine or a denser
     structure: its tip is on the far piece); 0 keeps the largest component alone."""
-    components = _components(mask.astype(bool), MIN_PIECE_PX)
+    components = _components(mask.astype(bool), MIN_PIECE_PX, 1 + MAX_PIECES if max_gap_px > 0 else 1)
     if not components:
         return None
     found = _skeleton_path(components[0])
