@@ -145,10 +145,11 @@ def test_the_runner_records_xray_frames_and_their_segmentations(tmp_path):
     assert registration["received_s"][0] < 0, registration  # before the clock: registered first
     assert registration["rotation_error_deg"]["median"] < REGISTRATION_ROTATION_BOUND_DEG, registration
     assert registration["ct_origin_error_mm"]["median"] < REGISTRATION_ORIGIN_BOUND_MM, registration
-    # Registered before the live nodes started, so every fit also came in the CT's frame (one may straddle
-    # the report's window edge), and it lies where the wire is in the anatomy.
+    # Registered before the live nodes started, so the fits also came in the CT's frame (all but those the
+    # node made before the latched result reached it, and one may straddle the report's window edge), and
+    # the wire lies where it is in the anatomy.
     in_ct = report["accuracy"]["reconstruction in the CT frame"]
-    assert abs(in_ct["shapes"] - reconstruction["shapes"]) <= 1, (in_ct, reconstruction)
+    assert 1 <= in_ct["shapes"] <= reconstruction["shapes"] + 1, (in_ct, reconstruction)
     assert in_ct["tip_error_mm"]["median"] < CT_FRAME_TIP_BOUND_MM, in_ct
 
     errors = {name: levels["ERROR"] for name, levels in report["diagnostics"].items() if "ERROR" in levels}
