@@ -15,17 +15,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 data=$root/out/segmentation
 work=$data/abc22
 run() { nice -n 10 "$root/scripts/env.sh" "$@"; }
-# link SET PREFIX EVERY LIMIT MIX: every EVERY-th of the first LIMIT frames of SET into MIX, names prefixed
-link() {
-  local i=0 name
-  mkdir -p "$5/images" "$5/masks"
-  for name in $(ls "$1/images" | sort | head -n "$4"); do
-    if [ $((i % $3)) -eq 0 ]; then
-      ln -sf "$1/images/$name" "$5/images/$2_$name"; ln -sf "$1/masks/$name" "$5/masks/$2_$name"
-    fi
-    i=$((i + 1))
-  done
-}
+# shellcheck source=recipe_link.sh
+source "$root/scripts/recipe_link.sh"
 for set in randomised_train train_a8 b22/train_b b22/val_b b22/fganet_b/model.pt c22/train_c c22/rand_1001 c22/val_mix; do
   [ -e "$data/$set" ] || { echo "missing $data/$set: run the earlier cross recipes first" >&2; exit 2; }
 done

@@ -14,17 +14,8 @@ work=$data/c22
 run() { nice -n 5 "$root/scripts/env.sh" "$@"; }
 train() { run python -m guidewire.segmentation.train "$@" --network shipped --patch 256 --batch-size 4 \
   --cldice-outputs 1 --threads 1 --seed 0 --preprocessing robust; }
-# link SET PREFIX EVERY LIMIT MIX: every EVERY-th of the first LIMIT frames of SET into MIX, names prefixed
-link() {
-  local i=0 name
-  mkdir -p "$5/images" "$5/masks"
-  for name in $(ls "$1/images" | sort | head -n "$4"); do
-    if [ $((i % $3)) -eq 0 ]; then
-      ln -sf "$1/images/$name" "$5/images/$2_$name"; ln -sf "$1/masks/$name" "$5/masks/$2_$name"
-    fi
-    i=$((i + 1))
-  done
-}
+# shellcheck source=recipe_link.sh
+source "$root/scripts/recipe_link.sh"
 
 [ -d "$data/cross_mixed/images" ] || { echo "run scripts/train_cross_recipe.sh first (its sets)" >&2; exit 2; }
 # Stage 1: 2 epochs of a 3-epoch cosine schedule (336 steps) on randomised A + A, from the shipped weights.
