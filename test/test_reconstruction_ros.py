@@ -12,9 +12,11 @@ from scipy.spatial.transform import Rotation  # noqa: E402
 from ros_support import START_S, node_args, ros, running, spin_until  # noqa: E402,F401 (ros: fixture)
 
 # On the twin's own wire (seed 7, default bench) with one camera view and masks from the classical
-# segmenter; measured over 4 runs: per shape tip 0.2-2.5 mm (once 5.8 mm) and RMSE 0.5-2.2 mm (the
+# segmenter. With the one-view length slack (3ff75e6), 16 runs of 3 shapes here: per shape tip 0.15-6.5 mm,
+# about one shape in six above 3 mm, so a median of 3 shapes exceeded 3 mm in 2 runs; RMSE 0.5-3.4 mm (the
 # magnet-free proximal part is fixed only by the robot's length, see bench/results/reconstruction.md).
-# So: the median shape within the usual error, every shape short of a gross failure.
+# So: the median of SHAPES shapes within the usual error, every shape short of a gross failure.
+SHAPES = 7
 MEDIAN_TIP_BOUND, TIP_BOUND = 0.003, 0.010
 MEDIAN_RMSE_BOUND, RMSE_BOUND = 0.004, 0.010
 
@@ -75,7 +77,8 @@ def test_reconstruction_node_publishes_the_wire_near_ground_truth(ros):
                                   folder), domain, folder / "reconstruction.log"):
             # The first image may still come before the array's first frame: that shape is camera + robot only.
             fused = lambda: [s for s in shapes if s.modalities & GuidewireShape.MODALITY_MAGNETIC]  # noqa: E731
-            arrived = spin_until(executor, lambda: len(fused()) >= 3 and len(clouds) >= 3 and len(tips) >= 3
+            arrived = spin_until(executor, lambda: len(fused()) >= SHAPES and len(clouds) >= SHAPES
+                                 and len(tips) >= SHAPES
                                  and any(d.values for d in diagnostics), 120)
             assert arrived, (folder / "reconstruction.log").read_text()
             # Each shape's cloud, and from the first CT-frame shape on its CT-frame twin, come after it (the
