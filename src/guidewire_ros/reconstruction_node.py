@@ -27,7 +27,7 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image, JointState, PointCloud2
 from visualization_msgs.msg import Marker
 
-from guidewire.geometry import MAX_BENCH_COORDINATE_M, look_at_rotation
+from guidewire.geometry import look_at_rotation, on_bench
 from guidewire.imaging import ImageFormatError
 from guidewire.reconstruction import FitSettings, ReconstructionError, WireMagnets, WirePrior, reconstruct
 from guidewire.reconstruction.frames import estimate_in_frame
@@ -212,9 +212,7 @@ class ReconstructionNode(Node):
             return
         try:
             world_from_ct = convert.matrix_from_pose(message.ct_to_world)
-            if np.abs(world_from_ct[:3, 3]).max() > MAX_BENCH_COORDINATE_M:
-                raise ValueError(f"CT origin {np.abs(world_from_ct[:3, 3]).max():.3g} m from the bench's, beyond "
-                                 f"any bench ({MAX_BENCH_COORDINATE_M:g} m)")
+            on_bench("CT origin", world_from_ct[:3, 3])
         except ValueError as error:
             self.ct_problem = f"unusable registration: {error}"
             self.get_logger().error(self.ct_problem)
@@ -395,8 +393,7 @@ class ReconstructionNode(Node):
         # The robot's insertion is the fit's length prior; a reconstruction that disagrees with it is
         # not the wire the robot holds (buckled, slipped, or the views fitted something else). One view
         # lets the fit fall short by its length slack (the depth of the magnet-free wire is open): allowed.
-        settings = FitSettings()
-        slack = settings.length_slack_with_second_view if second_views else settings.length_slack
+        slack = FitSettings().length_slack_for(bool(second_views))
         self.length_problem = length_disagreement(estimate.length, float(length),
                                                   self.bounds.length_tolerance + slack) if joints is not None else ""
         if self.length_problem:

@@ -78,6 +78,10 @@ class FitSettings:
     restart_chi2: float = 3.0  # with a second view: above this chi2/dof, refit from the one-view fit
     use_magnetics: bool = True
 
+    def length_slack_for(self, second_view: bool) -> float:
+        """How far (1-sigma, m) the fitted length may fall from the robot's: the fit's and the node's check."""
+        return self.length_slack_with_second_view if second_view else self.length_slack
+
 
 @dataclass
 class WireEstimate:
@@ -120,8 +124,7 @@ class _Problem:
         self.pixels, self.fraction = resample_polyline(pixels, count)
         self.rays = pixel_rays(camera, self.pixels)
         self.knots = settings.knots_with_second_view if second_views else settings.knots
-        slack = settings.length_slack_with_second_view if second_views else settings.length_slack
-        self.length_sigma = float(np.hypot(prior.length_sigma, slack))
+        self.length_sigma = float(np.hypot(prior.length_sigma, settings.length_slack_for(bool(second_views))))
         self.basis = _spline_basis(self.fraction, self.knots)
         self.magnet_count = len(prior.magnets.offsets) if settings.use_magnetics else 0
         self.offset_count = 3 if settings.use_magnetics else 0
@@ -202,7 +205,7 @@ def reconstruct(camera: PinholeCamera, centreline_px: np.ndarray, prior: WirePri
         # The side view's nearest-point rows can hold the curve in a wrong fold; the one-view fit
         # (field, length, entry) is a start that has no folds from the second view.
         one = reconstruct(camera, pixels, prior, array, settings)
-        depths = _optical_depths(camera, one.points)
+        depths = camera.to_camera(one.points)[:, 2]
         along = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(one.points, axis=0), axis=1))])
         station_depths = np.interp(problem.fraction * along[-1], along, depths)
         coefficients = np.linalg.lstsq(problem.basis, station_depths, rcond=None)[0]
@@ -216,17 +219,11 @@ def _chi2_per_dof(result) -> float:
     return float(result.fun @ result.fun) / max(1, result.fun.size - result.x.size)
 
 
-def _optical_depths(camera: PinholeCamera, points: np.ndarray) -> np.ndarray:
-    return camera.to_camera(np.asarray(points, float))[:, 2]
-
-
 def _estimate(problem: _Problem, result) -> WireEstimate:
     settings = problem.settings
     depths, offset, _ = problem.unpack(result.x)
     points = problem.points(depths)
-    residual = result.fun
-    dof = max(1, residual.size - result.x.size)
-    chi2 = float(residual @ residual) / dof
+    chi2 = _chi2_per_dof(result)
     jacobian = result.jac
     covariance = np.linalg.pinv(jacobian.T @ jacobian) * max(1.0, chi2)
     k = problem.knots
