@@ -17,6 +17,28 @@ from guidewire.contracts import grid_positions  # noqa: F401 (public here too: t
 MAX_BENCH_COORDINATE_M = 100.0
 
 
+def on_bench(name: str, positions) -> np.ndarray:
+    """`positions` (m, any shape, finite) as an array; ValueError naming them when one lies beyond
+    MAX_BENCH_COORDINATE_M of the origin."""
+    array = np.asarray(positions, float)
+    farthest = np.abs(array).max(initial=0.0)
+    if farthest > MAX_BENCH_COORDINATE_M:
+        raise ValueError(f"{name} reaches {farthest:.3g} m from the bench's origin, beyond any bench "
+                         f"({MAX_BENCH_COORDINATE_M:g} m)")
+    return array
+
+
+def unit_quaternion(q) -> np.ndarray | None:
+    """The finite quaternion `q` scaled to unit length; None for a zero one. Scaled by its largest
+    component first: a quaternion of 1e300s is a rotation, but its squares overflow."""
+    q = np.asarray(q, float)
+    scale = np.abs(q).max()
+    if scale < 1e-6:
+        return None
+    q = q / scale
+    return q / np.linalg.norm(q)
+
+
 def look_at_rotation(position, target, up) -> np.ndarray:
     """Rotation (columns = optical-frame axes in world coordinates) of a camera at
     `position` looking at `target`, with world direction `up` appearing up in the image."""
@@ -96,11 +118,10 @@ def matrix_from_pose(pose) -> np.ndarray:
     non-finite quaternion."""
     q = np.array([pose.orientation.x, pose.orientation.y, pose.orientation.z, pose.orientation.w], float)
     t = np.array([pose.position.x, pose.position.y, pose.position.z], float)
-    scale = np.abs(q).max()
-    if not (np.all(np.isfinite(q)) and np.all(np.isfinite(t))) or scale < 1e-6:
+    unit = unit_quaternion(q) if np.all(np.isfinite(q)) else None
+    if unit is None or not np.all(np.isfinite(t)):
         raise ValueError("pose has a zero or non-finite quaternion or position")
-    q = q / scale  # before the norm: a quaternion of 1e300s is a rotation, but its squares overflow
     matrix = np.eye(4)
-    matrix[:3, :3] = Rotation.from_quat(q / np.linalg.norm(q)).as_matrix()
+    matrix[:3, :3] = Rotation.from_quat(unit).as_matrix()
     matrix[:3, 3] = t
     return matrix

@@ -11,7 +11,7 @@ from std_msgs.msg import Header
 from visualization_msgs.msg import Marker, MarkerArray
 
 from guidewire.contracts import STATUS_OK, STATUS_SATURATED, STATUS_STALE, CameraCalibration
-from guidewire.geometry import MAX_BENCH_COORDINATE_M
+from guidewire.geometry import on_bench, unit_quaternion
 from guidewire.geometry import matrix_from_pose  # noqa: F401 (the nodes' converter for geometry_msgs/Pose)
 from guidewire.imaging import from_image_fields, to_image_fields
 from guidewire_perception.msg import GuidewireSegmentation, MagnetometerArray
@@ -251,11 +251,9 @@ def shape_arrays(message) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarra
                          ("tip_pose.orientation", orientation)):
         if not np.isfinite(values).all():
             raise ValueError(f"{name} is not finite")
-    for name, values in (("centreline", points), ("tip_pose.position", position)):
-        if np.abs(values).max() > MAX_BENCH_COORDINATE_M:
-            raise ValueError(f"{name} reaches {np.abs(values).max():.3g} m from the origin, beyond any bench "
-                             f"({MAX_BENCH_COORDINATE_M:g} m)")
-    if np.abs(orientation).max() < 1e-6:
+    on_bench("centreline", points)
+    on_bench("tip_pose.position", position)
+    unit = unit_quaternion(orientation)
+    if unit is None:
         raise ValueError("tip_pose.orientation is a zero quaternion")
-    orientation = orientation / np.abs(orientation).max()  # before the norm, whose squares overflow past 1e154
-    return points, (sigma if len(sigma) else np.zeros(len(points))), position, orientation / np.linalg.norm(orientation)
+    return points, (sigma if len(sigma) else np.zeros(len(points))), position, unit

@@ -20,7 +20,7 @@ import pyigtl
 from pyigtl.comm import OpenIGTLinkBase
 from scipy.spatial.transform import Rotation
 
-from guidewire.geometry import MAX_BENCH_COORDINATE_M
+from guidewire.geometry import on_bench
 
 COORDINATES = ("RAS", "LPS")
 MM_PER_M = 1000.0
@@ -41,22 +41,19 @@ def world_from_bench(coordinates: str) -> np.ndarray:
     raise ValueError(f"coordinates must be one of {', '.join(COORDINATES)}, got {coordinates!r}")
 
 
-def finite(name: str, values, shape: tuple, limit: float = np.inf) -> np.ndarray:
-    """`values` as a float array of `shape` (-1 = any length) with finite entries no larger than `limit`,
-    else ValueError naming it."""
+def finite(name: str, values, shape: tuple) -> np.ndarray:
+    """`values` as a float array of `shape` (-1 = any length) with finite entries, else ValueError naming it."""
     array = np.asarray(values, float)
     if array.ndim != len(shape) or any(s not in (-1, n) for s, n in zip(shape, array.shape)):
         raise ValueError(f"{name}: expected shape {shape}, got {array.shape}")
     if not np.isfinite(array).all():
         raise ValueError(f"{name}: not finite")
-    if np.abs(array).max(initial=0.0) > limit:
-        raise ValueError(f"{name}: {np.abs(array).max():.3g} m from the bench's origin, beyond any bench ({limit:g} m)")
     return array
 
 
 def points_mm(points_m, coordinates: str = "RAS") -> np.ndarray:
     """(n, 3) bench points in metres -> (n, 3) world points in millimetres."""
-    points = finite("wire points", points_m, (-1, 3), MAX_BENCH_COORDINATE_M)
+    points = on_bench("wire points", finite("wire points", points_m, (-1, 3)))
     return MM_PER_M * points @ world_from_bench(coordinates).T
 
 
@@ -66,7 +63,7 @@ def tip_matrix(position_m, orientation_xyzw, coordinates: str = "RAS") -> np.nda
     world = world_from_bench(coordinates)
     matrix = np.eye(4)
     matrix[:3, :3] = world @ rotation
-    matrix[:3, 3] = MM_PER_M * world @ finite("tip position", position_m, (3,), MAX_BENCH_COORDINATE_M)
+    matrix[:3, 3] = MM_PER_M * world @ on_bench("tip position", finite("tip position", position_m, (3,)))
     return matrix
 
 
@@ -75,7 +72,7 @@ def ct_matrix(ct_to_bench, coordinates: str = "RAS") -> np.ndarray:
     frame is the project's volume-centred RAS). In LPS both sides are LPS, so a volume loaded in
     either convention (centred) is placed by the same transform of its own convention."""
     pose = finite("CT pose", ct_to_bench, (4, 4))
-    finite("CT position", pose[:3, 3], (3,), MAX_BENCH_COORDINATE_M)
+    on_bench("CT position", pose[:3, 3])
     matrix = np.eye(4)
     matrix[:3, :3] = RAS_FROM_BENCH @ pose[:3, :3]
     matrix[:3, 3] = MM_PER_M * RAS_FROM_BENCH @ pose[:3, 3]
