@@ -278,18 +278,18 @@ def test_replay_offers_the_recorded_durability(ros, tmp_path):
     replayed transient-local, so its transient-local readers match; one recorded volatile, volatile."""
     domain, node, executor, _ = ros
     from rclpy.qos import DurabilityPolicy
-    from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
     from std_msgs.msg import Header
 
-    def profile(durability):
-        never = QosTime(0, 0)
-        return Qos(QosHistory.KEEP_LAST, 1, QosReliability.RELIABLE, durability, never, never,
-                   QosLiveliness.AUTOMATIC, never, False)
+    from guidewire_ros.recorder import bag_qos
+
+    def profile(durability):  # as the recorder stores a publisher's offered QoS
+        return bag_qos(QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=durability))
 
     typestore = suite_typestore()
     bag = tmp_path / "durability"
     writer = BagWriter(bag)
-    topics = {"/replay_test/latched": QosDurability.TRANSIENT_LOCAL, "/replay_test/volatile": QosDurability.VOLATILE}
+    topics = {"/replay_test/latched": DurabilityPolicy.TRANSIENT_LOCAL,
+              "/replay_test/volatile": DurabilityPolicy.VOLATILE}
     for topic, durability in topics.items():
         writer.add_topic(topic, "std_msgs/msg/Header", [profile(durability)])
         writer.write(topic, 1_000_000, typestore.serialize_cdr(typestore.types["std_msgs/msg/Header"](
