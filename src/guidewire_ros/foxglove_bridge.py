@@ -19,6 +19,7 @@ from sensor_msgs.msg import Image
 from tf2_msgs.msg import TFMessage
 
 from guidewire.bridges import foxglove_view
+from guidewire.geometry import on_bench
 from guidewire.imaging import ImageFormatError
 from guidewire.sync import stamp_ns
 from guidewire_perception.msg import GuidewireShape, MagnetometerArray
@@ -26,6 +27,8 @@ from guidewire_ros import convert
 from guidewire_ros.common import ERROR, OK, Diagnostics, declare, qos_profile, run
 
 # tf2_ros's static listener QoS: a late subscriber still gets the static frames
+# The AK09940A saturates near 1.2 mT; a reading of a tesla or more is corrupt, and its arrow would reach past the bench.
+MAX_FIELD_T = 1.0
 STATIC_QOS = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
 
 
@@ -124,7 +127,12 @@ class FoxgloveBridge(Node):
         stamp = stamp_ns(message.header.stamp)
         if not (np.isfinite(positions).all() and np.isfinite(field).all()):
             return self._error("array", "array frame with non-finite sensor positions or field")
+        strongest = np.abs(field).max(initial=0.0)
+        if strongest > MAX_FIELD_T:
+            return self._error("array", f"array frame with a field component of {strongest:.3g} T, beyond any "
+                                        f"magnetometer ({MAX_FIELD_T:g} T)")
         try:
+            positions = on_bench("array frame's sensor positions", positions)
             scene = foxglove_view.field_scene(positions, field, self.field_scale, message.header.frame_id, stamp)
         except (ValueError, OverflowError) as error:
             return self._error("array", f"unusable array frame: {error}")

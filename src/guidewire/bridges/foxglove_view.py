@@ -71,6 +71,7 @@ def raw_image(height: int, width: int, encoding: str, step: int, data: bytes, fr
 def x_to(direction) -> tuple:
     """Quaternion (x, y, z, w) turning +x onto `direction` (an arrow primitive points along +x)."""
     direction = np.asarray(direction, float)
+    direction = direction / np.abs(direction).max()  # first by its largest component: squares of 1e200 overflow
     rotation, _ = Rotation.align_vectors([direction / np.linalg.norm(direction)], [[1.0, 0.0, 0.0]])
     return tuple(rotation.as_quat())
 
