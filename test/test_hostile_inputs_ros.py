@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 rclpy = pytest.importorskip("rclpy")
-from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
 
 from ros_support import (ROOT, START_S, node_args, ros, ros_environment, running, spin_until,  # noqa: E402,F401
                          tiny_weights)
@@ -296,23 +296,35 @@ def test_a_late_backlog_is_recorded_and_replayed_as_published_to_a_listener_that
 
     array = "/mag_array/frame"
     bag = tmp_path / "backlog"
-    recorded_counts = []
-    counting = node.create_subscription(DiagnosticArray, "/diagnostics", lambda message: recorded_counts.extend(
-        int(value.value) for status in message.status if status.hardware_id == "recorder/backlog"
+    reports = []  # (stamp, count) of the recorder's reports: each count is what it had written by then
+    counting = node.create_subscription(DiagnosticArray, "/diagnostics", lambda message: reports.extend(
+        (message.header.stamp.sec + 1e-9 * message.header.stamp.nanosec, int(value.value))
+        for status in message.status if status.hardware_id == "recorder/backlog"
         for value in status.values if value.key == f"messages {array}"), 10)
     driver = node_args("magnetometer_driver", "magnetometer_driver", {"rate_hz": 400.0, "marker_rate_hz": 0.0},
                        tmp_path)
     recorder = node_args("recorder", "recorder", {"topics": [array], "output": str(bag)}, tmp_path)
+    stall = 400  # frames the driver publishes while the recorder is stopped (about 1 s)
     with running(driver, domain, tmp_path / "driver.log"), \
             running(recorder, domain, tmp_path / "recorder.log") as recording:
-        # By the recorder's own count (its diagnostics), not by time: the stall once it records, the stop
-        # once it wrote the 800 frames the bag must hold (at 400 Hz a loaded machine's driver may drop samples).
-        assert spin_until(executor, lambda: recorded_counts and recorded_counts[-1] >= 200, START_S), \
+        # By counts, not by time (on a loaded machine the driver too may be starved): the stall once the
+        # recorder records; it ends once the driver published `stall` frames to this test's reader.
+        assert spin_until(executor, lambda: reports and reports[-1][1] >= 200, START_S), \
             (tmp_path / "recorder.log").read_text()
-        recording.send_signal(signal.SIGSTOP)  # a loaded machine stops the recorder for a while
-        spin_until(executor, lambda: False, 1.0)
+        during_stall = []
+        watching = node.create_subscription(MagnetometerArray, array, lambda _: during_stall.append(1),
+                                            QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE,
+                                                       durability=DurabilityPolicy.VOLATILE))
+        recording.send_signal(signal.SIGSTOP)
+        spin_until(executor, lambda: len(during_stall) >= stall, START_S)
+        resumed = time.time()
         recording.send_signal(signal.SIGCONT)
-        assert spin_until(executor, lambda: recorded_counts[-1] > 800, START_S), recorded_counts[-1]
+        node.destroy_subscription(watching)
+        # The first report made after the stall counts at least what the recorder had before it; the
+        # stalled frames are all written once it counts `stall` and 200 more than that (they come in order).
+        assert spin_until(executor, lambda: any(stamp > resumed for stamp, _ in reports), START_S)
+        after_stall = next(count for stamp, count in reports if stamp > resumed)
+        assert spin_until(executor, lambda: reports[-1][1] >= after_stall + stall + 200, START_S), reports[-1]
         stop(recording, tmp_path / "recorder.log")
     node.destroy_subscription(counting)
     with open(next(bag.glob("*.mcap")), "rb") as stream:
@@ -322,7 +334,7 @@ def test_a_late_backlog_is_recorded_and_replayed_as_published_to_a_listener_that
     logged, published, stamped = (times[:, k] * 1e-9 for k in range(3))
     assert len(times) > 800
     # The publication time is the driver's: close to its sample stamps (the sampler runs at most 0.1 s
-    # late before it drops), during the recorder's stop as well, whose frames were logged up to 1 s late.
+    # late before it drops), during the recorder's stop as well, whose frames were logged 1 s late or more.
     assert np.median(np.abs(published - stamped)) < 0.02 and np.abs(published - stamped).max() < 0.3
     assert (logged - published).max() > 0.7
 
