@@ -83,6 +83,22 @@ def spin_until(executor, predicate, timeout: float) -> bool:
     return predicate()
 
 
+def set_parameters(node, executor, target: str, **values) -> list:
+    """SetParameters on a node, one result per value, as `ros2 param set` does."""
+    from rcl_interfaces.srv import SetParameters
+    from rclpy.parameter import Parameter
+
+    client = node.create_client(SetParameters, f"/{target}/set_parameters")
+    try:
+        assert spin_until(executor, client.service_is_ready, 60), f"no /{target}/set_parameters"
+        future = client.call_async(SetParameters.Request(
+            parameters=[Parameter(name, value=value).to_parameter_msg() for name, value in values.items()]))
+        assert spin_until(executor, future.done, 30)
+        return future.result().results
+    finally:
+        node.destroy_client(client)
+
+
 def publish_until(executor, publisher, message, done, timeout: float, period_s: float = 0.5) -> bool:
     """Publish `message` every `period_s` until `done()`, as a camera would: a volatile writer delivers
     nothing to a reader it matches after the message, and the graph listing that reader (or the reader's

@@ -15,8 +15,8 @@ import yaml
 rclpy = pytest.importorskip("rclpy")
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
 
-from ros_support import (ROOT, START_S, node_args, ros, ros_environment, running, spin_until,  # noqa: E402,F401
-                         tiny_weights)
+from ros_support import (ROOT, START_S, node_args, ros, ros_environment, running, set_parameters,  # noqa: E402,F401
+                         spin_until, tiny_weights)
 from guidewire.bag import BagWriter  # noqa: E402
 
 SMALL_CAMERAS = {"bench": {"stereo": [
@@ -25,22 +25,6 @@ SMALL_CAMERAS = {"bench": {"stereo": [
      "position": [0.0, -0.40, 0.03], "up": [0.0, 0.0, 1.0]}]}}
 # What a clean stop must not print.
 FAULTS = ("Traceback", "ERROR", "Error", "error", "Exception")
-
-
-def set_parameters(node, executor, target: str, **values) -> list:
-    """SetParameters on a node, one result per value, as `ros2 param set` does."""
-    from rcl_interfaces.srv import SetParameters
-    from rclpy.parameter import Parameter
-
-    client = node.create_client(SetParameters, f"/{target}/set_parameters")
-    try:
-        assert spin_until(executor, client.service_is_ready, 60), f"no /{target}/set_parameters"
-        future = client.call_async(SetParameters.Request(
-            parameters=[Parameter(name, value=value).to_parameter_msg() for name, value in values.items()]))
-        assert spin_until(executor, future.done, 30)
-        return future.result().results
-    finally:
-        node.destroy_client(client)
 
 
 def stop(process, log_path, sig=signal.SIGINT) -> str:

@@ -9,7 +9,7 @@ rclpy = pytest.importorskip("rclpy")
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
 from scipy.spatial.transform import Rotation  # noqa: E402
 
-from ros_support import START_S, node_args, ros, running, spin_until  # noqa: E402,F401 (ros: fixture)
+from ros_support import START_S, node_args, ros, running, set_parameters, spin_until  # noqa: E402,F401 (ros: fixture)
 
 # On the twin's own wire (seed 7, default bench) with one camera view and masks from the classical
 # segmenter. With the one-view length slack (3ff75e6), 16 runs of 3 shapes here: per shape tip 0.15-6.5 mm,
@@ -25,6 +25,13 @@ def stamp(message) -> tuple[int, int]:
     return message.header.stamp.sec, message.header.stamp.nanosec
 
 
+def background_file(twin, folder):
+    """The background a lab records before the wire goes in, in the driver's file format."""
+    path = folder / "background.yaml"
+    path.write_text(yaml.safe_dump({"calibration": {"background": twin.magnetometer.recorded_background().tolist()}}))
+    return path
+
+
 def test_reconstruction_node_publishes_the_wire_near_ground_truth(ros):
     domain, node, executor, folder = ros
     from diagnostic_msgs.msg import DiagnosticArray
@@ -38,10 +45,7 @@ def test_reconstruction_node_publishes_the_wire_near_ground_truth(ros):
     from guidewire_ros.convert import pose_from_matrix, wire_points
 
     twin = DigitalTwin()
-    # The background a lab records before the wire goes in, in the driver's file format.
-    background = folder / "background.yaml"
-    background.write_text(yaml.safe_dump({"calibration": {"background":
-                                                          twin.magnetometer.recorded_background().tolist()}}))
+    background = background_file(twin, folder)
     shapes, clouds, tips, markers, diagnostics, frames = [], [], [], [], [], []
     reliable = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
     node.create_subscription(GuidewireShape, "guidewire/shape", shapes.append, reliable)
@@ -142,3 +146,38 @@ def test_reconstruction_node_publishes_the_wire_near_ground_truth(ros):
         pytest.approx((shape_tip.x, shape_tip.y, shape_tip.z), abs=1e-6)
     # No robot node runs here: the node says it took the inserted length from the bench's profile.
     assert any("bench's profile" in d.message for d in diagnostics)
+
+
+def test_follow_the_leader_is_switched_at_run_time_and_its_path_grows(ros):
+    """The leader path (a wire in a vessel) is off by default, switched on and off by SetParameters while
+    the node runs; on, its one-view fits say so and the path gathers a bin per new inserted length."""
+    domain, node, executor, folder = ros
+    from diagnostic_msgs.msg import DiagnosticArray
+
+    from guidewire.twin import DigitalTwin
+
+    reports = []
+    node.create_subscription(DiagnosticArray, "/diagnostics", lambda m: reports.extend(
+        {v.key: v.value for v in s.values} for s in m.status if "reconstruction" in s.name), 50)
+    background = background_file(DigitalTwin(), folder)
+    said = lambda key, test, since=0: any(test(r.get(key, "")) for r in reports[since:])  # noqa: E731
+    with running(node_args("magnetometer_driver", "magnetometer_driver", {"rate_hz": 100.0}, folder), domain,
+                 folder / "driver.log"), \
+            running(node_args("camera_capture", "stereo_capture", {"source": "sim_stereo", "rate_hz": 4.0}, folder),
+                    domain, folder / "camera.log"), \
+            running(node_args("reconstruction_node", "reconstruction", {"background_file": str(background)}, folder),
+                    domain, folder / "reconstruction.log"):
+        assert spin_until(executor, lambda: said("leader path bins", lambda v: v == "off"), 120), \
+            (folder / "reconstruction.log").read_text()
+        (switched_on,) = set_parameters(node, executor, "reconstruction", follow_the_leader=True)
+        assert switched_on.successful, switched_on.reason
+        (view,) = set_parameters(node, executor, "reconstruction", view="camera_side")
+        assert not view.successful and "follow_the_leader" in view.reason  # the one changeable, named
+        since = len(reports)
+        assert spin_until(executor, lambda: said("leader path bins", lambda v: v.isdigit() and int(v) >= 3, since)
+                          and said("method", lambda v: v == "physics + leader", since), 90), reports[-3:]
+        (switched_off,) = set_parameters(node, executor, "reconstruction", follow_the_leader=False)
+        assert switched_off.successful
+        since = len(reports)
+        assert spin_until(executor, lambda: said("leader path bins", lambda v: v == "off", since)
+                          and said("method", lambda v: v == "physics", since), 60), reports[-3:]

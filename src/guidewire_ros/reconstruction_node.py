@@ -29,7 +29,8 @@ from visualization_msgs.msg import Marker
 
 from guidewire.geometry import look_at_rotation, on_bench
 from guidewire.imaging import ImageFormatError
-from guidewire.reconstruction import FitSettings, ReconstructionError, WireMagnets, WirePrior, reconstruct
+from guidewire.reconstruction import (FitSettings, PathTrack, ReconstructionError, WireMagnets, WirePrior,
+                                      reconstruct, reconstruct_with_leader)
 from guidewire.reconstruction.frames import estimate_in_frame
 from guidewire.reconstruction.inputs import array_from_message, camera_from_info
 from guidewire.reconstruction.trust import TrustBounds, distrust_reasons, length_disagreement
@@ -85,6 +86,10 @@ class ReconstructionNode(Node):
         slop = declare(self, "slop_s", 0.02, "Largest stamp difference of a matched image and array frame")
         input_qos = qos_profile(declare(self, "input_qos", "sensor_data", "Subscription QoS"))
         output_qos = publisher_qos(self, default_depth=30)
+        # A wire in a vessel follows its tip; the bench twin's pre-curved free rod does not, so it is off there.
+        self.track = PathTrack() if declare(
+            self, "follow_the_leader", False, "One view: the path of the earlier tips is the body's prior (a wire "
+            "in a vessel; not a free rod, whose shape moves as it is pushed). Changeable at run time") else None
         self.diagnostics = Diagnostics(self, "reconstruction")
         try:
             config = load_bench_config(bench_config or None)
@@ -188,7 +193,7 @@ class ReconstructionNode(Node):
         self.create_timer(0.05, self._drain)
         self.create_timer(1.0 / declare(self, "status_rate_hz", 10.0, "guidewire/status rate, Hz"),
                           self._publish_status)
-        runtime_parameters(self, {})  # every setting is read once: a change is refused, with the reason
+        runtime_parameters(self, {"follow_the_leader": self._set_follow_the_leader})
         self.get_logger().info(f"reconstructing {image_topic} ({self.method}) with {array_topic}")
 
     def _load_background(self) -> np.ndarray:
@@ -359,6 +364,7 @@ class ReconstructionNode(Node):
         direction = np.asarray(g.entry_direction, float)
         prior = WirePrior(inserted_length=float(length), entry_point=np.asarray(g.entry_point, float),
                           entry_direction=direction / np.linalg.norm(direction), magnets=self.magnets)
+        track = self.track  # one path for this fit, whatever a parameter change does meanwhile
         try:
             if self.method == "learned":
                 view_image = image if image is not None else partners["image"]
@@ -366,6 +372,9 @@ class ReconstructionNode(Node):
                 if estimate is None:
                     return
                 method = "learned"
+            elif track is not None and method == "physics" and not second_views:
+                estimate = reconstruct_with_leader(track, camera, pixels, prior, array)
+                method = "physics + leader"
             else:
                 estimate = reconstruct(camera, pixels, prior, array, FitSettings(use_magnetics=method == "physics"),
                                        second_views)
@@ -407,11 +416,15 @@ class ReconstructionNode(Node):
                         "field residual rms (uT)": f"{estimate.field_rms * 1e6:.3f}",
                         "chi2 per dof": f"{estimate.chi2_per_dof:.2f}", "length (mm)": f"{estimate.length * 1000:.1f}",
                         "length prior (mm)": f"{float(length) * 1000:.1f}",
-                        "length prior from": "robot" if joints is not None else "bench profile"}
+                        "length prior from": "robot" if joints is not None else "bench profile",
+                        "leader path bins": len(track) if track is not None else "off"}
         if problems:
             self._say(WARN, "; ".join(problems))
         else:
             self.state = (OK, f"wire reconstructed ({method})")
+
+    def _set_follow_the_leader(self, on: bool) -> None:
+        self.track = PathTrack() if on else None  # a path is only as good as the tips seen since it started
 
     def _bench_profile(self):
         """The bench robot's programmed insertion profile, built on first use (twin imported only then)."""

@@ -96,9 +96,12 @@ class Lab:
         self.static_field = self.twin.magnetometer.background
 
     def case(self, truth: WireState, errors: LabErrors, seed: int, background_samples: int = 50,
-             images: dict | None = None) -> LabCase:
-        """`images` may carry already segmented images of this wire ({name: (image, centreline)})."""
+             images: dict | None = None, frame_seed: int | None = None) -> LabCase:
+        """`images` may carry already segmented images of this wire ({name: (image, centreline)}).
+        `frame_seed`: one frame of a sequence in the lab of `seed` (its errors, calibration and background),
+        with this frame's own sensor noise."""
         rng = np.random.default_rng([seed, 0x1AB])
+        frame_rng = rng if frame_seed is None else np.random.default_rng([frame_seed, 0x1AC])
         array = self.array
         count = len(self.positions)
         gain = 1.0 + rng.normal(0.0, errors.gain, (count, 3))
@@ -115,13 +118,13 @@ class Lab:
         # The static field at the shifted array: its gradient is what a mispositioned array sees.
         static = self.static_field if errors.array_position == 0 else self._static_at(true_positions)
 
-        def read(true_field, samples):
-            noisy = true_field[None] + rng.normal(0.0, array.noise_rms, (samples, count, 3))
+        def read(true_field, samples, noise_rng):
+            noisy = true_field[None] + noise_rng.normal(0.0, array.noise_rms, (samples, count, 3))
             counts, status = quantise(gain * noisy + offset, array)
             return counts * array.lsb, status
 
-        background_reads, _ = read(static, background_samples)
-        field, status = read(static + drift + wire, 1)
+        background_reads, _ = read(static, background_samples, rng)
+        field, status = read(static + drift + wire, 1, frame_rng)
         noise = array.noise_rms * np.sqrt(1.0 + 1.0 / background_samples)
 
         images = dict(images or {})
