@@ -16,7 +16,8 @@ Scored at the frames of inserted length 120-200 mm (the range of the static tabl
 Generators: `lumen` (default), guidewire.validation.insertion_sequence, written independently of the
 leader method: a wire relaxed inside a vessel's lumen at each step, so the body does not lie exactly on
 the tip's path. `prefix`: the first L of one guidewire.validation.vessel_wire, which follows its leader
-exactly (used only to choose the leader's settings, seeds 6000+).
+exactly (used only to choose the leader's settings, seeds 6000+). `twin`: the bench twin's free rod, which
+does not follow its leader (why the node keeps follow_the_leader off on the bench).
 """
 from __future__ import annotations
 
@@ -45,6 +46,11 @@ TARGETS = {"rmse": 1.0, "mae_z": 0.2, "hausdorff": 5.0}
 
 def sequence(generator: str, seed: int, guidewire) -> list[np.ndarray]:
     """The true centrelines (m) at each of LENGTHS."""
+    if generator == "twin":
+        from guidewire.twin.wire import GuidewireModel
+
+        model = GuidewireModel(guidewire, seed)
+        return [model.shape(length, 0.0).centreline for length in LENGTHS]
     if generator == "prefix":
         from guidewire.validation.vessel_wire import vessel_wire
 
@@ -60,7 +66,8 @@ def sequence(generator: str, seed: int, guidewire) -> list[np.ndarray]:
 
 
 def run_case(lab: Lab, generator: str, seed: int, magnets: WireMagnets, guidewire) -> dict:
-    """{method: [(inserted length, errors in mm, z coverage) per frame]}, frames that failed as None."""
+    """{method: [(inserted length, errors in mm, z coverage, path refused) per frame]}, frames that failed
+    with None."""
     track = PathTrack()
     rows = {method: [] for method in METHODS}
     for index, centreline in enumerate(sequence(generator, seed, guidewire)):
@@ -70,22 +77,26 @@ def run_case(lab: Lab, generator: str, seed: int, magnets: WireMagnets, guidewir
         prior = WirePrior(inserted_length=truth.length, entry_point=np.asarray(guidewire.entry_point),
                           entry_direction=np.asarray(guidewire.entry_direction), magnets=magnets)
         for method in METHODS:
+            refused = False
             try:
                 if method == "physics":
                     estimate = reconstruct(case.top_camera, case.top_centreline, prior, array)
                 elif method == "leader":
-                    estimate = reconstruct_with_leader(track, case.top_camera, case.top_centreline, prior, array)
+                    estimate, note = reconstruct_with_leader(track, case.top_camera, case.top_centreline, prior,
+                                                             array)
+                    refused = note.startswith("the wire is not")
                 else:
                     estimate = reconstruct(case.top_camera, case.top_centreline, prior, array,
                                            second_views=[(case.side_camera, case.side_centreline)])
             except ReconstructionError:
-                rows[method].append((truth.length, None, None))
+                rows[method].append((truth.length, None, None, False))
                 continue
             paired, samples, along = paired_samples(estimate.points, truth.centreline)
             cumulative = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(estimate.points, axis=0), axis=1))])
             coverage = float(np.mean(np.abs(paired[:, 2] - samples[:, 2]) <= 2 * np.interp(along, cumulative,
                                                                                            estimate.sigma)))
-            rows[method].append((truth.length, shape_errors(estimate.points, truth.centreline).as_mm(), coverage))
+            rows[method].append((truth.length, shape_errors(estimate.points, truth.centreline).as_mm(), coverage,
+                                 refused))
     return rows
 
 
@@ -98,8 +109,8 @@ def report(results: dict, args, command: str, seconds: float) -> str:
         f"({GENERATORS[args.generator]}), {len(LENGTHS)} frames each (40-200 mm, 4 mm steps), every lab error "
         "on (bench/bench_reconstruction_sequence.py's docstring). Means over the frames of 120-200 mm "
         f"inserted, mm; {seconds / 60:.0f} min on this 2-core machine.", "",
-        "| method | frames | RMSE | MAE | MAE_z | Hausdorff | tip | median tip | abs z err <= 2 sigma | failed |",
-        "|---|---|---|---|---|---|---|---|---|---|"]
+        "| method | frames | RMSE | MAE | MAE_z | Hausdorff | tip | median tip | abs z err <= 2 sigma | failed "
+        "| path refused |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for method, label in METHODS.items():
         frames = [row for case in results.values() for row in case[method] if row[0] >= SCORED_FROM - 1e-9]
         scored = [row for row in frames if row[1] is not None]
@@ -107,7 +118,8 @@ def report(results: dict, args, command: str, seconds: float) -> str:
         median_tip = np.median([row[1]["tip"] for row in scored])
         coverage = 100 * np.mean([row[2] for row in scored])
         lines.append(f"| {label} | {len(scored)} | " + " | ".join(f"{means[m]:.2f}" for m in METRICS)
-                     + f" | {median_tip:.2f} | {coverage:.0f} % | {len(frames) - len(scored)} |")
+                     + f" | {median_tip:.2f} | {coverage:.0f} % | {len(frames) - len(scored)} | "
+                     + (f"{sum(row[3] for row in scored)} |" if method == "leader" else "- |"))
     lines += ["", "Targets (issue 21): " + ", ".join(f"{k} <= {v:g} mm" for k, v in TARGETS.items())
               + " (and median tip <= 1 mm).", "",
               "## Per inserted length (RMSE mean over the cases, mm)", "",
@@ -125,7 +137,9 @@ def report(results: dict, args, command: str, seconds: float) -> str:
 GENERATORS = {"lumen": "guidewire.validation.insertion_sequence: a wire relaxed in a vessel lumen at each step, "
                        "written without reading the leader method",
               "prefix": "the first L of one guidewire.validation.vessel_wire: follows its leader exactly; "
-                        "tuning only"}
+                        "tuning only",
+              "twin": "the bench twin's pre-curved free rod (guidewire.twin.wire), whose whole shape moves as it "
+                      "is pushed: no leader to follow"}
 
 
 def main(argv=None) -> int:

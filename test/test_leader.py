@@ -33,6 +33,19 @@ def test_track_refuses_non_finite_tips_by_name():
         track.add(-0.01, [0.0, 0.0, 0.0], 0.001)
 
 
+def test_disagreement_weighs_only_the_points_a_fit_places_well():
+    track = PathTrack(LeaderSettings(lumen_sigma=0.001, placed_sigma=0.002, curvature_sigma=1e6))
+    for length in np.arange(0.02, 0.12, 0.002):
+        track.add(length, [length, 0.0, 0.0], 0.0003)
+    path = track.path(0.12)
+    line = np.column_stack([np.linspace(0.0, 0.12, 121), np.zeros(121), np.zeros(121)])
+    placed = np.full(121, 0.001)
+    assert track.disagreement(path, line, placed, 0.12) < 0.2
+    lifted = line + [0.0, 0.0, 0.005]  # 5 mm off the path: (5 / hypot(1, ~1))^2, about 12
+    assert track.disagreement(path, lifted, placed, 0.12) > 8
+    assert track.disagreement(path, lifted, np.full(121, 0.01), 0.12) == 0.0  # nothing placed well enough
+
+
 def test_a_misplaced_tip_does_not_bend_the_path():
     """A fit that went wrong by 20 mm among tips on a straight line: the path stays on the line."""
     track = PathTrack()
@@ -62,9 +75,10 @@ def test_the_path_of_earlier_tips_places_a_one_view_wire_that_follows_its_leader
         array = ArrayField(case.sensor_positions, case.field, case.background, case.noise, case.status == 0)
         prior = WirePrior(inserted_length=truth.length, entry_point=np.asarray(g.entry_point),
                           entry_direction=np.asarray(g.entry_direction), magnets=magnets)
-        following = reconstruct_with_leader(track, case.top_camera, case.top_centreline, prior, array)
+        following, note = reconstruct_with_leader(track, case.top_camera, case.top_centreline, prior, array)
+        assert note in ("no path yet", ""), (index, note)  # a wire that follows its tip: the path is never refused
     alone = reconstruct(case.top_camera, case.top_centreline, prior, array)
     with_path, without = shape_errors(following.points, truth.centreline), shape_errors(alone.points, truth.centreline)
     print("with the path:", with_path.as_mm(), "alone:", without.as_mm())
-    assert len(track) >= 15
+    assert len(track) >= 15 and note == ""
     assert with_path.rmse < 0.6 * without.rmse and with_path.rmse < 0.0025

@@ -365,6 +365,7 @@ class ReconstructionNode(Node):
         prior = WirePrior(inserted_length=float(length), entry_point=np.asarray(g.entry_point, float),
                           entry_direction=direction / np.linalg.norm(direction), magnets=self.magnets)
         track = self.track  # one path for this fit, whatever a parameter change does meanwhile
+        leader_note = ""
         try:
             if self.method == "learned":
                 view_image = image if image is not None else partners["image"]
@@ -373,7 +374,7 @@ class ReconstructionNode(Node):
                     return
                 method = "learned"
             elif track is not None and method == "physics" and not second_views:
-                estimate = reconstruct_with_leader(track, camera, pixels, prior, array)
+                estimate, leader_note = reconstruct_with_leader(track, camera, pixels, prior, array)
                 method = "physics + leader"
             else:
                 estimate = reconstruct(camera, pixels, prior, array, FitSettings(use_magnetics=method == "physics"),
@@ -418,6 +419,8 @@ class ReconstructionNode(Node):
                         "length prior (mm)": f"{float(length) * 1000:.1f}",
                         "length prior from": "robot" if joints is not None else "bench profile",
                         "leader path bins": len(track) if track is not None else "off"}
+        if leader_note:
+            self.details["leader path"] = leader_note
         if problems:
             self._say(WARN, "; ".join(problems))
         else:

@@ -41,6 +41,13 @@ class LeaderSettings:
     # 1/m, the spread of the path's curvature about straight: a vessel wire turns at up to about 60 1/m
     curvature_sigma: float = 60.0
     min_sigma: float = 0.0003  # m: a fit's tip sigma is never trusted below this
+    placed_sigma: float = 0.002  # m: where a frame's own fit is this certain, it can check the path
+    # Mean squared normalised distance between the path and the frames' own well-placed points (averaged
+    # over recent frames, a weight of disagreement_memory each) beyond which the wire is taken not to follow
+    # its tip. On the tuning insertions single frames reached 3.1 on wires that follow their tip (prefix
+    # generator, seeds 6000-6001) and 1-14 on the twin's free rod (seeds 7-8).
+    max_disagreement: float = 3.0
+    disagreement_memory: float = 0.3
 
 
 class PathTrack:
@@ -55,12 +62,14 @@ class PathTrack:
         self.settings = settings
         # bin -> weighted sums of the tip positions and of their inserted lengths, and the sum of the weights
         self._bins: dict[int, tuple[np.ndarray, float, float]] = {}
+        self.recent_disagreement = 0.0
 
     def __len__(self) -> int:
         return len(self._bins)
 
     def clear(self) -> None:
         self._bins.clear()
+        self.recent_disagreement = 0.0
 
     def add(self, inserted_length: float, tip_position, tip_sigma: float) -> None:
         """Record a fit's tip (m, 1-sigma m) seen with the wire inserted `inserted_length` m."""
@@ -72,6 +81,28 @@ class PathTrack:
         key = int(inserted_length // self.settings.bin_length)
         positions, lengths, weights = self._bins.get(key, (np.zeros(3), 0.0, 0.0))
         self._bins[key] = (positions + weight * position, lengths + weight * inserted_length, weights + weight)
+
+    def follows(self, path: LeaderPath, points, sigma, inserted_length: float) -> bool:
+        """Whether the wire still follows its tip: this frame's disagreement with the path folded into the
+        recent ones, within max_disagreement. A spike of one frame does not refuse the path; a wire whose
+        shape moves away from it (a free rod) does within a few frames."""
+        memory = self.settings.disagreement_memory
+        now = self.disagreement(path, points, sigma, inserted_length)
+        self.recent_disagreement = (1 - memory) * self.recent_disagreement + memory * now
+        return self.recent_disagreement <= self.settings.max_disagreement
+
+    def disagreement(self, path: LeaderPath, points, sigma, inserted_length: float) -> float:
+        """Mean squared distance, in units of the combined 1-sigma, between `path` and a fit's points (entry
+        -> tip, arc lengths scaled to `inserted_length`) where the fit is within placed_sigma; 0 when none is."""
+        points, sigma = np.asarray(points, float), np.asarray(sigma, float)
+        along = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(points, axis=0), axis=1))])
+        along *= inserted_length / along[-1]
+        placed = (sigma <= self.settings.placed_sigma) & (along >= path.along[0]) & (along <= path.along[-1])
+        if not placed.any():
+            return 0.0
+        on_path = np.column_stack([np.interp(along[placed], path.along, path.positions[:, i]) for i in range(3)])
+        combined = np.hypot(sigma[placed], np.interp(along[placed], path.along, path.sigma))
+        return float(np.mean((np.linalg.norm(points[placed] - on_path, axis=1) / combined) ** 2))
 
     def path(self, inserted_length: float) -> LeaderPath | None:
         """The prior for a wire inserted `inserted_length` m: the bins short of its distal section; None when

@@ -227,16 +227,26 @@ def reconstruct(camera: PinholeCamera, centreline_px: np.ndarray, prior: WirePri
 
 
 def reconstruct_with_leader(track: PathTrack, camera: PinholeCamera, centreline_px: np.ndarray, prior: WirePrior,
-                            array: ArrayField | None, settings: FitSettings = FitSettings()) -> WireEstimate:
-    """One view over an insertion: the fit with the path of the earlier tips as the body's prior (leader.py).
-    This frame's own fit, without that prior so that nothing is counted twice, adds its tip to the track."""
+                            array: ArrayField | None, settings: FitSettings = FitSettings()
+                            ) -> tuple[WireEstimate, str]:
+    """One view over an insertion: the fit with the path of the earlier tips as the body's prior (leader.py),
+    and a note, empty when the path was used. This frame's own fit, without that prior so that nothing is
+    counted twice, adds its tip to the track; where that fit places the wire well (its 1-sigma within
+    LeaderSettings.placed_sigma: near the magnets) and the path keeps disagreeing (PathTrack.follows), the
+    wire has not followed its tip (a free rod, or a wire that left the vessel) and the frame's own fit is
+    returned instead."""
     if prior.inserted_length < track.settings.distal_free:
         track.clear()  # withdrawn: the next insertion may take another way
-    with_path = replace(prior, path=track.path(prior.inserted_length))
+    path = track.path(prior.inserted_length)
     alone = reconstruct(camera, centreline_px, prior, array, settings)
     if alone.converged:
         track.add(prior.inserted_length, alone.tip_position, alone.tip_sigma)
-    return reconstruct(camera, centreline_px, with_path, array, settings) if with_path.path is not None else alone
+    if path is None:
+        return alone, "no path yet"
+    if not track.follows(path, alone.points, alone.sigma, prior.inserted_length):
+        return alone, (f"the wire is not where its tip has been (mean squared normalised distance "
+                       f"{track.recent_disagreement:.1f} where the field places it): fitted without the path")
+    return reconstruct(camera, centreline_px, replace(prior, path=path), array, settings), ""
 
 
 def _chi2_per_dof(result) -> float:
