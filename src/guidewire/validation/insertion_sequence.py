@@ -273,10 +273,10 @@ class _Tip:
             self.kappa = rng.uniform(0.7, 1.0) * _KAPPA_REST
             self.bend = self.length
         # friction over EI: per length along the wire (1/m^3) and on the tip (1/m^2)
-        # (a 0.014 inch nitinol wire has EI ~ 2.4e-5 N m^2: 0.024-0.12 N/m and 2.4-12 mN; much more
+        # (a 0.014 inch nitinol wire has EI ~ 2.4e-5 N m^2: 0.12-0.72 N/m and 12-72 mN; much more
         # and the compression N would buckle it in the lumen into curvatures ~sqrt(2 N / EI) over the bound)
-        self.friction = math.exp(rng.uniform(math.log(1e3), math.log(5e3)))
-        self.tip_force = math.exp(rng.uniform(math.log(1e2), math.log(5e2)))
+        self.friction = math.exp(rng.uniform(math.log(5e3), math.log(3e4)))
+        self.tip_force = math.exp(rng.uniform(math.log(5e2), math.log(3e3)))
 
 
 @dataclass
