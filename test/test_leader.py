@@ -1,9 +1,15 @@
-"""Follow-the-leader (guidewire.reconstruction.leader): the track of earlier tips and the fit that uses it."""
+"""Follow-the-leader (guidewire.reconstruction.leader): the track of earlier tips, the fit that uses it and
+the command line over the case folders of one insertion."""
+import subprocess
+import sys
+
 import numpy as np
 import pytest
+import yaml
 
 from guidewire.reconstruction import (ArrayField, LeaderSettings, PathTrack, WireMagnets, WirePrior, reconstruct,
                                       reconstruct_with_leader, shape_errors)
+from guidewire.reconstruction.case import write_case
 from guidewire.twin.config import load_bench_config
 from guidewire.twin.lab import Lab, LabErrors, wire_state_from_centreline
 from guidewire.validation.vessel_wire import vessel_wire
@@ -82,3 +88,32 @@ def test_the_path_of_earlier_tips_places_a_one_view_wire_that_follows_its_leader
     print("with the path:", with_path.as_mm(), "alone:", without.as_mm())
     assert len(track) >= 15 and note == ""
     assert with_path.rmse < 0.6 * without.rmse and with_path.rmse < 0.0025
+
+
+def test_command_line_follows_the_leader_over_case_folders_of_one_insertion(tmp_path):
+    """Frames of one insertion as case folders, one result per frame; the path carried from frame to frame."""
+    config = load_bench_config()
+    g = config.guidewire
+    lab, magnets = Lab(config), WireMagnets.of_guidewire(g)
+    wire = vessel_wire(6002, 0.1, entry_point=g.entry_point, entry_direction=g.entry_direction)
+    along = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(wire.centreline, axis=0), axis=1))])
+    folders, track = [], PathTrack()
+    for index, length in enumerate(np.arange(0.04, 0.1001, 0.006)):
+        truth = wire_state_from_centreline(wire.centreline[along <= length + 1e-9], g.diameter)
+        case = lab.case(truth, LabErrors.typical(), 6002, frame_seed=index,
+                        images={"camera_side": (None, None)})
+        prior = WirePrior(inserted_length=truth.length, entry_point=np.asarray(g.entry_point),
+                          entry_direction=np.asarray(g.entry_direction), magnets=magnets)
+        array = ArrayField(case.sensor_positions, case.field, case.background, case.noise, case.status == 0)
+        folders.append(tmp_path / f"frame_{index:02d}")
+        write_case(folders[-1], case.top_camera, case.top_image, prior, array)
+        in_process, _ = reconstruct_with_leader(track, case.top_camera, case.top_centreline, prior, array)
+    done = subprocess.run([sys.executable, "-m", "guidewire.reconstruction", *map(str, folders), "--out",
+                           str(tmp_path / "shapes"), "--follow-the-leader"], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    results = [yaml.safe_load((tmp_path / "shapes" / f"{folder.name}.yaml").read_text()) for folder in folders]
+    assert all(result["method"] == "physics + leader" for result in results)
+    assert results[0]["note"] == "no path yet" and "note" not in results[-1]  # the last frame used the path
+    # The same fits as in this process (the images written and read back, segmented alike).
+    np.testing.assert_allclose(results[-1]["centreline"], in_process.points, atol=1e-6)
