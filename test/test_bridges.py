@@ -191,6 +191,9 @@ def test_foxglove_messages():
                                   arrow.pose.orientation.w]).apply([1.0, 0.0, 0.0])
     np.testing.assert_allclose(rotated, [0.0, 0.0, 1.0], atol=1e-9)
     assert arrow.shaft_length + arrow.head_length == pytest.approx(0.01)
+    # A direction whose squares overflow (a corrupt frame the bridge refuses, drawn here directly) still turns.
+    np.testing.assert_allclose(Rotation.from_quat(foxglove_view.x_to([0.0, 1e200, 0.0])).apply([1.0, 0.0, 0.0]),
+                               [0.0, 1.0, 0.0], atol=1e-9)
     image = decode_local(foxglove_view.raw_image(2, 3, "mono8", 3, bytes(range(6)), "xray_source", 5))
     assert (image.width, image.height, image.encoding, image.step, image.data) == (3, 2, "mono8", 3, bytes(range(6)))
     with pytest.raises(ValueError, match="server"):
