@@ -56,7 +56,7 @@ class PathTrack:
     Each frame's own fit (without this prior, so that nothing is counted twice) adds its tip, weighted by
     its inverse variance: the tip carries the strongest magnet and is the best placed point of a one-view
     fit. Adding its body points as well, or those at the other magnets, did worse on the tuning sequences
-    (RMSE 1.4 -> 2.4 and 1.6 mm): their sigmas understate their errors."""
+    (RMSE 1.4 -> 2.4 and 1.6 mm, unsmoothed, lumen_sigma 1.5 mm): their sigmas understate their errors."""
 
     def __init__(self, settings: LeaderSettings = LeaderSettings()):
         self.settings = settings
@@ -114,21 +114,23 @@ class PathTrack:
             return None
         positions, lengths, weights = (np.array([self._bins[k][i] for k in keys]) for i in range(3))
         along, seen, seen_sigma = lengths / weights, positions / weights[:, None], weights ** -0.5
-        smooth, smooth_sigma = _robust_smooth(along, seen, seen_sigma, settings.curvature_sigma)
+        smooth, smooth_sigma = _robust_smooth(along, seen, seen_sigma, settings.curvature_sigma,
+                                              settings.bin_length / 2)
         return LeaderPath(along=along, positions=smooth, sigma=np.hypot(smooth_sigma, settings.lumen_sigma))
 
 
-def _robust_smooth(along, seen, sigma, curvature_sigma, rounds: int = 5, huber: float = 2.0):
+def _robust_smooth(along, seen, sigma, curvature_sigma, min_spacing, rounds: int = 5, huber: float = 2.0):
     """The path through the binned sightings that a wire can take: weighted least squares with a prior on
     its curvature (second differences over arc length), the sightings' weights cut by Huber's rule so
     a fit that went wrong (a far tip misplaced by centimetres) does not bend it. (m, m): positions, 1-sigma."""
     count = len(along)
     if count < 3:
         return seen, sigma
-    # Second differences of unevenly spaced points, each scaled to curvature (1/m) and then by its prior.
+    # Second differences of unevenly spaced points, each scaled to curvature (1/m) and then by its prior;
+    # spacings floored at `min_spacing` (two bins' means can lie a hair apart, which would make it stiff).
     rows = np.zeros((count - 2, count))
     for j in range(count - 2):
-        left, right = along[j + 1] - along[j], along[j + 2] - along[j + 1]
+        left, right = max(along[j + 1] - along[j], min_spacing), max(along[j + 2] - along[j + 1], min_spacing)
         rows[j, j:j + 3] = np.array([2 / (left * (left + right)), -2 / (left * right), 2 / (right * (left + right))])
     smoothness = rows.T @ rows / curvature_sigma ** 2
     weights = sigma ** -2.0
