@@ -215,23 +215,24 @@ def reconstruct(camera: PinholeCamera, centreline_px: np.ndarray, prior: WirePri
     # 10 mm RMSE at chi2/dof 1.6, 0.5 mm from the triangulation at 0.6).
     from guidewire.reconstruction.stereo import triangulate_wire  # stereo.py imports this module
 
+    def fitted(x0):
+        return least_squares(problem.residuals, x0, method="lm", x_scale="jac", max_nfev=100 * len(x0))
+
     flat = problem.start()
-    fitted = lambda x0: least_squares(problem.residuals, x0, method="lm", x_scale="jac",  # noqa: E731
-                                      max_nfev=100 * len(flat))
-    starts = [flat]
+    first = flat
     if second_views:
         try:
             triangulated = triangulate_wire(camera, pixels, *second_views[0], prior.entry_point)
-            starts = [np.concatenate([_coefficients_along(problem, triangulated), flat[problem.knots:]])]
+            first = np.concatenate([_coefficients_along(problem, triangulated), flat[problem.knots:]])
         except ReconstructionError:
             pass  # views that do not triangulate start flat
-    result = fitted(starts[0])
+    result = fitted(first)
     if second_views and _chi2_per_dof(result) > settings.restart_chi2:
         # Still a poor fit: restart from the one-view fit (field, length, entry: no folds from the second
         # view) and, if not started so, flat; the lowest cost wins.
         one_view = reconstruct(camera, pixels, prior, array, settings).points
-        for x0 in [np.concatenate([_coefficients_along(problem, one_view), flat[problem.knots:]])] + \
-                ([flat] if starts[0] is not flat else []):
+        restarts = [np.concatenate([_coefficients_along(problem, one_view), flat[problem.knots:]])]
+        for x0 in restarts + ([flat] if first is not flat else []):
             again = fitted(x0)
             result = again if again.cost < result.cost else result
     return _estimate(problem, result)
