@@ -418,7 +418,8 @@ class ReconstructionNode(Node):
                         "chi2 per dof": f"{estimate.chi2_per_dof:.2f}", "length (mm)": f"{estimate.length * 1000:.1f}",
                         "length prior (mm)": f"{float(length) * 1000:.1f}",
                         "length prior from": "robot" if joints is not None else "bench profile",
-                        "leader path bins": len(track) if track is not None else "off"}
+                        "leader path bins": "off" if track is None else
+                        "not used with two views" if second_views else len(track)}
         if leader_note:
             self.details["leader path"] = leader_note
         if problems:
