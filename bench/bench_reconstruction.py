@@ -24,7 +24,7 @@ import numpy as np
 
 from guidewire.reconstruction import (ArrayField, FitSettings, ReconstructionError, WireMagnets, WirePrior,
                                       fit_tip_magnet, reconstruct, shape_errors, triangulate_wire)
-from guidewire.reconstruction.metrics import paired_samples
+from guidewire.reconstruction.metrics import z_coverage
 from guidewire.twin.config import load_bench_config
 from guidewire.twin.wire import GuidewireModel
 from guidewire.twin.lab import LAB_ERRORS, Lab, LabErrors, wire_state_from_centreline
@@ -136,11 +136,7 @@ def main(argv=None) -> int:
             for method, fractions in coverage.items():
                 estimate = results[method][0]
                 if label == "all together" and estimate is not None:
-                    paired, samples, along = paired_samples(estimate.points, truth.centreline)
-                    cumulative = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(estimate.points, axis=0),
-                                                                                 axis=1))])
-                    sigma = np.interp(along, cumulative, estimate.sigma)
-                    fractions.append(np.mean(np.abs(paired[:, 2] - samples[:, 2]) <= 2 * sigma))
+                    fractions.append(z_coverage(estimate.points, estimate.sigma, truth.centreline))
             if label == "all together" and results["physics"][0] is not None and len(examples) < 4:
                 examples.append((seed, truth.centreline, {m: results[m][0] for m in ("physics", "image_only",
                                                                                      "stereo")}))

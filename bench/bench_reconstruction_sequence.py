@@ -30,7 +30,8 @@ import numpy as np
 
 from guidewire.reconstruction import (ArrayField, PathTrack, ReconstructionError, WireMagnets, WirePrior, reconstruct,
                                       reconstruct_with_leader, shape_errors)
-from guidewire.reconstruction.metrics import paired_samples
+from guidewire.reconstruction.metrics import z_coverage
+from guidewire.reconstruction.views import arc_lengths
 from guidewire.twin.config import load_bench_config
 from guidewire.twin.lab import Lab, LabErrors, wire_state_from_centreline
 
@@ -56,7 +57,7 @@ def sequence(generator: str, seed: int, guidewire) -> list[np.ndarray]:
 
         wire = vessel_wire(seed, LENGTHS[-1], entry_point=guidewire.entry_point,
                            entry_direction=guidewire.entry_direction)
-        along = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(wire.centreline, axis=0), axis=1))])
+        along = arc_lengths(wire.centreline)
         return [wire.centreline[along <= length + 1e-9] for length in LENGTHS]
     from guidewire.validation.insertion_sequence import insertion_sequence
 
@@ -91,10 +92,7 @@ def run_case(lab: Lab, generator: str, seed: int, magnets: WireMagnets, guidewir
             except ReconstructionError:
                 rows[method].append((truth.length, None, None, False))
                 continue
-            paired, samples, along = paired_samples(estimate.points, truth.centreline)
-            cumulative = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(estimate.points, axis=0), axis=1))])
-            coverage = float(np.mean(np.abs(paired[:, 2] - samples[:, 2]) <= 2 * np.interp(along, cumulative,
-                                                                                           estimate.sigma)))
+            coverage = z_coverage(estimate.points, estimate.sigma, truth.centreline)
             rows[method].append((truth.length, shape_errors(estimate.points, truth.centreline).as_mm(), coverage,
                                  refused))
     return rows

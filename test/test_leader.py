@@ -10,6 +10,7 @@ import yaml
 from guidewire.reconstruction import (ArrayField, LeaderSettings, PathTrack, WireMagnets, WirePrior, reconstruct,
                                       reconstruct_with_leader, shape_errors)
 from guidewire.reconstruction.case import write_case
+from guidewire.reconstruction.views import arc_lengths
 from guidewire.twin.config import load_bench_config
 from guidewire.twin.lab import Lab, LabErrors, wire_state_from_centreline
 from guidewire.validation.vessel_wire import vessel_wire
@@ -73,7 +74,7 @@ def test_the_path_of_earlier_tips_places_a_one_view_wire_that_follows_its_leader
     g = config.guidewire
     lab, magnets = Lab(config), WireMagnets.of_guidewire(g)
     wire = vessel_wire(6001, 0.12, entry_point=g.entry_point, entry_direction=g.entry_direction)
-    along = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(wire.centreline, axis=0), axis=1))])
+    along = arc_lengths(wire.centreline)
     track = PathTrack()
     for index, length in enumerate(np.arange(0.04, 0.1201, 0.004)):
         truth = wire_state_from_centreline(wire.centreline[along <= length + 1e-9], g.diameter)
@@ -96,7 +97,7 @@ def test_command_line_follows_the_leader_over_case_folders_of_one_insertion(tmp_
     g = config.guidewire
     lab, magnets = Lab(config), WireMagnets.of_guidewire(g)
     wire = vessel_wire(6002, 0.1, entry_point=g.entry_point, entry_direction=g.entry_direction)
-    along = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(wire.centreline, axis=0), axis=1))])
+    along = arc_lengths(wire.centreline)
     folders, track = [], PathTrack()
     for index, length in enumerate(np.arange(0.04, 0.1001, 0.006)):
         truth = wire_state_from_centreline(wire.centreline[along <= length + 1e-9], g.diameter)

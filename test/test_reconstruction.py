@@ -10,7 +10,8 @@ import yaml
 from guidewire.reconstruction import (ArrayField, FitSettings, ReconstructionError, WireMagnets, WirePrior,
                                       fit_tip_magnet, reconstruct, shape_errors, triangulate_wire, wire_field)
 from guidewire.reconstruction.case import load_case, write_case
-from guidewire.reconstruction.metrics import paired_samples
+from guidewire.reconstruction.metrics import paired_samples, z_coverage
+from guidewire.reconstruction.views import arc_lengths
 from guidewire.twin.config import load_bench_config
 from guidewire.twin.lab import Lab, LabErrors, wire_state_from_centreline
 from guidewire.validation.vessel_wire import vessel_wire
@@ -34,6 +35,15 @@ def _case(bench, seed, errors=LabErrors(), length=0.13):
                       entry_direction=np.asarray(g.entry_direction), magnets=magnets)
     array = ArrayField(case.sensor_positions, case.field, case.background, case.noise, case.status == 0)
     return truth, case, prior, array
+
+
+def test_z_coverage_counts_points_whose_height_error_is_within_two_sigma():
+    truth = np.column_stack([np.linspace(0.0, 0.1, 101), np.zeros(101), np.zeros(101)])
+    lifted = truth + [0.0, 0.0, 0.001]
+    assert z_coverage(lifted, np.full(101, 0.0006), truth) == 1.0
+    assert z_coverage(lifted, np.full(101, 0.0004), truth) == 0.0
+    half = np.where(truth[:, 0] < 0.05, 0.0006, 0.0004)
+    assert z_coverage(lifted, half, truth) == pytest.approx(0.5, abs=0.02)
 
 
 def test_dipole_rows_match_magpylibs_exact_cylinder_at_sensor_distances():
@@ -94,8 +104,7 @@ def test_one_view_z_with_the_length_slack_and_an_honest_sigma(bench):
         slack_rmse.append(shape_errors(fused.points, truth.centreline).rmse)
         hard_rmse.append(shape_errors(hard.points, truth.centreline).rmse)
         paired, samples, along = paired_samples(fused.points, truth.centreline)
-        cumulative = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(fused.points, axis=0), axis=1))])
-        sigma = np.interp(along, cumulative, fused.sigma)
+        sigma = np.interp(along, arc_lengths(fused.points), fused.sigma)
         covered.append(np.abs(paired[:, 2] - samples[:, 2]) <= 2 * sigma)
     assert np.mean(slack_rmse) < 0.8 * np.mean(hard_rmse)
     assert np.mean(np.concatenate(covered)) >= 0.9

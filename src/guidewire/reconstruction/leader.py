@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from guidewire.reconstruction.views import arc_lengths, points_at, polyline_length
+
 
 @dataclass(frozen=True)
 class LeaderPath:
@@ -95,12 +97,11 @@ class PathTrack:
         """Mean squared distance, in units of the combined 1-sigma, between `path` and a fit's points (entry
         -> tip, arc lengths scaled to `inserted_length`) where the fit is within placed_sigma; 0 when none is."""
         points, sigma = np.asarray(points, float), np.asarray(sigma, float)
-        along = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(points, axis=0), axis=1))])
-        along *= inserted_length / along[-1]
+        along = arc_lengths(points) * (inserted_length / polyline_length(points))
         placed = (sigma <= self.settings.placed_sigma) & (along >= path.along[0]) & (along <= path.along[-1])
         if not placed.any():
             return 0.0
-        on_path = np.column_stack([np.interp(along[placed], path.along, path.positions[:, i]) for i in range(3)])
+        on_path = points_at(path.positions, path.along, along[placed])
         combined = np.hypot(sigma[placed], np.interp(along[placed], path.along, path.sigma))
         return float(np.mean((np.linalg.norm(points[placed] - on_path, axis=1) / combined) ** 2))
 

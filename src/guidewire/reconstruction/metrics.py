@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy.spatial.distance import directed_hausdorff
 
-from guidewire.reconstruction.views import resample_by_spacing
+from guidewire.reconstruction.views import arc_lengths, points_at, resample_by_spacing
 
 
 @dataclass(frozen=True)
@@ -34,12 +34,18 @@ def paired_samples(estimate: np.ndarray, truth: np.ndarray, spacing: float = 0.0
     """The correspondence rule: (estimate points paired, truth samples every `spacing`, arc length of
     each pair from the entry along the estimate, clamped to its length)."""
     truth_samples = resample_by_spacing(np.asarray(truth, float), spacing)
-    along = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(truth_samples, axis=0), axis=1))])
     estimate = np.asarray(estimate, float)
-    cumulative = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(estimate, axis=0), axis=1))])
-    clamped = np.clip(along, 0.0, cumulative[-1])
-    paired = np.column_stack([np.interp(clamped, cumulative, estimate[:, i]) for i in range(3)])
-    return paired, truth_samples, clamped
+    cumulative = arc_lengths(estimate)
+    clamped = np.clip(arc_lengths(truth_samples), 0.0, cumulative[-1])
+    return points_at(estimate, cumulative, clamped), truth_samples, clamped
+
+
+def z_coverage(estimate: np.ndarray, sigma: np.ndarray, truth: np.ndarray) -> float:
+    """Fraction of the paired points (paired_samples) whose |z error| is within 2 of the estimate's
+    1-sigma there: about 95 % for an honest sigma."""
+    paired, samples, along = paired_samples(estimate, truth)
+    sigma_there = np.interp(along, arc_lengths(np.asarray(estimate, float)), sigma)
+    return float(np.mean(np.abs(paired[:, 2] - samples[:, 2]) <= 2 * sigma_there))
 
 
 def shape_errors(estimate: np.ndarray, truth: np.ndarray, spacing: float = 0.001) -> ShapeErrors:

@@ -30,8 +30,8 @@ from scipy.spatial.transform import Rotation
 from guidewire.geometry import PinholeCamera
 from guidewire.reconstruction.leader import LeaderPath, PathTrack
 from guidewire.reconstruction.magnets import WireMagnets, wire_field
-from guidewire.reconstruction.views import (optical_depth, orient_from_entry, pixel_rays, polyline_length,
-                                            resample_by_spacing, resample_polyline)
+from guidewire.reconstruction.views import (arc_lengths, optical_depth, orient_from_entry, pixel_rays,
+                                            points_at, polyline_length, resample_by_spacing, resample_polyline)
 
 
 class ReconstructionError(ValueError):
@@ -169,8 +169,7 @@ class _Problem:
             # Each path point against the curve's point at the same arc length from the entry (the curve's
             # end stands in for path points beyond a curve that came out short). Pairing by nearest point
             # instead, or a finer spline, did worse on the tuning sequences (RMSE 1.3 -> 1.8-2.1 mm).
-            along = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(points, axis=0), axis=1))])
-            at = np.column_stack([np.interp(prior.path.along, along, points[:, i]) for i in range(3)])
+            at = points_at(points, arc_lengths(points), prior.path.along)
             terms.append(((at - prior.path.positions) / prior.path.sigma[:, None]).ravel())
         for camera, tree in self.second_views:
             # Distance of each projected point to that view's centreline (its nearest densified point).
@@ -264,7 +263,7 @@ def reconstruct_with_leader(track: PathTrack, camera: PinholeCamera, centreline_
 def _coefficients_along(problem: _Problem, points: np.ndarray) -> np.ndarray:
     """Depth-spline coefficients of the curve through `points` (entry -> tip), matched by arc-length fraction."""
     depths = problem.camera.to_camera(points)[:, 2]
-    along = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(points, axis=0), axis=1))])
+    along = arc_lengths(points)
     station_depths = np.interp(problem.fraction * along[-1], along, depths)
     return np.linalg.lstsq(problem.basis, station_depths, rcond=None)[0]
 
@@ -292,9 +291,7 @@ def _estimate(problem: _Problem, result) -> WireEstimate:
     # on the tuning seeds, 94 % with this one (no calibration factor).
     sigma_station = np.maximum(np.sqrt(depth_var * ray_norm2), lateral)
     dense = resample_by_spacing(points, 0.001)
-    station_along = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(points, axis=0), axis=1))])
-    dense_along = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(dense, axis=0), axis=1))])
-    sigma = np.interp(dense_along, station_along, sigma_station)
+    sigma = np.interp(arc_lengths(dense), arc_lengths(points), sigma_station)
     tip_direction = dense[-1] - dense[-3]
     tip_direction /= np.linalg.norm(tip_direction)
     if problem.magnet_count:

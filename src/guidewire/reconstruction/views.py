@@ -26,14 +26,21 @@ def orient_from_entry(pixels: np.ndarray, entry_pixel: np.ndarray) -> np.ndarray
     return pixels
 
 
+def arc_lengths(points: np.ndarray) -> np.ndarray:
+    """Arc length of each point of a polyline from its first, in the points' own unit."""
+    return np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(points, axis=0), axis=1))])
+
+
+def points_at(points: np.ndarray, along: np.ndarray, at) -> np.ndarray:
+    """The polyline's points at arc lengths `at` (`along`: its points' arc lengths), clamped to its ends."""
+    return np.column_stack([np.interp(at, along, points[:, i]) for i in range(points.shape[1])])
+
+
 def resample_polyline(points: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
     """`count` points at equal arc length along a polyline, and their arc-length fraction 0..1."""
-    segment = np.linalg.norm(np.diff(points, axis=0), axis=1)
-    along = np.concatenate([[0.0], np.cumsum(segment)])
+    along = arc_lengths(points)
     fraction = np.linspace(0.0, 1.0, count)
-    target = fraction * along[-1]
-    resampled = np.column_stack([np.interp(target, along, points[:, i]) for i in range(points.shape[1])])
-    return resampled, fraction
+    return points_at(points, along, fraction * along[-1]), fraction
 
 
 def polyline_length(points: np.ndarray) -> float:
