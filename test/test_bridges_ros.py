@@ -48,7 +48,7 @@ def test_bridges_serve_the_wire_to_slicer_and_foxglove(ros, monkeypatch):
     from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
     from geometry_msgs.msg import PoseStamped, TransformStamped
     from guidewire_perception.msg import GuidewireShape, MagnetometerArray
-    from rclpy.qos import DurabilityPolicy, QoSProfile
+    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import Image
     from tf2_msgs.msg import TFMessage
 
@@ -57,7 +57,9 @@ def test_bridges_serve_the_wire_to_slicer_and_foxglove(ros, monkeypatch):
     decode_polydata(monkeypatch)
     igtl_port, foxglove_port = free_port(), free_port()
     shapes = node.create_publisher(GuidewireShape, "guidewire/shape", 10)
-    ct_poses = node.create_publisher(PoseStamped, "ct_registration/ct_pose", 10)
+    ct_poses = node.create_publisher(PoseStamped, "ct_registration/ct_pose",  # latched, as ct_registration's
+                                     QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL,
+                                                reliability=ReliabilityPolicy.RELIABLE))
     images = node.create_publisher(Image, "xray/image_raw", 10)
     arrays = node.create_publisher(MagnetometerArray, "mag_array/frame", 10)
     static = node.create_publisher(TFMessage, "/tf_static", QoSProfile(depth=1,

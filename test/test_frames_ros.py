@@ -12,7 +12,7 @@ rclpy = pytest.importorskip("rclpy")
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data  # noqa: E402
 
 from conftest import ROOT  # noqa: E402
-from ros_support import node_args, publish_until, ros, running, spin_until, tiny_weights  # noqa: E402,F401 (fixtures)
+from ros_support import START_S, node_args, ros, running, spin_until, tiny_weights  # noqa: E402,F401 (fixtures)
 
 DISPLAY_TYPES = {"rviz_default_plugins/Image": "sensor_msgs/msg/Image",
                  "rviz_default_plugins/MarkerArray": "visualization_msgs/msg/MarkerArray",
@@ -56,6 +56,42 @@ def frame_ids(message) -> list[str]:
     return found
 
 
+def test_a_bench_frames_started_after_the_registration_still_places_the_ct(ros, tmp_path):
+    """Issue 25: the registration publishes its CT pose once, latched; a bench_frames started (or
+    respawned) after that still puts ct on /tf_static, at that pose."""
+    domain, node, executor, _ = ros
+    from geometry_msgs.msg import PoseStamped
+    from tf2_msgs.msg import TFMessage
+
+    registration = PoseStamped()
+    registration.header.frame_id = "bench"
+    registration.header.stamp = node.get_clock().now().to_msg()
+    position, orientation = registration.pose.position, registration.pose.orientation
+    position.x, position.y, position.z = 0.012, -0.034, 0.071
+    orientation.z = orientation.w = 0.5 ** 0.5  # a quarter turn about z
+    static = []
+    writer = node.create_publisher(PoseStamped, "ct_registration/ct_pose", STATIC_QOS)
+    writer.publish(registration)  # once, before bench_frames exists
+    reader = node.create_subscription(TFMessage, "/tf_static", static.append, STATIC_QOS)
+
+    def ct() -> list:
+        return [t for m in static for t in m.transforms if t.child_frame_id == "ct"]
+    try:
+        with running(node_args("bench_frames", "bench_frames", {}, tmp_path), domain, tmp_path / "frames.log"):
+            log = lambda: (tmp_path / "frames.log").read_text()  # noqa: E731
+            assert spin_until(executor, lambda: static, START_S), log()
+            assert spin_until(executor, ct, 10), ([t.child_frame_id for t in static[-1].transforms], log())
+    finally:  # latched on the module's node, the pose would reach the next test's bench_frames
+        node.destroy_publisher(writer)
+        node.destroy_subscription(reader)
+    placed = ct()[-1]
+    assert placed.header.frame_id == "bench" and placed.header.stamp == registration.header.stamp
+    t, r = placed.transform.translation, placed.transform.rotation
+    assert (t.x, t.y, t.z) == pytest.approx((0.012, -0.034, 0.071), abs=1e-9)
+    assert abs(r.z * orientation.z + r.w * orientation.w) == pytest.approx(1.0, abs=1e-9)  # q or -q
+    assert (r.x, r.y) == pytest.approx((0.0, 0.0), abs=1e-9)
+
+
 def test_tf_has_every_frame_the_topics_and_rviz_need(ros, tmp_path, tiny_weights):
     domain, node, executor, _ = ros
     from geometry_msgs.msg import PoseStamped
@@ -71,7 +107,7 @@ def test_tf_has_every_frame_the_topics_and_rviz_need(ros, tmp_path, tiny_weights
     node.create_subscription(TFMessage, "/tf_static", static.append, STATIC_QOS)
     node.create_subscription(DiagnosticArray, "/diagnostics", lambda m: frame_reports.extend(
         s for s in m.status if s.name.startswith("bench_frames")), 50)
-    ct_pose = node.create_publisher(PoseStamped, "ct_registration/ct_pose", 10)
+    ct_pose = node.create_publisher(PoseStamped, "ct_registration/ct_pose", STATIC_QOS)  # latched, as the node's
     # A 64 px C-arm renders its anatomy in seconds, once per machine (the shared cache); the stereo pair as in the lab.
     bench = tmp_path / "bench.yaml"
     bench.write_text(yaml.safe_dump({"bench": {"fluoroscopy": {"detector_pixels": 64, "pixel_spacing": 0.0032}}}))
@@ -122,13 +158,13 @@ def test_tf_has_every_frame_the_topics_and_rviz_need(ros, tmp_path, tiny_weights
         registration.header.frame_id = "nowhere"  # a pose in a frame TF does not have is refused, and said
 
         registration.pose.position.z, registration.pose.orientation.w = 0.06, 1.0
-        # Sent every 0.5 s until seen: /tf_static from bench_frames says nothing of whether this volatile
-        # publisher has matched bench_frames' subscription yet.
-        assert publish_until(executor, ct_pose, registration,
-                             lambda: any("'nowhere'" in r.message for r in frame_reports), 10)
+        # Sent once: latched, it reaches bench_frames' transient-local reader whenever that matches.
+        ct_pose.publish(registration)
+        assert spin_until(executor, lambda: any("'nowhere'" in r.message for r in frame_reports), 10)
         assert "ct" not in tf_frames()
         registration.header.frame_id = "bench"
-        assert publish_until(executor, ct_pose, registration, lambda: "ct" in tf_frames(), 10)
+        ct_pose.publish(registration)
+        assert spin_until(executor, lambda: "ct" in tf_frames(), 10)
         # The same registration as the node's latched result: the reconstruction then also publishes the wire
         # in the CT's frame, whose frame must be in TF like every other.
         result = RegistrationResult(ct_frame_id="ct", ct_to_world=registration.pose, converged=True)

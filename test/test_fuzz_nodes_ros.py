@@ -213,7 +213,7 @@ def test_bench_frames_survive_hostile_registrations_and_still_place_the_ct(ros):
 
     static = []
     node.create_subscription(TFMessage, "/tf_static", static.append, LATCHED)
-    good = node.create_publisher(PoseStamped, "/ct_registration/ct_pose", RELIABLE)
+    good = node.create_publisher(PoseStamped, "/ct_registration/ct_pose", LATCHED)  # as ct_registration's
     args = node_args("bench_frames", "bench_frames", {}, folder)
     where = (0.011, -0.007, 0.061)
 
@@ -226,9 +226,12 @@ def test_bench_frames_survive_hostile_registrations_and_still_place_the_ct(ros):
         spin_until(executor, lambda: ct_translation() == pytest.approx(where), 1.0)
         return ct_translation() == pytest.approx(where)
 
-    fuzz(executor, node, folder, domain, "bench_frames", args,
-         {"/ct_registration/ct_pose": (PoseStamped, pose, False),
-          "/ct_registration/result": (RegistrationResult, registration, False)}, answers)
+    try:
+        fuzz(executor, node, folder, domain, "bench_frames", args,
+             {"/ct_registration/ct_pose": (PoseStamped, pose, True),
+              "/ct_registration/result": (RegistrationResult, registration, False)}, answers)
+    finally:  # latched on the module's node, its pose would reach the later tests' readers
+        node.destroy_publisher(good)
 
 
 def test_magnetometer_driver_survives_hostile_robot_states_and_keeps_publishing_the_field(ros):
@@ -326,15 +329,16 @@ def transforms(node):
     return TFMessage(transforms=[transform])
 
 
-def answered_by_an_ok_report(node, executor, hardware_id: str, good: dict):
+def answered_by_an_ok_report(node, executor, hardware_id: str, good: dict, latched: set = frozenset()):
     """An answer: with good messages on every input the node's next report is OK again (each input's
-    problem is cleared by its next good message)."""
+    problem is cleared by its next good message); the topics in `latched` published transient-local."""
     from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 
     statuses = []
     node.create_subscription(DiagnosticArray, "/diagnostics", lambda a: statuses.extend(
         s for s in a.status if s.hardware_id == hardware_id), 50)
-    publishers = {topic: node.create_publisher(type(make(node)), topic, RELIABLE) for topic, make in good.items()}
+    publishers = {topic: node.create_publisher(type(make(node)), topic, LATCHED if topic in latched else RELIABLE)
+                  for topic, make in good.items()}
 
     def answers(_) -> bool:
         for topic, make in good.items():
@@ -353,9 +357,10 @@ def test_slicer_bridge_survives_hostile_shapes_and_poses_and_is_well_again_on_go
     from guidewire_perception.msg import GuidewireShape
 
     inputs = {"/guidewire/shape": (GuidewireShape, shape, False),
-              "/ct_registration/ct_pose": (PoseStamped, pose, False)}
+              "/ct_registration/ct_pose": (PoseStamped, pose, True)}  # latched, as ct_registration's
     answers, statuses = answered_by_an_ok_report(node, executor, "slicer_bridge",
-                                                 {topic: good for topic, (_, good, _) in inputs.items()})
+                                                 {topic: good for topic, (_, good, _) in inputs.items()},
+                                                 {"/ct_registration/ct_pose"})
     args = node_args("slicer_bridge", "slicer_bridge", {"port": 20000 + domain}, folder)
     fuzz(executor, node, folder, domain, "slicer_bridge", args, inputs, answers)
     assert any(s.level != b"\x00" for s in statuses), "the hostile shapes and poses were never said to be unusable"

@@ -43,8 +43,12 @@ class BenchFrames(Node):
                            for frame in frames}
         self.publisher = self.create_publisher(TFMessage, "/tf_static", STATIC_QOS)
         if ct_pose_topic:
+            # Transient-local as the registration's latched writer: a bench_frames started (or respawned)
+            # after the one-off registration still gets the CT pose.
             self.create_subscription(PoseStamped, ct_pose_topic,
-                                     lambda m: self._set_ct(m.header, m.pose, self.ct_frame), 10)
+                                     lambda m: self._set_ct(m.header, m.pose, self.ct_frame),
+                                     QoSProfile(depth=10, durability=DurabilityPolicy.TRANSIENT_LOCAL,
+                                                reliability=ReliabilityPolicy.RELIABLE))
         if result_topic:
             self.create_subscription(RegistrationResult, result_topic,
                                      lambda m: self._set_ct(m.header, m.ct_to_world, m.ct_frame_id or self.ct_frame),

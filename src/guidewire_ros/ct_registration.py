@@ -116,7 +116,10 @@ class CTRegistration(Node):
         latched = QoSProfile(depth=qos.depth, reliability=ReliabilityPolicy.RELIABLE,
                              durability=DurabilityPolicy.TRANSIENT_LOCAL)
         self.result_publisher = self.create_publisher(RegistrationResult, "~/result", latched)
-        self.pose_publisher = self.create_publisher(PoseStamped, "~/ct_pose", latched)
+        # bench_frames reads it transient-local (a respawned one still gets the pose), which only a
+        # transient-local writer matches; a late joiner needs only the newest pose.
+        self.pose_publisher = self.create_publisher(PoseStamped, "~/ct_pose", QoSProfile(
+            depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL))
         self.overlay_publisher = self.create_publisher(Image, "~/overlay", qos)
         self.create_service(Trigger, "~/register", self._on_register)
         self.create_service(Trigger, "~/cancel", self._on_cancel)
