@@ -128,6 +128,8 @@ def run(args):
                   "estimated": None if result is None else result.estimated_error_mm,
                   "converged": None if result is None else result.converged,
                   "iterations": None if result is None else result.iterations,
+                  "final_motion": None if result is None else result.final_motion_mm,
+                  "similarity": None if result is None else result.similarity_per_view,
                   "pose": np.asarray(pose).round(9).tolist()}
         with log.open("a") as f:
             f.write(json.dumps(record) + "\n")

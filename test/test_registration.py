@@ -131,6 +131,7 @@ def test_two_view_registration_recovers_the_pose_and_says_so(chest, two_view_cas
     assert after.rotation_deg < 1.0
     assert result.converged and result.message == "converged"
     assert 0 < result.estimated_error_mm < 2.0
+    assert 0 <= result.final_motion_mm < 1.0
     assert len(result.ncc_per_view) == 2 and min(result.ncc_per_view) > 0.8
     assert seen and seen[-1]["pixels"] == 64 and result.iterations == len(result.history) - 1
 
@@ -148,6 +149,29 @@ def test_a_far_start_is_not_reported_as_a_converged_wrong_pose(chest, two_view_c
     error = pose_errors(result.pose, truth, ct.fiducials).mtre_mm
     assert not (result.converged and error > 2.0), (result.message, error)
     assert not result.converged
+
+
+def test_a_pose_still_moving_when_the_iterations_run_out_is_not_converged(chest, two_view_case):
+    from guidewire.registration import RegistrationSettings, register
+
+    ct, _ = chest
+    views, _, initial = two_view_case
+    result = register(views, ct, initial, RegistrationSettings(scales=(32,), iterations=(8,), n_points=(96,)))
+    assert result.final_motion_mm > RegistrationSettings().converged_max_motion_mm
+    assert not result.converged and "still moving" in result.message, result.message
+
+
+def test_fiducial_motion_is_the_mean_displacement_between_the_window_ends():
+    from guidewire.registration.optimise import _fiducial_motion_mm
+
+    fiducials = np.array([[0.0, 0.0, 0.0], [100.0, 0.0, 0.0]])
+    turned = torch.eye(4)
+    turned[:3, :3] = torch.tensor([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])  # 90 deg about z
+    shifted = torch.eye(4)
+    shifted[:3, 3] = torch.tensor([3.0, 4.0, 0.0])
+    assert _fiducial_motion_mm([torch.eye(4), shifted, shifted], fiducials) == pytest.approx(5.0)
+    assert _fiducial_motion_mm([torch.eye(4), turned], fiducials) == pytest.approx(0.5 * 100.0 * np.sqrt(2.0))
+    assert _fiducial_motion_mm([torch.eye(4)], fiducials) == float("inf")
 
 
 def test_one_view_is_never_reported_converged(chest, two_view_case):
