@@ -142,9 +142,10 @@ class _StopDuringStartUp(BaseException):
 STARTUP_ERRORS = (ValueError, OSError)
 
 
-def spin_until_stopped(node: Node, stopped: threading.Event) -> None:
+def spin_until_stopped(node: Node, stopped: threading.Event, then: Callable[[Any], None] | None = None) -> None:
     """Serve the node until a stop signal. The wait is bounded so that the signal handler
-    (which Python runs only between bytecodes of the main thread) is seen within 0.1 s."""
+    (which Python runs only between bytecodes of the main thread) is seen within 0.1 s.
+    `then(executor)` runs after the signal, before the executor goes (the recorder's drain)."""
     from rclpy.executors import SingleThreadedExecutor
 
     executor = SingleThreadedExecutor(context=node.context)
@@ -152,6 +153,8 @@ def spin_until_stopped(node: Node, stopped: threading.Event) -> None:
     try:
         while not stopped.is_set() and node.context.ok():
             executor.spin_once(timeout_sec=0.1)
+        if then is not None and node.context.ok():
+            then(executor)
     finally:
         executor.shutdown(timeout_sec=1.0)
 

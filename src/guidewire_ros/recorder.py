@@ -1,5 +1,6 @@
 """Recorder node: subscribes to the chosen topics (all by default) and writes the
-serialized messages, byte for byte, into a rosbag2 bag (mcap or sqlite3)."""
+serialized messages, byte for byte, into a rosbag2 bag (mcap or sqlite3). On SIGINT/SIGTERM
+it first writes what the middleware already received (the drain), then closes the bag."""
 from __future__ import annotations
 
 import time
@@ -11,11 +12,15 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
 
 from guidewire.bag import BagWriter
-from guidewire_ros.common import ERROR, OK, WARN, Diagnostics, declare, message_class, run, runtime_parameters
+from guidewire_ros.common import ERROR, OK, WARN, Diagnostics, declare, message_class, run, runtime_parameters, \
+    spin_until_stopped
 
 # A topic's backlog (how far behind its newest message was taken, times its rate) as a share of
 # queue_depth past which the recorder says it is falling behind.
 BACKLOG_WARN = 0.5
+# The drain ends once no message published before the stop signal has arrived for this long: a
+# burst published just before it may still be on its way through the middleware's receive thread.
+DRAIN_QUIET_S = 0.2
 
 
 def offered_qos(node: Node, topic: str, depth: int) -> tuple[QoSProfile, list]:
@@ -46,6 +51,8 @@ class Recorder(Node):
         self.queue_depth = declare(self, "queue_depth", 12000,
                                    "Messages per topic held while writing falls behind (2 min at 100 Hz, 30 s at "
                                    "400 Hz)", 1, 1_000_000)
+        self.drain_s = declare(self, "drain_s", 2.0, "Seconds at most, after a stop signal, to write the messages "
+                               "already received before the bag closes", 0.0, 60.0)
         self.path = Path(output or time.strftime("rosbag2_%Y_%m_%d-%H_%M_%S"))
         self.bag = BagWriter(self.path, storage)
         self.subscriptions_by_topic = {}
@@ -57,11 +64,13 @@ class Recorder(Node):
         # where a backlog estimate saturates at the queue's size once the oldest are being dropped.
         self.last_sequence: dict[tuple[str, bytes], int] = {}
         self.lost: Counter = Counter()
+        self.stop_ns: int | None = None  # system time of the stop signal, once it came (the drain)
+        self.drained = 0  # messages published before the stop signal and written after it
         self.reported_lost: Counter = Counter()
         self.reported_counts: Counter = Counter()
         self.last_report = time.monotonic()
         self.diagnostics = Diagnostics(self, f"recorder/{self.path.name}")
-        self.create_timer(0.2, self._discover)
+        self.discover_timer = self.create_timer(0.2, self._discover)
         # A killed recorder leaves its bag recoverable up to the last checkpoint.
         self.checkpoint_timer = self.create_timer(
             declare(self, "checkpoint_s", 0.5, "Seconds between flushes to disk (mcap chunk, sqlite3 commit); "
@@ -95,6 +104,8 @@ class Recorder(Node):
         now = self.get_clock().now().nanoseconds
         source = info["source_timestamp"] or None
         self.bag.write(topic, now, data, source)
+        if self.stop_ns is not None and (source is None or source <= self.stop_ns):
+            self.drained += 1
         if source and source >= self.subscribed_ns[topic]:
             self.lag_ns[topic] = max(self.lag_ns.get(topic, 0), now - source)
         sequence = info.get("publication_sequence_number")
@@ -133,6 +144,26 @@ class Recorder(Node):
             **{f"lost {topic}": count for topic, count in lost.items()},
             **{f"behind {topic} (s)": f"{lag * 1e-9:.2f}" for topic, lag in lags.items()}})
 
+    def drain(self, executor) -> None:
+        """After the stop signal: write what the middleware holds but the executor has not taken yet
+        (the spin used to end at once and lose it), until DRAIN_QUIET_S pass without a message
+        published before the signal, or drain_s is over. Later messages taken meanwhile are written
+        too (another host's clock may put an earlier one after the signal); no topic is added."""
+        self.discover_timer.cancel()
+        self.stop_ns = time.time_ns()  # the clock of the DDS source timestamps
+        start = last = time.monotonic()
+        before, drained = sum(self.bag.counts.values()), 0
+        while self.drain_s > 0 and time.monotonic() - last < DRAIN_QUIET_S:
+            if time.monotonic() - start >= self.drain_s:
+                self.get_logger().warning(f"drain_s ({self.drain_s} s) over with messages from before the stop "
+                                          "still arriving")
+                break
+            executor.spin_once(timeout_sec=0.02)
+            if self.drained != drained:
+                drained, last = self.drained, time.monotonic()
+        self.get_logger().info(f"stop signal: {sum(self.bag.counts.values()) - before} messages written after it "
+                               f"({self.drained} published before it), in {time.monotonic() - start:.2f} s")
+
     def close(self) -> None:
         self.diagnostics.close()
         self.bag.close()
@@ -140,7 +171,7 @@ class Recorder(Node):
 
 
 def main() -> None:
-    run(Recorder)
+    run(Recorder, lambda node, stopped: spin_until_stopped(node, stopped, node.drain))
 
 
 if __name__ == "__main__":
