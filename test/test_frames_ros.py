@@ -92,6 +92,63 @@ def test_a_bench_frames_started_after_the_registration_still_places_the_ct(ros, 
     assert (r.x, r.y) == pytest.approx((0.0, 0.0), abs=1e-9)
 
 
+def test_a_registration_that_did_not_converge_leaves_the_ct_where_it_was(ros, tmp_path):
+    """A failed registration publishes its result too, with its initial or best-so-far pose and
+    converged false: that pose must not place or move ct, neither for a bench_frames that joins after
+    the results (latched) nor for a running one; the diagnostics say why it was ignored."""
+    domain, node, executor, _ = ros
+    from diagnostic_msgs.msg import DiagnosticArray
+    from tf2_msgs.msg import TFMessage
+
+    from guidewire_perception.msg import RegistrationResult
+
+    def result(xyz, converged: bool, message: str):
+        found = RegistrationResult(ct_frame_id="ct", converged=converged, message=message)
+        found.header.frame_id, found.header.stamp = "bench", node.get_clock().now().to_msg()
+        found.ct_to_world.position.x, found.ct_to_world.position.y, found.ct_to_world.position.z = xyz
+        found.ct_to_world.orientation.w = 1.0
+        return found
+
+    static, reports = [], []
+
+    def ct() -> tuple | None:
+        found = [t.transform.translation for m in static for t in m.transforms if t.child_frame_id == "ct"]
+        return (found[-1].x, found[-1].y, found[-1].z) if found else None
+
+    def said(reason: str) -> bool:
+        return any(reason in r.message for r in reports)
+    # As the registration node's writer: reliable, transient-local, its qos_depth (5) of history.
+    writer = node.create_publisher(RegistrationResult, "ct_registration/result",
+                                   QoSProfile(depth=5, durability=DurabilityPolicy.TRANSIENT_LOCAL,
+                                              reliability=ReliabilityPolicy.RELIABLE))
+    readers = [node.create_subscription(TFMessage, "/tf_static", static.append, STATIC_QOS),
+               node.create_subscription(DiagnosticArray, "/diagnostics", lambda m: reports.extend(
+                   s for s in m.status if s.name.startswith("bench_frames")), 50)]
+    converged, failed = (0.012, -0.034, 0.071), (0.1, 0.2, 0.3)
+    writer.publish(result(converged, True, "converged"))  # both before bench_frames exists
+    writer.publish(result(failed, False, "not converged: still moving"))
+    try:
+        with running(node_args("bench_frames", "bench_frames", {}, tmp_path), domain, tmp_path / "frames.log"):
+            log = lambda: (tmp_path / "frames.log").read_text()  # noqa: E731
+            assert spin_until(executor, lambda: ct() is not None and (
+                said("still moving") or ct() != pytest.approx(converged, abs=1e-9)), START_S), (ct(), log())
+            assert ct() == pytest.approx(converged, abs=1e-9), log()
+            # Live: a new converged pose moves ct, a failed one after it does not.
+            moved = (-0.005, 0.015, 0.065)
+            writer.publish(result(moved, True, "converged"))
+            assert spin_until(executor, lambda: ct() == pytest.approx(moved, abs=1e-9), 10), (ct(), log())
+            writer.publish(result(failed, False, "failed: cancelled"))
+            assert spin_until(executor, lambda: said("cancelled") or ct() != pytest.approx(moved, abs=1e-9), 10), \
+                (ct(), log())
+            spin_until(executor, lambda: False, 0.5)  # a move would be on /tf_static by now
+            assert ct() == pytest.approx(moved, abs=1e-9), log()
+            assert said("'ct' stays at the last converged pose")
+    finally:  # latched on the module's node, the results would reach the next test's bench_frames
+        node.destroy_publisher(writer)
+        for reader in readers:
+            node.destroy_subscription(reader)
+
+
 def test_tf_has_every_frame_the_topics_and_rviz_need(ros, tmp_path, tiny_weights):
     domain, node, executor, _ = ros
     from geometry_msgs.msg import PoseStamped

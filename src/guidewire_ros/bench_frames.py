@@ -3,8 +3,9 @@
 From the bench configuration (guidewire.frames): bench -> mag_array, each camera's optical frame,
 each X-ray camera's optical frame (the C-arm's focal spot) and detector, and the robot base.
 The CT frame joins once a registration arrives (a PoseStamped of the CT in a TF frame, or a
-RegistrationResult): the whole set is published again with it, so a late subscriber (transient
-local, depth 1) gets every frame in one TFMessage.
+converged RegistrationResult; a result that did not converge leaves the CT frame where it is): the
+whole set is published again with it, so a late subscriber (transient local, depth 1) gets every
+frame in one TFMessage.
 """
 from __future__ import annotations
 
@@ -42,23 +43,34 @@ class BenchFrames(Node):
         self.transforms = {frame.child: convert.transform_stamped(stamp, frame.parent, frame.child, frame.pose)
                            for frame in frames}
         self.publisher = self.create_publisher(TFMessage, "/tf_static", STATIC_QOS)
+        # Both transient-local as the registration's latched writers: a bench_frames started (or respawned)
+        # after the one-off registration still gets the CT pose. Depth 10 holds the result writer's whole
+        # history (qos_depth 5), so a failed result after a converged one still leaves the converged one.
+        latched = QoSProfile(depth=10, durability=DurabilityPolicy.TRANSIENT_LOCAL,
+                             reliability=ReliabilityPolicy.RELIABLE)
         if ct_pose_topic:
-            # Transient-local as the registration's latched writer: a bench_frames started (or respawned)
-            # after the one-off registration still gets the CT pose.
             self.create_subscription(PoseStamped, ct_pose_topic,
-                                     lambda m: self._set_ct(m.header, m.pose, self.ct_frame),
-                                     QoSProfile(depth=10, durability=DurabilityPolicy.TRANSIENT_LOCAL,
-                                                reliability=ReliabilityPolicy.RELIABLE))
+                                     lambda m: self._set_ct(m.header, m.pose, self.ct_frame), latched)
         if result_topic:
-            self.create_subscription(RegistrationResult, result_topic,
-                                     lambda m: self._set_ct(m.header, m.ct_to_world, m.ct_frame_id or self.ct_frame),
-                                     10)
+            self.create_subscription(RegistrationResult, result_topic, self._on_result, latched)
         self.diagnostics = Diagnostics(self, "bench_frames")
         self.problem = ""
         self._publish()
         self.create_timer(1.0, self._report)
         runtime_parameters(self, {})  # every setting is read once: a change is refused, with the reason
         self.get_logger().info(f"/tf_static: {', '.join(self.transforms)}")
+
+    def _on_result(self, result: RegistrationResult) -> None:
+        # A failed registration's result carries its initial or best-so-far pose: it must not move ct
+        # (the registration publishes ct_pose only when converged).
+        if not result.converged:
+            child = result.ct_frame_id or self.ct_frame
+            self.problem = (f"registration did not converge ({result.message or 'no reason given'}): its pose "
+                            "ignored, " + (f"'{child}' stays at the last converged pose" if child in self.transforms
+                                           else f"no '{child}' frame yet"))
+            self.get_logger().warning(self.problem, throttle_duration_sec=5.0)
+            return
+        self._set_ct(result.header, result.ct_to_world, result.ct_frame_id or self.ct_frame)
 
     def _set_ct(self, header, pose, child: str) -> None:
         if not header.frame_id or (header.frame_id not in self.transforms and header.frame_id != "bench"):
