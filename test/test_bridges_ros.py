@@ -118,6 +118,7 @@ def test_bridges_serve_the_wire_to_slicer_and_foxglove(ros, monkeypatch):
         finally:
             igtl.stop()
             node.destroy_timer(timer)
+            node.destroy_publisher(ct_poses)  # latched on the module's node: it would reach the next test's bridge
 
     # Slicer: mm and RAS (R = bench +y, A = bench +z, S = bench +x), the data's stamp.
     wire = received["Guidewire"]
@@ -151,3 +152,36 @@ def test_bridges_serve_the_wire_to_slicer_and_foxglove(ros, monkeypatch):
     _, frames = received["/tf_static"]
     assert [(t.parent_frame_id, t.child_frame_id) for t in frames.transforms] == [("bench", "mag_array")]
     assert frames.transforms[0].translation.z == pytest.approx(-0.03)
+
+
+def test_a_slicer_bridge_started_after_the_registration_still_sends_the_ct(ros):
+    """The registration publishes its CT pose once, latched: a bridge started (or restarted) after it
+    still sends CTToWorld, at that pose."""
+    domain, node, executor, folder = ros
+    from geometry_msgs.msg import PoseStamped
+    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+
+    from guidewire.bridges import slicer
+    from guidewire_ros import convert
+
+    port = free_port()
+    ct = convert.pose_stamped(convert.header(1_700_000_000_500_000_000, "bench"), [0.02, -0.01, 0.04],
+                              supine_ct_turned_on_the_table())
+    writer = node.create_publisher(PoseStamped, "ct_registration/ct_pose",  # as ct_registration's
+                                   QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL,
+                                              reliability=ReliabilityPolicy.RELIABLE))
+    writer.publish(ct)  # once, before the bridge exists
+    try:
+        with running(node_args("slicer_bridge", "slicer_bridge", {"port": port}, folder), domain,
+                     folder / "slicer_late.log"):
+            igtl = pyigtl.OpenIGTLinkClient("127.0.0.1", port)
+            try:
+                assert spin_until(executor, lambda: "CTToWorld" in igtl.incoming_messages, START_S), \
+                    (folder / "slicer_late.log").read_text()
+                matrix = igtl.wait_for_message("CTToWorld", timeout=0).matrix
+            finally:
+                igtl.stop()
+    finally:  # latched on the module's node, the pose would reach a later test's bridge
+        node.destroy_publisher(writer)
+    np.testing.assert_allclose(matrix[:3, 3], [-10.0, 40.0, 20.0], atol=1e-4)  # RAS mm: R = +y, A = +z, S = +x
+    np.testing.assert_allclose(matrix, slicer.ct_matrix(convert.matrix_from_pose(ct.pose), "RAS"), atol=1e-6)

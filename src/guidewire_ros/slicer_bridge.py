@@ -5,12 +5,14 @@ Serves OpenIGTLink on host:port; in Slicer, OpenIGTLinkIF adds a client connecto
 millimetres and RAS (or LPS, `coordinates`), at most rate_hz times a second and only what is new:
 the wire (POLYDATA, a model; or POINT, a point list), the tip pose (TRANSFORM GuidewireTipToWorld)
 and the CT pose (TRANSFORM CTToWorld, again every second so that a client that connects late gets
-it). A shape or pose that is not usable is said on /diagnostics; the node keeps serving.
+it; read transient-local, so a bridge started after the registration gets it too). A shape or pose
+that is not usable is said on /diagnostics; the node keeps serving.
 """
 from __future__ import annotations
 
 from geometry_msgs.msg import PoseStamped
 from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
 from guidewire.bridges import slicer
 from guidewire.sync import stamp_ns
@@ -38,7 +40,8 @@ class SlicerBridge(Node):
         ct_topic = declare(self, "ct_pose_topic", "ct_registration/ct_pose",
                            "PoseStamped of the registered CT frame in the wire's frame; '' = none")
         self.frame_id = declare(self, "frame_id", "bench", "The frame sent as Slicer's world (the bench)")
-        input_qos = qos_profile(declare(self, "input_qos", "sensor_data", "Subscription QoS"))
+        input_qos = qos_profile(declare(self, "input_qos", "sensor_data",
+                                        "Subscription QoS of the shape (the CT pose is read latched)"))
         if self.coordinates not in slicer.COORDINATES:
             raise SystemExit(f"slicer_bridge: coordinates must be one of {', '.join(slicer.COORDINATES)}, "
                              f"got {self.coordinates!r}")
@@ -56,7 +59,10 @@ class SlicerBridge(Node):
         self.problems = {"shape": "", "ct": ""}  # per input: why the latest one was not sent
         self.create_subscription(GuidewireShape, shape_topic, self._on_shape, input_qos)
         if ct_topic:
-            self.create_subscription(PoseStamped, ct_topic, self._on_ct, input_qos)
+            # As the registration's latched writer (input_qos' volatile reader got nothing from it): a bridge
+            # started after the one-off registration still gets the CT pose; only the newest one matters.
+            self.create_subscription(PoseStamped, ct_topic, self._on_ct, QoSProfile(
+                depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE))
         self.create_timer(1.0 / rate, self._send)
         self.create_timer(1.0, self._report)
         self.get_logger().info(f"OpenIGTLink on {self.server.host}:{self.server.port} ({self.coordinates}, mm)")
