@@ -35,6 +35,26 @@ def test_replay_spaces_a_late_backlog_as_it_was_published(tmp_path):
     assert [t for _, _, t, _ in read_bag(tmp_path / "bag")][0] == 2_200_000_000
 
 
+def test_a_backlog_logged_after_a_newer_message_of_another_topic_replays_as_published(tmp_path):
+    """The ROS record/replay test's flake: the recorder's first message was an image published 2 s after
+    the array frames it then took as a backlog; a schedule from the first logged message in log order
+    sent that backlog at once and the replay ran 2 s short of the bag's span."""
+    writer = BagWriter(tmp_path / "bag")
+    writer.add_topic("/image", "std_msgs/msg/String")
+    writer.add_topic("/array", "std_msgs/msg/String")
+    writer.write("/image", 2_010_000_000, STRING, 2_000_000_000)
+    for k in range(100):  # published 0-1.98 s, all logged after the image
+        writer.write("/array", 2_020_000_000 + k * 100_000, STRING, k * 20_000_000)
+    writer.write("/array", 2_030_000_000, STRING, 2_020_000_000)
+    writer.close()
+    schedule = list(replay_schedule(tmp_path / "bag", rate=2.0))
+    assert [offset for offset, _, _ in schedule] == pytest.approx([k * 0.01 for k in range(100)] + [1.0, 1.01])
+    assert [topic for _, topic, _ in schedule] == ["/array"] * 100 + ["/image", "/array"]
+    # Each topic's own order is its log order.
+    assert [t for _, t, _ in timed_messages(tmp_path / "bag", ["/array"])] == [k * 20_000_000 for k in range(100)] \
+        + [2_020_000_000]
+
+
 def test_sqlite3_bags_without_publication_times_play_by_reception(tmp_path):
     backlog_bag(tmp_path / "bag", "sqlite3")
     offsets = [offset for offset, _, _ in replay_schedule(tmp_path / "bag")]

@@ -3,6 +3,7 @@ installable here): the suite's custom types registered from msg/, mcap storage
 by default, sqlite3 on request."""
 from __future__ import annotations
 
+import heapq
 import io
 import struct
 from pathlib import Path
@@ -162,9 +163,13 @@ TIME_BASES = ("publication", "reception")
 
 
 def timed_messages(path: str | Path, topics: list[str] | None = None, time_base: str = "publication"):
-    """Yield (topic, timestamp_ns, raw CDR) in log-time order, timestamped by publication (the
-    publisher's send time, where the bag has it: mcap bags of this recorder or of rosbag2; others
-    fall back to their log time) or by reception (the log time)."""
+    """Yield (topic, timestamp_ns, raw CDR) timestamped by publication (the publisher's send time,
+    where the bag has it: mcap bags of this recorder or of rosbag2; others fall back to their log
+    time) or by reception (the log time), in the order of those times.
+
+    By publication, each topic's messages come in their log order (a publisher's messages arrive in
+    the order sent), merged across topics by publication time: a recorder that took one topic's
+    backlog after a newer message of another topic logged them out of publication order."""
     if time_base not in TIME_BASES:
         raise ValueError(f"unknown time base '{time_base}' (choose {' or '.join(TIME_BASES)})")
     path = check_bag(path)
@@ -175,18 +180,25 @@ def timed_messages(path: str | Path, topics: list[str] | None = None, time_base:
         return
     from mcap.reader import make_reader
 
-    for file in files:
-        with open(file, "rb") as stream:
-            for _, channel, message in make_reader(stream).iter_messages(topics=topics or None):
-                yield channel.topic, message.publish_time, message.data
+    def published(topic: str):
+        for file in files:
+            with open(file, "rb") as stream:
+                for _, _, message in make_reader(stream).iter_messages(topics=[topic]):
+                    yield message.publish_time, topic, message.data
+
+    # One reader per topic, streamed: the merge holds one message of each, not the bag.
+    for publish_time, topic, data in heapq.merge(*map(published, topics or sorted(bag_topics(path))),
+                                                 key=lambda m: m[0]):
+        yield topic, publish_time, data
 
 
 def replay_schedule(path: str | Path, topics: list[str] | None = None, rate: float = 1.0,
                     start_offset: float = 0.0, time_base: str = "publication"):
     """Yield (seconds after the replay's start, topic, raw CDR) with the bag's original spacing,
     divided by `rate`, skipping its first `start_offset` seconds. By publication time (default), a
-    backlog the recorder received late in a burst replays spread as it was published; messages
-    come in log-time order, so one published before the previous one replays at once."""
+    backlog the recorder received late in a burst replays spread as it was published, also where it
+    was logged after a newer message of another topic (timed_messages' order); within a topic,
+    one published before the previous one replays at once."""
     if not rate > 0:
         raise ValueError(f"replay rate must be positive, got {rate}")
     first = None

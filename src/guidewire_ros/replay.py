@@ -2,8 +2,9 @@
 
 The recorded CDR bytes are published as they are, so header stamps and every
 other field are untouched; `rate` scales the spacing, `start_offset` skips the
-bag's first seconds, `loop` repeats it, `topics` filters it. The spacing is the
-messages' publication times' where the bag has them (guidewire.bag.timed_messages).
+bag's first seconds, `loop` repeats it, `topics` filters it. The spacing, and the order across
+topics, is the messages' publication times' where the bag has them (guidewire.bag.timed_messages),
+counted from the first message out.
 It waits for its subscribers first, and at the end reports per topic whether every
 reliable reader acknowledged every message; the exit status is 1 if one did not.
 """
@@ -93,14 +94,20 @@ class Replay(Node):
         self.wait_for_readers(stop)
         self.state = "playing"
         while not stop.is_set():
-            start = time.monotonic()
+            start = None
             for offset, topic, data in replay_schedule(self.bag, self.topics, self.rate, self.start_offset,
                                                        self.time_base):
-                delay = start + offset - time.monotonic()
-                if delay > 0 and stop.wait(delay):
-                    return
+                if start is not None:
+                    delay = start + offset - time.monotonic()
+                    if delay > 0 and stop.wait(delay):
+                        return
                 self.publishers_by_topic[topic].publish(bytes(data))
                 self.published[topic] += 1
+                if start is None:
+                    # The spacing counts from the first message out. A clock started before the bag was
+                    # opened and its first chunk read sent the messages due meanwhile at once: the replay
+                    # ran that much short of the bag's span.
+                    start = time.monotonic() - offset
             if not self.loop:
                 self.wait_until_delivered()
                 return
