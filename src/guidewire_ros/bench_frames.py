@@ -11,17 +11,16 @@ from __future__ import annotations
 
 from geometry_msgs.msg import PoseStamped
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from tf2_msgs.msg import TFMessage
 
 from guidewire.frames import bench_frames
 from guidewire.twin.config import ConfigError, load_bench_config
 from guidewire_perception.msg import RegistrationResult
 from guidewire_ros import convert
-from guidewire_ros.common import OK, WARN, Diagnostics, declare, run, runtime_parameters
+from guidewire_ros.common import OK, WARN, Diagnostics, declare, latched_qos, run, runtime_parameters
 
 # tf2_ros.StaticTransformBroadcaster's QoS
-STATIC_QOS = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
+STATIC_QOS = latched_qos()
 
 
 class BenchFrames(Node):
@@ -46,8 +45,7 @@ class BenchFrames(Node):
         # Both transient-local as the registration's latched writers: a bench_frames started (or respawned)
         # after the one-off registration still gets the CT pose. Depth 10 holds the result writer's whole
         # history (qos_depth 5), so a failed result after a converged one still leaves the converged one.
-        latched = QoSProfile(depth=10, durability=DurabilityPolicy.TRANSIENT_LOCAL,
-                             reliability=ReliabilityPolicy.RELIABLE)
+        latched = latched_qos(10)
         if ct_pose_topic:
             self.create_subscription(PoseStamped, ct_pose_topic,
                                      lambda m: self._set_ct(m.header, m.pose, self.ct_frame), latched)

@@ -9,7 +9,14 @@ from typing import Any, Callable
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
 from rclpy.node import Node
-from rclpy.qos import HistoryPolicy, QoSProfile, qos_profile_sensor_data, qos_profile_system_default
+from rclpy.qos import (
+    DurabilityPolicy,
+    HistoryPolicy,
+    QoSProfile,
+    ReliabilityPolicy,
+    qos_profile_sensor_data,
+    qos_profile_system_default,
+)
 
 from guidewire_ros.pipeline_config import localhost_discovery_default
 
@@ -61,6 +68,13 @@ def qos_profile(choice: str) -> QoSProfile:
     if choice == "sensor_data":
         return qos_profile_sensor_data
     raise ValueError(f"unknown QoS '{choice}' (choose from {', '.join(QOS_CHOICES)})")
+
+
+def latched_qos(depth: int = 1) -> QoSProfile:
+    """Reliable and transient-local, as tf2's static broadcaster: a node started later still gets the last
+    `depth` messages. Writer and reader must both use it: a transient-local reader does not match a volatile
+    writer."""
+    return QoSProfile(depth=depth, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
 
 
 def publisher_qos(node: Node, default_depth: int) -> QoSProfile:

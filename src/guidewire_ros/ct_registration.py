@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 from geometry_msgs.msg import PoseStamped
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 from std_srvs.srv import Trigger
@@ -20,8 +19,19 @@ from std_srvs.srv import Trigger
 from guidewire.sync import NearestStampMatcher, stamp_ns
 from guidewire_perception.msg import RegistrationResult
 from guidewire_ros import convert
-from guidewire_ros.common import ERROR, OK, WARN, Diagnostics, declare, future_stamp, publisher_qos, qos_profile, run, \
-    runtime_parameters
+from guidewire_ros.common import (
+    ERROR,
+    OK,
+    WARN,
+    Diagnostics,
+    declare,
+    future_stamp,
+    latched_qos,
+    publisher_qos,
+    qos_profile,
+    run,
+    runtime_parameters,
+)
 
 # The twin's nominal supine CT (guidewire.twin.fluoroscopy.ct_to_bench with the default bench).
 NOMINAL_CT_POSE = [0.0, 0.0, 0.06, 0.5, 0.5, 0.5, 0.5]
@@ -113,13 +123,10 @@ class CTRegistration(Node):
             self.create_subscription(CameraInfo, f"{name}/camera_info",
                                      lambda m, v=view: self._on_view(v, "camera_info", m, m), input_qos)
             self.create_subscription(PoseStamped, f"{name}/pose", lambda m, v=view: self._on_pose(v, m), input_qos)
-        latched = QoSProfile(depth=qos.depth, reliability=ReliabilityPolicy.RELIABLE,
-                             durability=DurabilityPolicy.TRANSIENT_LOCAL)
-        self.result_publisher = self.create_publisher(RegistrationResult, "~/result", latched)
+        self.result_publisher = self.create_publisher(RegistrationResult, "~/result", latched_qos(qos.depth))
         # bench_frames reads it transient-local (a respawned one still gets the pose), which only a
         # transient-local writer matches; a late joiner needs only the newest pose.
-        self.pose_publisher = self.create_publisher(PoseStamped, "~/ct_pose", QoSProfile(
-            depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL))
+        self.pose_publisher = self.create_publisher(PoseStamped, "~/ct_pose", latched_qos())
         self.overlay_publisher = self.create_publisher(Image, "~/overlay", qos)
         self.create_service(Trigger, "~/register", self._on_register)
         self.create_service(Trigger, "~/cancel", self._on_cancel)

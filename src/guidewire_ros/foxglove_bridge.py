@@ -14,7 +14,6 @@ import time
 
 import numpy as np
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 from tf2_msgs.msg import TFMessage
 
@@ -24,12 +23,12 @@ from guidewire.imaging import ImageFormatError
 from guidewire.sync import stamp_ns
 from guidewire_perception.msg import GuidewireShape, MagnetometerArray
 from guidewire_ros import convert
-from guidewire_ros.common import ERROR, OK, Diagnostics, declare, qos_profile, run
+from guidewire_ros.common import ERROR, OK, Diagnostics, declare, latched_qos, qos_profile, run
 
 # tf2_ros's static listener QoS: a late subscriber still gets the static frames
 # The AK09940A saturates near 1.2 mT; a reading of a tesla or more is corrupt, and its arrow would reach past the bench.
 MAX_FIELD_T = 1.0
-STATIC_QOS = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
+STATIC_QOS = latched_qos()
 
 
 class FoxgloveBridge(Node):

@@ -23,7 +23,7 @@ import numpy as np
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped, PoseWithCovarianceStamped
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.qos import QoSProfile
 from sensor_msgs.msg import CameraInfo, Image, JointState, PointCloud2
 from visualization_msgs.msg import Marker
 
@@ -41,8 +41,19 @@ from guidewire.sync import NearestStampMatcher, stamp_ns
 from guidewire.twin.config import ConfigError, load_bench_config
 from guidewire_perception.msg import GuidewireSegmentation, GuidewireShape, MagnetometerArray, RegistrationResult
 from guidewire_ros import convert
-from guidewire_ros.common import ERROR, OK, WARN, Diagnostics, declare, future_stamp, publisher_qos, qos_profile, \
-    run, runtime_parameters
+from guidewire_ros.common import (
+    ERROR,
+    OK,
+    WARN,
+    Diagnostics,
+    declare,
+    future_stamp,
+    latched_qos,
+    publisher_qos,
+    qos_profile,
+    run,
+    runtime_parameters,
+)
 
 METHODS = ("physics", "image_only", "learned")
 
@@ -174,9 +185,7 @@ class ReconstructionNode(Node):
         if registration_topic:  # the registration is a one-off that may predate this node: latched
             # Deep enough for the publisher's whole history (qos_depth 5): with depth 1 a late joiner got
             # only the newest result, and a failed one after a converged one left it with no CT frame.
-            latched = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
-                                 durability=DurabilityPolicy.TRANSIENT_LOCAL)
-            self.create_subscription(RegistrationResult, registration_topic, self._on_registration, latched)
+            self.create_subscription(RegistrationResult, registration_topic, self._on_registration, latched_qos(10))
         self.published = 0
         self.state = (OK, "waiting for the first frame")
         self.details: dict = {}

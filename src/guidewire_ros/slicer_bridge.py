@@ -12,13 +12,12 @@ from __future__ import annotations
 
 from geometry_msgs.msg import PoseStamped
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
 from guidewire.bridges import slicer
 from guidewire.sync import stamp_ns
 from guidewire_perception.msg import GuidewireShape
 from guidewire_ros import convert
-from guidewire_ros.common import ERROR, OK, Diagnostics, declare, qos_profile, run
+from guidewire_ros.common import ERROR, OK, Diagnostics, declare, latched_qos, qos_profile, run
 
 WIRE_AS = ("polydata", "point")
 
@@ -61,8 +60,7 @@ class SlicerBridge(Node):
         if ct_topic:
             # As the registration's latched writer (input_qos' volatile reader got nothing from it): a bridge
             # started after the one-off registration still gets the CT pose; only the newest one matters.
-            self.create_subscription(PoseStamped, ct_topic, self._on_ct, QoSProfile(
-                depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE))
+            self.create_subscription(PoseStamped, ct_topic, self._on_ct, latched_qos())
         self.create_timer(1.0 / rate, self._send)
         self.create_timer(1.0, self._report)
         self.get_logger().info(f"OpenIGTLink on {self.server.host}:{self.server.port} ({self.coordinates}, mm)")
