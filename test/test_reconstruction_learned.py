@@ -26,6 +26,64 @@ def test_alignment_recovers_scale_and_shift_and_resists_outliers():
         align_disparity(np.zeros((4, 4)), depth[:4, :4], np.ones((4, 4), bool))
 
 
+def test_alignment_refuses_anchors_of_one_depth():
+    # The bench's platform from the top camera: its disparity spreads 0.05 %, which leaves the scale to noise.
+    rng = np.random.default_rng(1)
+    depth = 0.45 + rng.uniform(0.0, 2e-4, (40, 40))
+    prediction = rng.normal(0.0, 1.0, (40, 40))
+    for robust in (False, True):
+        with pytest.raises(ValueError, match="anchors at different depths"):
+            align_disparity(prediction, depth, np.ones_like(depth, bool), robust=robust)
+
+
+def test_image_branch_with_the_true_disparity_recovers_a_wire_above_the_platform():
+    from guidewire.geometry import PinholeCamera
+    from guidewire.reconstruction.learned import image_branch
+    from guidewire.reconstruction.views import resample_polyline
+    from guidewire.twin.fusion_set import true_disparity
+
+    camera = PinholeCamera(width=2048, height=1536, intrinsics=np.array([[2400.0, 0, 1023.5], [0, 2400.0, 767.5],
+                                                                        [0, 0, 1]]),
+                           distortion=np.zeros(5), rotation=np.diag([1.0, -1.0, -1.0]),
+                           position=np.array([0.0, 0.0, 0.45]))
+    s = np.linspace(0.0, 0.16, 400)
+    wire = np.column_stack([-0.12 + s, 0.03 * np.sin(s / 0.05) * s / 0.16, 0.025 + 0.02 * (s / 0.16) ** 2])
+    stations = resample_polyline(wire, 128)[0]
+    sample = {"shape": np.array([1536, 2048]), "intrinsics": camera.intrinsics, "distortion": camera.distortion,
+              "rotation": camera.rotation, "position": camera.position, "pixels": camera.project(stations),
+              "entry_point": wire[0]}
+    disparity = true_disparity(camera, wire, (1536, 2048))
+    points = image_branch(sample, disparity)
+    error = np.linalg.norm(points - stations, axis=1)
+    assert np.sqrt(np.mean(error ** 2)) < 1e-3 and np.abs(points[:, 2] - stations[:, 2]).mean() < 1e-3
+    platform = np.where(disparity > 0, disparity.min(where=disparity > 0, initial=np.inf), 0.0)
+    with pytest.raises(ValueError, match="no nearer than the platform"):  # a network that sees the wire below it
+        image_branch(sample, 2 * platform - disparity)
+
+
+def test_training_wires_stay_above_the_platform():
+    from guidewire.twin.config import load_bench_config
+    from guidewire.twin.fusion_set import wire_for
+
+    guidewire = load_bench_config(None).guidewire
+    lowest = [wire_for(seed, "twin", guidewire).centreline[:, 2].min() for seed in range(100, 130)]
+    assert min(lowest) >= guidewire.diameter / 2
+
+
+def test_station_errors_pair_each_point_with_its_own_label():
+    from guidewire.reconstruction import shape_errors
+    from guidewire.reconstruction.metrics import station_errors
+
+    truth = np.column_stack([np.linspace(0.0, 0.127, 128), np.zeros(128), np.full(128, 0.03)])
+    jittery = truth + np.column_stack([np.zeros((128, 2)), 0.002 * (-1.0) ** np.arange(128)])  # +-2 mm in z
+    errors = station_errors(jittery, truth).as_mm()
+    assert errors["rmse"] == pytest.approx(2.0) and errors["mae_z"] == pytest.approx(2.0)
+    assert errors["tip"] == pytest.approx(2.0) and errors["hausdorff"] == pytest.approx(2.0, abs=0.05)
+    assert shape_errors(jittery, truth).rmse > 0.005  # arc-length pairing adds a slip along the wire
+    with pytest.raises(ValueError, match="one estimate per station"):
+        station_errors(jittery[:-1], truth)
+
+
 def test_field_interpolation_hits_the_sensors_and_fills_a_dead_one():
     x, y = np.meshgrid((np.arange(4) - 1.5) * 0.025, (np.arange(4) - 1.5) * 0.025)
     positions = np.column_stack([x.ravel(), y.ravel(), np.zeros(16)])

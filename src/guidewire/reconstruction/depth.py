@@ -2,9 +2,11 @@
 network trained on bench images, and the metric alignment of relative inverse depth.
 
 MiDaS's output is affine-invariant inverse depth. It is made metric by a
-scale and shift in disparity solved over pixels of known depth (here the
-platform plane, whose depth every calibrated top view knows), as MiDaS's
+scale and shift in disparity solved over pixels of known depth, as MiDaS's
 evaluation does; a robust variant reweights outliers (the wire, shadows).
+The known depths must differ: a top camera sees the platform at one depth
+(0.05 % spread on the bench), which fixes the shift but not the scale, so
+the image branch adds the wire's known entry point (learned.image_branch).
 """
 from __future__ import annotations
 
@@ -95,13 +97,14 @@ def to_source_pixels(map_square: np.ndarray, shape: tuple[int, int]) -> np.ndarr
 def align_disparity(prediction: np.ndarray, depth: np.ndarray, mask: np.ndarray, robust: bool = True,
                     iterations: int = 5) -> tuple[float, float]:
     """Scale s and shift t with s * prediction + t ~= 1 / depth over `mask` (2x2 least squares, as MiDaS's
-    evaluation); `robust` starts from Theil-Sen and reweights by Tukey's biweight. Needs two or more distinct depths."""
+    evaluation); `robust` starts from Theil-Sen and reweights by Tukey's biweight. Needs anchors whose disparities
+    spread by MIN_SPREAD or more: a ValueError otherwise."""
     p = prediction[mask].astype(np.float64)
     d = 1.0 / depth[mask].astype(np.float64)
     if p.size < 2 or np.ptp(p) == 0:
         raise ValueError("disparity alignment needs at least two pixels of different predicted depth")
     if not robust:
-        return _weighted_line(p, d, np.ones_like(p))
+        return weighted_line(p, d, np.ones_like(p))
     # Robust: start from Theil-Sen (median of pairwise slopes over a fixed subsample), which a tenth
     # of wrong anchors cannot drag, then Tukey-biweight least squares from there (Huber's weights let
     # far outliers in the prediction, leverage points, pull the line back step by step).
@@ -115,16 +118,27 @@ def align_disparity(prediction: np.ndarray, depth: np.ndarray, mask: np.ndarray,
     for _ in range(iterations):
         residual = np.abs(scale * p + shift - d)
         cut = 4.685 * 1.4826 * max(np.median(residual), 1e-6 * float(np.abs(d).mean()))
-        scale, shift = _weighted_line(p, d, np.clip(1.0 - (residual / cut) ** 2, 0.0, None) ** 2)
+        scale, shift = weighted_line(p, d, np.clip(1.0 - (residual / cut) ** 2, 0.0, None) ** 2)
     return float(scale), float(shift)
 
 
-def _weighted_line(p: np.ndarray, d: np.ndarray, weights: np.ndarray) -> tuple[float, float]:
+MIN_SPREAD = 0.005  # weighted std / mean of the anchors' disparity (about 2 mm of depth at 0.45 m)
+
+
+def weighted_line(p: np.ndarray, d: np.ndarray, weights: np.ndarray) -> tuple[float, float]:
     """Weighted 2x2 normal equations of d ~= s p + t (MiDaS's alignment)."""
+    # Anchors of (nearly) one depth leave the scale to the prediction's noise: on the bench's platform
+    # alone it came out near 0, which put every wire point on the platform, 20-45 mm below the wire.
+    mean = np.average(d, weights=weights)
+    spread = np.sqrt(np.average((d - mean) ** 2, weights=weights)) / abs(mean)
+    if not spread >= MIN_SPREAD:
+        raise ValueError(f"disparity alignment needs anchors at different depths: theirs spread {100 * spread:.2f} % "
+                         f"(< {100 * MIN_SPREAD:.1f} %), which leaves the scale undetermined; add anchors at other "
+                         "depths (a known point of the wire)")
     a00, a01, a11 = (weights * p * p).sum(), (weights * p).sum(), weights.sum()
     b0, b1 = (weights * p * d).sum(), (weights * d).sum()
     determinant = a00 * a11 - a01 * a01
-    if determinant <= 0:
+    if determinant <= 1e-12 * a00 * a11:
         raise ValueError("disparity alignment is singular: the anchors carry one depth only")
     return float((a11 * b0 - a01 * b1) / determinant), float((a00 * b1 - a01 * b0) / determinant)
 

@@ -1,7 +1,8 @@
 """The magnetic-fusion paper's learned reconstruction (its Fig. 1-2), for comparison with the physics fit.
 
 - Image branch: relative inverse depth from a depth network (depth.py), made metric
-  on the platform plane, read at the wire's centreline stations and back-projected.
+  on the platform plane and the wire's entry point, read at the wire's centreline
+  stations and back-projected.
 - Magnetic branch: the array's field interpolated (scipy RegularGridInterpolator over
   the sensor grid) at each station, encoded by an encoder-decoder MLP (Linear +
   BatchNorm + LeakyReLU) into an absolute height per point; trained with Chamfer distance.
@@ -159,20 +160,38 @@ def sample_camera(sample) -> PinholeCamera:
                          position=np.asarray(sample["position"]))
 
 
+ENTRY_STATIONS = 3  # stations (the first 3 mm or so) read for the entry anchor: the wire leaves the introducer straight
+
+
 def image_branch(sample, relative_disparity: np.ndarray, platform_height: float = 0.0) -> np.ndarray:
-    """Station points (n,3) from a depth network's relative disparity on the square input, aligned on the
-    platform plane's known disparity."""
-    from guidewire.reconstruction.depth import align_disparity, plane_disparity
+    """Station points (n,3) from a depth network's relative disparity on the square input, made metric on
+    what a lab knows in the bench frame: the platform plane (every pixel of it, total weight 1) and the
+    wire's entry point (weight 1; the network read at the first stations, which start there). The platform
+    alone fixes the shift only: a top view sees it at one depth."""
+    from guidewire.reconstruction.depth import plane_disparity, weighted_line
+    from guidewire.reconstruction.physics import ReconstructionError
+    from guidewire.reconstruction.views import optical_depth
 
     camera = sample_camera(sample)
     shape = tuple(np.asarray(sample["shape"]).astype(int))
+    pixels = np.asarray(sample["pixels"], float)
     plane = plane_disparity(camera, shape, relative_disparity.shape[0], platform_height)
-    anchors = plane > 0
-    anchors[::2] = False  # every other row: enough anchors, half the work
-    scale, shift = align_disparity(relative_disparity, 1.0 / np.where(anchors, plane, 1.0), anchors)
-    disparity = station_disparity(scale * relative_disparity + shift, np.asarray(sample["pixels"], float), shape)
-    depth = 1.0 / np.maximum(disparity, 1e-3)
-    return image_points(camera, np.asarray(sample["pixels"], float), depth)
+    platform = plane > 0
+    stations = station_disparity(relative_disparity, pixels, shape)
+    ground = relative_disparity[platform].astype(np.float64)
+    entry = float(np.median(stations[:ENTRY_STATIONS]))
+    middle = float(np.median(ground))
+    if entry - middle <= max(3.0 * float(np.median(np.abs(ground - middle))), 1e-6 * abs(middle)):
+        raise ReconstructionError("the depth network sees the wire's entry no nearer than the platform: "
+                                  "no metric scale")
+    p = np.append(ground, entry)
+    d = np.append(plane[platform], 1.0 / optical_depth(camera, sample["entry_point"])).astype(np.float64)
+    try:
+        scale, shift = weighted_line(p, d, np.append(np.full(ground.size, 1.0 / ground.size), 1.0))
+    except ValueError as error:  # a ReconstructionError, which the node reports and survives
+        raise ReconstructionError(f"learned image branch: {error}") from error
+    depth = 1.0 / np.maximum(scale * stations + shift, 1e-3)
+    return image_points(camera, pixels, depth)
 
 
 def branch_inputs(sample, image_station_points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -236,6 +255,7 @@ def make_sample(image: np.ndarray, camera: PinholeCamera, centreline_px: np.ndar
     entry_pixel = camera.project(np.asarray(entry_point, float).reshape(1, 3))[0]
     pixels, _ = resample_polyline(orient_from_entry(np.asarray(centreline_px, float), entry_pixel), STATIONS)
     return {"image": pad_to_square_and_resize(np.asarray(image), 512), "pixels": pixels, "field": field,
+            "entry_point": np.asarray(entry_point, float),
             "positions": positions, "valid": valid, "intrinsics": camera.intrinsics,
             "distortion": camera.distortion, "rotation": camera.rotation, "position": camera.position,
             "shape": np.array([camera.height, camera.width])}

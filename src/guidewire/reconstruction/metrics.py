@@ -6,7 +6,9 @@ point at the same arc length from the entry (the estimate's last point when
 it is shorter). RMSE and MAE are over the paired 3D distances, MAE_z over
 their |dz| (bench z, away from the array), Hausdorff is the symmetric
 Hausdorff distance between the two point sets (no pairing), tip error the
-distance between the two last points.
+distance between the two last points. station_errors is the pointwise rule of
+a network that regresses one point per labelled station (the learned
+reconstruction's, and its paper's): each point against its own label.
 """
 from __future__ import annotations
 
@@ -56,6 +58,22 @@ def shape_errors(estimate: np.ndarray, truth: np.ndarray, spacing: float = 0.001
     estimate_samples = resample_by_spacing(estimate, spacing)
     hausdorff = max(directed_hausdorff(estimate_samples, truth_samples)[0],
                     directed_hausdorff(truth_samples, estimate_samples)[0])
+    return ShapeErrors(rmse=float(np.sqrt(np.mean(distance ** 2))), mae=float(distance.mean()),
+                       mae_z=float(np.abs(difference[:, 2]).mean()), hausdorff=float(hausdorff),
+                       tip=float(np.linalg.norm(estimate[-1] - truth[-1])))
+
+
+def station_errors(estimate: np.ndarray, truth: np.ndarray, spacing: float = 0.001) -> ShapeErrors:
+    """Errors with point i of the estimate paired with point i of the truth (same count, same order):
+    arc-length pairing would charge a jittery estimate (longer than the wire) with an along-wire slip
+    as well. Hausdorff (1 mm resampling) and tip as shape_errors."""
+    estimate, truth = np.asarray(estimate, float), np.asarray(truth, float)
+    if estimate.shape != truth.shape:
+        raise ValueError(f"station errors need one estimate per station: {estimate.shape} vs {truth.shape}")
+    difference = estimate - truth
+    distance = np.linalg.norm(difference, axis=1)
+    a, b = resample_by_spacing(estimate, spacing), resample_by_spacing(truth, spacing)
+    hausdorff = max(directed_hausdorff(a, b)[0], directed_hausdorff(b, a)[0])
     return ShapeErrors(rmse=float(np.sqrt(np.mean(distance ** 2))), mae=float(distance.mean()),
                        mae_z=float(np.abs(difference[:, 2]).mean()), hausdorff=float(hausdorff),
                        tip=float(np.linalg.norm(estimate[-1] - truth[-1])))
