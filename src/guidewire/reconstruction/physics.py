@@ -15,7 +15,8 @@ position along the image centreline. The fit chooses those depths so that
 and bends no more than it must (a weak curvature prior on the depths).
 scipy's least_squares (Levenberg-Marquardt) solves it; the Gauss-Newton
 covariance at the optimum gives each point's 1-sigma uncertainty along its
-least certain direction (the ray: with one view, the depth).
+least certain direction (the ray: with one view, the depth); with a leader
+path, for path errors that correlate along the wire.
 """
 from __future__ import annotations
 
@@ -165,16 +166,17 @@ class _Problem:
         if self.magnet_count:
             terms.append(((self.field_model(x, points) - self.measured) / self.noise).ravel())
             terms.append(log_scale / prior.polarization_sigma)
-        if prior.path is not None:
-            # Each path point against the curve's point at the same arc length from the entry (the curve's
-            # end stands in for path points beyond a curve that came out short). Pairing by nearest point
-            # instead, or a finer spline, did worse on the tuning sequences (RMSE 1.3 -> 1.8-2.1 mm).
-            at = points_at(points, arc_lengths(points), prior.path.along)
-            terms.append(((at - prior.path.positions) / prior.path.sigma[:, None]).ravel())
         for camera, tree in self.second_views:
             # Distance of each projected point to that view's centreline (its nearest densified point).
             distance, _ = tree.query(camera.project(points))
             terms.append(distance / settings.pixel_sigma)
+        if prior.path is not None:
+            # Each path point against the curve's point at the same arc length from the entry (the curve's
+            # end stands in for path points beyond a curve that came out short). Pairing by nearest point
+            # instead, or a finer spline, did worse on the tuning sequences (RMSE 1.3 -> 1.8-2.1 mm).
+            # Last, point by point (x, y, z): _estimate finds these rows there.
+            at = points_at(points, arc_lengths(points), prior.path.along)
+            terms.append(((at - prior.path.positions) / prior.path.sigma[:, None]).ravel())
         return np.concatenate(terms)
 
     def start(self):
@@ -278,7 +280,17 @@ def _estimate(problem: _Problem, result) -> WireEstimate:
     points = problem.points(depths)
     chi2 = _chi2_per_dof(result)
     jacobian = result.jac
-    covariance = np.linalg.pinv(jacobian.T @ jacobian) * max(1.0, chi2)
+    covariance = np.linalg.pinv(jacobian.T @ jacobian)
+    path = problem.prior.path
+    if path is not None and path.correlation_length > 0:
+        # The path's rows are weighed as independent but their errors correlate along the wire
+        # (LeaderPath.correlation, R): this estimate's covariance under those errors is the sandwich
+        # C (J^T J + J_path^T (R - I) J_path) C, C = (J^T J)^+ (per axis: the path's rows are x, y, z by point).
+        rows = jacobian[-3 * len(path.along):]
+        excess = path.correlation() - np.eye(len(path.along))
+        meat = jacobian.T @ jacobian + sum(rows[axis::3].T @ excess @ rows[axis::3] for axis in range(3))
+        covariance = covariance @ meat @ covariance
+    covariance *= max(1.0, chi2)
     k = problem.knots
     depth_var = np.einsum("ij,jk,ik->i", problem.basis, covariance[:k, :k], problem.basis)
     ray_norm2 = np.einsum("ij,ij->i", problem.rays, problem.rays)
