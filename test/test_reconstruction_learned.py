@@ -59,6 +59,9 @@ def test_image_branch_with_the_true_disparity_recovers_a_wire_above_the_platform
     platform = np.where(disparity > 0, disparity.min(where=disparity > 0, initial=np.inf), 0.0)
     with pytest.raises(ValueError, match="no nearer than the platform"):  # a network that sees the wire below it
         image_branch(sample, 2 * platform - disparity)
+    del sample["entry_point"]
+    with pytest.raises(ValueError, match="no entry_point"):
+        image_branch(sample, disparity)
 
 
 def test_training_wires_stay_above_the_platform():

@@ -172,6 +172,9 @@ def image_branch(sample, relative_disparity: np.ndarray, platform_height: float 
     from guidewire.reconstruction.physics import ReconstructionError
     from guidewire.reconstruction.views import optical_depth
 
+    if "entry_point" not in sample:
+        raise ReconstructionError("the sample has no entry_point (samples made before it was stored): add the "
+                                  "wire's entry point in the bench frame, metres")
     camera = sample_camera(sample)
     shape = tuple(np.asarray(sample["shape"]).astype(int))
     pixels = np.asarray(sample["pixels"], float)
