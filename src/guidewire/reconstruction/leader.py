@@ -45,16 +45,16 @@ class LeaderSettings:
     # sequences (bench_reconstruction_sequence.py --generator prefix, seeds 6000-6003, curvature_sigma 30):
     # 1, 1.5, 3 mm gave RMSE 1.48, 1.44, 1.41 mm and |z error| <= 2 sigma at 70, 73, 91 % of points.
     lumen_sigma: float = 0.003
-    # m: a body point's departure from the tip's path (where the lumen let it settle) and the smoothed
-    # tips' errors run on along the wire (path z error correlation 0.98, 0.92, 0.55, 0.0 at 2, 4, 10, 20 mm;
-    # lumen generator, tuning seeds 6000-6047), so neighbouring path points are not independent evidence.
-    # The fit keeps weighing them as independent (whitening its rows for this correlation cost RMSE
-    # 1.27 -> 1.35 mm on lumen seeds 6000-6011, 1.34 -> 1.64 on prefix 6000-6003) and reports its 1-sigma
-    # for correlated path errors (physics._estimate). |z error| <= 2 sigma with 0 (independent), 3, 5, 6,
-    # 7, 8 mm: 87, 92, 94, 95, 95.4, 95.7 % of points (seeds 6000-6047, same fits); 95-96 % at every
-    # distance behind the tip from 15 to 200 mm (the departure does not grow with the push since the tip
-    # passed: 1.2-1.4 mm RMS in z throughout), and a bend term (sigma growing with the path's curvature) did
-    # not help where it falls short (86 -> 87 % above 50 1/m).
+    # m: a body point's departure from where its tip passed (where the lumen let it settle, 2.0-2.3 mm RMS)
+    # and the smoothed tips' errors run on along the wire (path z error correlation 0.97 at 4 mm, 0.49 at
+    # 20 mm), so neighbouring path points are not independent evidence. The fit still weighs them as
+    # independent (whitening its rows for this correlation cost RMSE 1.27 -> 1.35 mm on lumen seeds 6000-6011,
+    # 1.34 -> 1.64 on prefix 6000-6003) and reports its 1-sigma for correlated path errors (physics._estimate).
+    # |z error| <= 2 sigma with 0 (independent), 3, 5, 6, 7, 9 mm: 87.6, 91.5, 94.0, 94.8, 95.4, 96.2 % of
+    # points; with 6 mm 94.7-95.5 % at every distance from 15 to 200 mm behind the tip (lumen generator, tuning
+    # seeds 6000-6047, bench/results/leader_calibration.md). Not modelled, as the data did not ask for it: a
+    # departure growing with the push since the tip passed (it does not: 2.3 -> 2.0 mm from 15 to 200 mm
+    # behind), a sigma growing with the path's curvature (left the points above 50 1/m at 86 -> 87 %).
     correlation_length: float = 0.006
     # m: the pre-shaped distal section (straight, angled or J) is shaped by the wire, not by the vessel, so
     # the tips seen over the last stretch of insertion say nothing about where that section lies now.
