@@ -131,6 +131,7 @@ def result_to_yaml(result: RegistrationResult) -> dict:
     return {"ct_pose": {**pose_to_yaml(result.pose), "matrix": np.asarray(result.pose, float).round(9).tolist()},
             "converged": bool(result.converged),
             "estimated_error": float(result.estimated_error) if np.isfinite(result.estimated_error) else None,
+            "final_motion": float(result.final_motion) if np.isfinite(result.final_motion) else None,
             "ncc_per_view": [round(float(x), 5) for x in result.ncc_per_view],
             "similarity_per_view": [round(float(x), 5) for x in result.similarity_per_view],
             "iterations": int(result.iterations), "seconds": round(float(result.seconds), 3),
