@@ -3,11 +3,11 @@
     scripts/env.sh python bench/bench_leader_calibration.py --cases 48 --seed 6000   # tuning seeds only
 
 The insertions, labs and frames of bench_reconstruction_sequence.py (same generator, seeds and order, so
-the same images), fed frame by frame as reconstruct_with_leader does, scored at 120-200 mm inserted. The
-path's correlation length (LeaderSettings.correlation_length) changes only the 1-sigma that the fit reports,
-not the fit (physics._estimate), so each length is scored on the same wires. Also: the path's own z error
-(path against the true wire at the same arc length) by distance behind the tip and its correlation along
-the wire, and the wire's departure from where its tip really passed (true wire now against the true tip at
+the same images), fed frame by frame through physics.leader_step, as reconstruct_with_leader does, scored
+at 120-200 mm inserted. The path's correlation length (LeaderSettings.correlation_length) changes only
+the 1-sigma that the fit reports, not the fit (physics._estimate), so each length is scored on the same
+wires. Also: the path's own z error (path against the true wire at the same arc length) by distance
+behind the tip and its correlation along the wire, and the wire's departure from where its tip really passed (true wire now against the true tip at
 that inserted length): what the path's sigma has to cover.
 """
 from __future__ import annotations
@@ -27,6 +27,7 @@ from bench_reconstruction_sequence import GENERATORS, SCORED_FROM, sequence  # n
 
 from guidewire.reconstruction import (ArrayField, PathTrack, WireMagnets, WirePrior, reconstruct,  # noqa: E402
                                       shape_errors)
+from guidewire.reconstruction.physics import leader_step  # noqa: E402
 from guidewire.reconstruction.metrics import paired_samples  # noqa: E402
 from guidewire.reconstruction.views import arc_lengths, points_at  # noqa: E402
 from guidewire.twin.config import load_bench_config  # noqa: E402
@@ -50,13 +51,8 @@ def run_case(lab: Lab, generator: str, seed: int, magnets: WireMagnets, guidewir
         array = ArrayField(case.sensor_positions, case.field, case.background, case.noise, case.status == 0)
         prior = WirePrior(inserted_length=truth.length, entry_point=np.asarray(guidewire.entry_point),
                           entry_direction=np.asarray(guidewire.entry_direction), magnets=magnets)
-        if prior.inserted_length < track.settings.distal_free:
-            track.clear()
-        path = track.path(prior.inserted_length)
-        alone = reconstruct(case.top_camera, case.top_centreline, prior, array)
-        if alone.converged:
-            track.add(prior.inserted_length, alone.tip_position, alone.tip_sigma)
-        if path is None or not track.follows(path, alone.points, alone.sigma, prior.inserted_length):
+        _, path, _ = leader_step(track, case.top_camera, case.top_centreline, prior, array)
+        if path is None:
             continue
         if truth.length < SCORED_FROM - 1e-9:
             continue

@@ -243,11 +243,22 @@ def reconstruct_with_leader(track: PathTrack, camera: PinholeCamera, centreline_
                             array: ArrayField | None, settings: FitSettings = FitSettings()
                             ) -> tuple[WireEstimate, str]:
     """One view over an insertion: the fit with the path of the earlier tips as the body's prior (leader.py),
-    and a note, empty when the path was used. This frame's own fit, without that prior so that nothing is
-    counted twice, adds its tip to the track; where that fit places the wire well (its 1-sigma within
-    LeaderSettings.placed_sigma: near the magnets) and the path keeps disagreeing (PathTrack.follows), the
-    wire has not followed its tip (a free rod, or a wire that left the vessel) and the frame's own fit is
-    returned instead."""
+    and a note, empty when the path was used (leader_step says when it is not)."""
+    alone, path, note = leader_step(track, camera, centreline_px, prior, array, settings)
+    if path is None:
+        return alone, note
+    return reconstruct(camera, centreline_px, replace(prior, path=path), array, settings), ""
+
+
+def leader_step(track: PathTrack, camera: PinholeCamera, centreline_px: np.ndarray, prior: WirePrior,
+                array: ArrayField | None, settings: FitSettings = FitSettings()
+                ) -> tuple[WireEstimate, LeaderPath | None, str]:
+    """This frame's own fit, the path to fit it with (None when there is none to use) and why not.
+
+    The frame's own fit, without the path so that nothing is counted twice, adds its tip to the track;
+    where that fit places the wire well (its 1-sigma within LeaderSettings.placed_sigma: near the magnets)
+    and the path keeps disagreeing (PathTrack.follows), the wire has not followed its tip (a free rod, or a
+    wire that left the vessel) and the path is not used."""
     if prior.inserted_length < track.settings.distal_free:
         track.clear()  # withdrawn: the next insertion may take another way
     path = track.path(prior.inserted_length)
@@ -255,11 +266,11 @@ def reconstruct_with_leader(track: PathTrack, camera: PinholeCamera, centreline_
     if alone.converged:
         track.add(prior.inserted_length, alone.tip_position, alone.tip_sigma)
     if path is None:
-        return alone, "no path yet"
+        return alone, None, "no path yet"
     if not track.follows(path, alone.points, alone.sigma, prior.inserted_length):
-        return alone, (f"the wire is not where its tip has been (mean squared normalised distance "
-                       f"{track.recent_disagreement:.1f} where the field places it): fitted without the path")
-    return reconstruct(camera, centreline_px, replace(prior, path=path), array, settings), ""
+        return alone, None, (f"the wire is not where its tip has been (mean squared normalised distance "
+                             f"{track.recent_disagreement:.1f} where the field places it): fitted without the path")
+    return alone, path, ""
 
 
 def _coefficients_along(problem: _Problem, points: np.ndarray) -> np.ndarray:
