@@ -7,8 +7,8 @@ the same images), fed frame by frame through physics.leader_step, as reconstruct
 at 120-200 mm inserted. The path's correlation length (LeaderSettings.correlation_length) changes only
 the 1-sigma that the fit reports, not the fit (physics._estimate), so each length is scored on the same
 wires. Also: the path's own z error (path against the true wire at the same arc length) by distance
-behind the tip and its correlation along the wire, and the wire's departure from where its tip really passed (true wire now against the true tip at
-that inserted length): what the path's sigma has to cover.
+behind the tip and its correlation along the wire, and the wire's departure from where its tip really
+passed (true wire now against the true tip at that inserted length): what the path's sigma has to cover.
 """
 from __future__ import annotations
 
