@@ -8,6 +8,7 @@ import io
 import struct
 from pathlib import Path
 
+import numpy as np
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from rosbags.rosbag2.storage_mcap import McapWriter, write_record, write_uint16, write_uint32, write_uint64
 from rosbags.typesys import Stores, get_typestore, get_types_from_msg
@@ -178,18 +179,35 @@ def timed_messages(path: str | Path, topics: list[str] | None = None, time_base:
         for topic, _, timestamp, data in read_bag(path, topics):
             yield topic, timestamp, data
         return
+    yield from _merged_by_publication(files, topics or sorted(bag_topics(path)))
+
+
+def _merged_by_publication(files: list[Path], topics: list[str]):
+    """The per-topic merge in two passes over the bag in log order instead of one reader per topic, which
+    decompressed every chunk once per topic (a 34-topic bag: 6.7 s instead of 0.6 s, bench/bench_bag_replay.py).
+    The first pass keeps only each message's key, its topic's running maximum publication time (so a topic's
+    own log order stands); the second holds a message back only until no later one in the log has a smaller
+    key."""
     from mcap.reader import make_reader
 
-    def published(topic: str):
+    def logged(with_data: bool):
         for file in files:
             with open(file, "rb") as stream:
-                for _, _, message in make_reader(stream).iter_messages(topics=[topic]):
-                    yield message.publish_time, topic, message.data
+                for _, channel, message in make_reader(stream).iter_messages(topics=topics):
+                    yield channel.topic, message.publish_time, message.data if with_data else None
 
-    # One reader per topic, streamed: the merge holds one message of each, not the bag.
-    for publish_time, topic, data in heapq.merge(*map(published, topics or sorted(bag_topics(path))),
-                                                 key=lambda m: m[0]):
-        yield topic, publish_time, data
+    keys, latest = [], {}
+    for topic, publish_time, _ in logged(False):
+        latest[topic] = max(latest.get(topic, publish_time), publish_time)
+        keys.append(latest[topic])
+    # later_minimum[i]: the smallest key from message i on; a held message at or below it is next.
+    later_minimum = np.minimum.accumulate(np.array(keys + [np.iinfo(np.int64).max], np.int64)[::-1])[::-1]
+    held: list = []
+    for index, (topic, publish_time, data) in enumerate(logged(True)):
+        heapq.heappush(held, (keys[index], index, topic, publish_time, data))
+        while held and held[0][0] <= later_minimum[index + 1]:
+            _, _, topic, publish_time, data = heapq.heappop(held)
+            yield topic, publish_time, data
 
 
 def replay_schedule(path: str | Path, topics: list[str] | None = None, rate: float = 1.0,
