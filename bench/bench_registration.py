@@ -138,6 +138,44 @@ def run(args):
               + ("" if result is None else f" est {result.estimated_error_mm:.2f} conv {result.converged}"), flush=True)
 
 
+def reestimate(args) -> None:
+    """The current estimate (and, where the log has similarity and motion, the converged flag) at each logged
+    optimised registration's final pose, without registering again: the rows go to args.reestimate."""
+    import torch
+
+    from guidewire.registration.geometry import to_mm
+    from guidewire.registration.optimise import (MultiViewObjective, RegistrationSettings, converged_by_rule,
+                                                 estimated_error_mm)
+
+    torch.set_num_threads(1)
+    ct_path, mask_path, ct = load_cts()
+    settings = RegistrationSettings(error_scale=args.error_scale)
+    pixels, n_points = settings.scales[-1], settings.n_points[-1]
+    out = Path(args.reestimate)
+    done = set()
+    if out.is_file():
+        done = {(r["case"], r["views"], r["method"]) for r in map(json.loads, out.read_text().splitlines())}
+    for line in Path(args.log).read_text().splitlines():
+        record = json.loads(line)
+        if record["method"] == "coarse" or (record["case"], record["views"], record["method"]) in done:
+            continue
+        if record["estimated"] is not None and np.isfinite(record["estimated"]):  # else cancelled or diverged
+            folder, views, _, _ = get_case(Path(args.case_dir), record["range"], record["seed"], ct_path, mask_path,
+                                           None, args.wire)
+            objective = MultiViewObjective(ct, [v for v in views if v.name in VIEW_SETS[record["views"]]], settings)
+            pose = torch.tensor(to_mm(np.array(record["pose"])), dtype=torch.float32)
+            with torch.no_grad():
+                loss = float(objective.loss(pose, pixels, n_points)[0])
+            record["estimated"] = estimated_error_mm(objective, pose, pixels, n_points, loss, settings)
+            known = record.get("similarity") is not None and record.get("final_motion") is not None
+            record["converged"] = converged_by_rule(record["views"], record["similarity"], record["estimated"],
+                                                    record["final_motion"], settings) if known else None
+        with out.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+        print(f"{record['case']} {record['views']}v {record['method']:10s} mTRE {record['mtre']:7.2f} mm "
+              f"est {_fmt(record['estimated'])} conv {record['converged']}", flush=True)
+
+
 def _fmt(x, digits=2):
     return "-" if x is None or not np.isfinite(x) else f"{x:.{digits}f}"
 
@@ -182,15 +220,17 @@ def report(args) -> str:
         true = np.array([r["mtre"] for r in opt])
         finite = np.isfinite(est)
         rho = spearmanr(est[finite], true[finite]).statistic if finite.sum() > 2 else float("nan")
+        known = np.array([r["converged"] is not None for r in opt])
         conv = np.array([bool(r["converged"]) for r in opt])
         good = true < 1
         ratio = np.median(est[finite] / np.maximum(true[finite], 1e-3))
         conf = [(f"Estimated error vs true 3D mTRE over {len(opt)} optimised registrations: Spearman rho "
                 f"{rho:.2f}; median ratio estimated/true {ratio:.2f}."),
-                (f"`converged` flag: {conv.sum()} of {len(opt)} marked converged; of those "
-                f"{(good & conv).sum()} under 1 mm ({_fmt(100 * (good & conv).sum() / max(conv.sum(), 1), 0)} %, "
-                f"the flag's precision); {(good & conv).sum()} of {good.sum()} registrations under 1 mm were "
-                f"flagged (recall {_fmt(100 * (good & conv).sum() / max(good.sum(), 1), 0)} %); "
+                (f"`converged` flag ({known.sum()} registrations whose log has the flag's inputs): {conv.sum()} "
+                f"marked converged; of those {(good & conv).sum()} under 1 mm "
+                f"({_fmt(100 * (good & conv).sum() / max(conv.sum(), 1), 0)} %, the flag's precision); "
+                f"{(good & conv).sum()} of {(good & known).sum()} registrations under 1 mm were flagged (recall "
+                f"{_fmt(100 * (good & conv).sum() / max((good & known).sum(), 1), 0)} %); "
                 f"wrong poses (>= 2 mm) marked converged: {int(((true >= 2) & conv).sum())}.")]
     return "\n".join(lines + [""] + conf)
 
@@ -289,6 +329,8 @@ def main():
     parser.add_argument("--report", action="store_true", help="only print the tables of the logged runs")
     parser.add_argument("--figure", default=None, help="also draw a few registrations into this PNG")
     parser.add_argument("--compare", default=None, help="another log: paired results on the cases both ran")
+    parser.add_argument("--reestimate", default=None, help="a new log: --log's registrations with the current "
+                        "error estimate at their final poses (no registering), then its report")
     args = parser.parse_args()
     suffix = "_wire" if args.wire else ""
     args.case_dir = args.case_dir or str(ROOT / f"out/registration/cases{suffix}")
@@ -297,10 +339,13 @@ def main():
         from guidewire.registration.optimise import RegistrationSettings
 
         args.error_scale = RegistrationSettings().error_scale
-    if not args.report:
+    if args.reestimate:
+        reestimate(args)
+        args.log = args.reestimate
+    elif not args.report:
         run(args)
     print(report(args))
-    print(f"\ncommand: {COMMAND} --cases {args.cases}{' --wire' if args.wire else ''}")
+    print(f"\ncommand: {COMMAND} {' '.join(sys.argv[1:])}")
     if args.compare:
         print(compare(args))
     if args.figure:

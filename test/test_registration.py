@@ -174,6 +174,25 @@ def test_fiducial_motion_is_the_mean_displacement_between_the_window_ends():
     assert _fiducial_motion_mm([torch.eye(4)], fiducials) == float("inf")
 
 
+def test_laplace_estimate_matches_the_direct_formula_and_shrinks_with_views():
+    """Equal curvature h in units of fiducial motion (rotation times the fiducials' RMS radius r): covariance
+    loss / (views h) per unit, so a fiducial at q varies by loss / (views h) * (3 + 2 |q|^2 / r^2) in all."""
+    from guidewire.registration.optimise import laplace_error_from_hessian
+
+    fiducials = np.array([[30.0, 0.0, 0.0], [0.0, -60.0, 0.0], [0.0, 0.0, 90.0]])
+    radius2 = (fiducials ** 2).sum(axis=1).mean()
+    h, loss = 0.004, 0.01
+    hessian = np.diag([h * radius2] * 3 + [h] * 3)
+    direct = np.mean([np.sqrt(loss / (2 * h) * (3 + 2 * q @ q / radius2)) for q in fiducials])
+    assert laplace_error_from_hessian(hessian, loss, np.eye(3), fiducials, 2, 1.0) == pytest.approx(direct)
+    assert laplace_error_from_hessian(hessian, loss, np.eye(3), fiducials, 4, 0.5) == pytest.approx(direct / np.sqrt(8))
+    # A direction of negative curvature (ripple) is floored: a finite, much larger error; none positive: unknown.
+    saddle = hessian.copy()
+    saddle[0, 0] = -h * radius2
+    assert 10 * direct < laplace_error_from_hessian(saddle, loss, np.eye(3), fiducials, 2, 1.0) < np.inf
+    assert laplace_error_from_hessian(-hessian, loss, np.eye(3), fiducials, 2, 1.0) == float("inf")
+
+
 def test_one_view_is_never_reported_converged(chest, two_view_case):
     from guidewire.registration import RegistrationSettings, register
 
