@@ -166,7 +166,9 @@ def reestimate(args) -> None:
             pose = torch.tensor(to_mm(np.array(record["pose"])), dtype=torch.float32)
             with torch.no_grad():
                 loss = float(objective.loss(pose, pixels, n_points)[0])
+            start = time.process_time()
             record["estimated"] = estimated_error_mm(objective, pose, pixels, n_points, loss, settings)
+            record["estimate_cpu_seconds"] = time.process_time() - start
             known = record.get("similarity") is not None and record.get("final_motion") is not None
             record["converged"] = converged_by_rule(record["views"], record["similarity"], record["estimated"],
                                                     record["final_motion"], settings) if known else None
@@ -232,6 +234,13 @@ def report(args) -> str:
                 f"{(good & conv).sum()} of {(good & known).sum()} registrations under 1 mm were flagged (recall "
                 f"{_fmt(100 * (good & conv).sum() / max((good & known).sum(), 1), 0)} %); "
                 f"wrong poses (>= 2 mm) marked converged: {int(((true >= 2) & conv).sum())}.")]
+    timed = [r for r in opt if "estimate_cpu_seconds" in r]
+    for nv in (1, 2, 3):
+        costs = [r["estimate_cpu_seconds"] for r in timed if r["views"] == nv]
+        if costs:
+            conf.append(f"The estimate's CPU time with {nv} view(s): {np.mean(costs):.1f} s mean over {len(costs)} "
+                        "registrations (--reestimate; the CPU s column above is each run's own, with the estimate "
+                        "it had).")
     return "\n".join(lines + [""] + conf)
 
 
