@@ -23,6 +23,11 @@ Sets (written here if missing, into out/segmentation/):
 The reverse direction for the networks (trained on B, scored on A): scripts/train_cross_b_recipe.sh trains on
 B frames of other seeds (30000+) and scores with `--model NAME=CHECKPOINT --trained-on B`.
 
+`--component-filter LENGTH,WIDTH` scores every network a second time, on the same probabilities, with only the
+long thin components of its mask kept (Segmenter's min_component_length, a fraction of the frame's larger side,
+and max_component_width_px); `--component-grid FOLDER` chooses the two on a folder of images/ and masks/ (mean
+Dice over a small grid) and stops.
+
 Columns: the paper's (AUC, Macro-F1, Dice, MIoU, OIoU) and clDice in %, the tip error (median px over
 frames with a tip), tip within 10 px (% of all frames; a frame without a predicted tip counts as a
 miss), frames where nothing was segmented, and 95 % bootstrap intervals of the mean Dice and clDice
@@ -62,6 +67,10 @@ RIDGE_SIGMAS = (1.0, 1.5, 2.0)
 # fraction of the frame's larger side (A is 256 px, B and D 512 px).
 ELONGATED_THRESHOLDS = (0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 ELONGATED_MIN_LENGTHS = (0.02, 0.04, 0.08, 0.16, 0.24, 0.32)
+# The network's mask: minimum component length (fraction of the larger side; 0: none) and maximum mean width
+# in px around the ridge baseline's 7 px (0: none; (0, 0) is the unfiltered mask).
+COMPONENT_LENGTHS = (0.0, 0.04, 0.08, 0.16)
+COMPONENT_WIDTHS = (0.0, 5.0, 7.0, 9.0)
 
 
 def ensure_set(name: str, folder: Path) -> None:
@@ -103,6 +112,36 @@ def load_frames(folder: Path, count: int | None = None):
     images = [cv2.imread(str(folder / image), cv2.IMREAD_GRAYSCALE) for image, _ in names]
     masks = [cv2.imread(str(folder / mask), cv2.IMREAD_GRAYSCALE) > 0 for _, mask in names]
     return images, masks, [f["tip"] for f in frames], groups
+
+
+def component_grid(folder: Path, networks: dict, args) -> None:
+    """Mean Dice on a folder of images/ and masks/ (same names) of each network's mask, unfiltered and
+    through every (length, width) of the grid."""
+    names = sorted(path.name for path in (folder / "images").glob("*.png"))
+    images = [cv2.imread(str(folder / "images" / name), cv2.IMREAD_GRAYSCALE) for name in names]
+    masks = [cv2.imread(str(folder / "masks" / name), cv2.IMREAD_GRAYSCALE) > 0 for name in names]
+    print(f"\nComponent filter on the network's mask: mean Dice % on {len(images)} frames of "
+          f"{folder.relative_to(ROOT) if folder.is_relative_to(ROOT) else folder}")
+    for name, checkpoint in networks.items():
+        segmenter = Segmenter(checkpoint, threads=args.threads, preprocessing=args.preprocessing,
+                              wire_width_px=args.wire_width or None)
+        maps = [segmenter.probability(image) for image in images]
+        print(f"\n{name}: rows minimum length (of the larger side), columns maximum mean width px (0: no bound); "
+              "in brackets the frames whose mask the filter changed")
+        print("| length \\ width | " + " | ".join(f"{w:g}" for w in COMPONENT_WIDTHS) + " |")
+        print("|" + "---|" * (len(COMPONENT_WIDTHS) + 1))
+        sweep, changed = {}, {}
+        unfiltered = [p >= segmenter.threshold for p in maps]
+        for length in COMPONENT_LENGTHS:
+            for width in COMPONENT_WIDTHS:
+                segmenter.min_component_length, segmenter.max_component_width_px = length, width
+                wires = [segmenter.wire_mask(p) for p in maps]
+                sweep[length, width] = 100 * np.mean([dice(w, m) for w, m in zip(wires, masks)])
+                changed[length, width] = sum((w != u).any() for w, u in zip(wires, unfiltered))
+            print(f"| {length:g} | " + " | ".join(f"{sweep[length, w]:.2f} ({changed[length, w]})"
+                                                 for w in COMPONENT_WIDTHS) + " |")
+        best = max(sweep, key=sweep.get)
+        print(f"best: --component-filter {best[0]:g},{best[1]:g} ({sweep[best]:.2f}; unfiltered {sweep[0.0, 0.0]:.2f})")
 
 
 def ridge_response(image: np.ndarray, preprocessing: str, ridge_filter: str = "sato") -> np.ndarray:
@@ -216,7 +255,21 @@ def main(argv=None) -> None:
     parser.add_argument("--ridge-scale", choices=("set", "frame"), default="set",
                         help="frangi-elongated's threshold is over the tuning set's scale (median 99.9th "
                         "percentile) or over each frame's own (its 99.5th percentile)")
+    parser.add_argument("--component-filter", action="append", default=[], metavar="LENGTH,WIDTH",
+                        help="also score each network with only its mask's components at least LENGTH (fraction "
+                        "of the frame's larger side) long and at most WIDTH px wide on average (0: no bound); "
+                        "repeat for more settings")
+    parser.add_argument("--component-grid", type=Path, metavar="FOLDER",
+                        help="print each network's mean Dice over the component filter's grid on FOLDER "
+                        "(images/, masks/) and stop")
     args = parser.parse_args(argv)
+    component_filters = []
+    for text in args.component_filter:
+        try:
+            length, width = (float(v) for v in text.split(","))
+        except ValueError:
+            parser.error(f"--component-filter takes LENGTH,WIDTH, got {text!r}")
+        component_filters.append((length, width))
     if args.ridge_scale == "frame" and args.ridge_filter != "frangi-elongated":
         parser.error("--ridge-scale frame is for --ridge-filter frangi-elongated")
     import torch
@@ -227,6 +280,10 @@ def main(argv=None) -> None:
     print(f"Cross-generator segmentation, preprocessing '{args.preprocessing}'"
           + (f", frames' wire width {args.wire_width:g} px" if args.wire_width else "")
           + "; metrics in %; intervals: 95 % bootstrap (10,000 resamples, seed 0)")
+    if args.component_grid:
+        component_grid(args.component_grid, networks, args)
+        print("\ncommand: scripts/env.sh python bench/bench_segmentation_cross.py " + shlex.join(sys.argv[1:]))
+        return
     header = ["trained on", "model"] + HEADER + [f"tip <= {TIP_RADIUS_PX:g} px %", "no wire found",
                                                  "Dice interval", "clDice interval", "s per frame"]
     for set_name in args.sets.split(","):
@@ -254,6 +311,17 @@ def main(argv=None) -> None:
                   f"{interval(scores.cldice_per_image, groups)} | {seconds:.2f} |")
             probabilities[name], thresholds[name] = maps, segmenter.threshold
             dice = scores.dice_per_image if dice is None else dice
+            for component_filter in component_filters:
+                # The same probabilities, zero off the kept components: at the threshold, the filtered mask.
+                segmenter.min_component_length, segmenter.max_component_width_px = component_filter
+                filtered = [p * segmenter.wire_mask(p) for p in maps]
+                scores, within, empty = score(filtered, images, masks, tips, segmenter.threshold, args.preprocessing)
+                label = (f"{name} + components >= {component_filter[0]:g} of the side, "
+                         f"<= {component_filter[1]:g} px wide")
+                print(f"| {trained} | {label} | " + " | ".join(scores.as_percent_row())
+                      + f" | {100 * within.mean():.1f} | {empty} | {interval(scores.dice_per_image, groups)} | "
+                      f"{interval(scores.cldice_per_image, groups)} | {seconds:.2f} |")
+                probabilities[label], thresholds[label] = filtered, segmenter.threshold
         dice_of_first = dice
         if not args.no_ridge:
             started = time.perf_counter()

@@ -181,6 +181,34 @@ def test_sliding_window_covers_the_image_and_blanks_the_collimated_border(weight
     assert not (overlay(image, result)[0] == red).all()
 
 
+def test_component_filter_keeps_only_the_long_thin_parts_of_the_mask(weights):
+    probability = np.zeros((100, 100), np.float32)
+    probability[20, 10:90] = 0.9  # a wire: 80 px long, 1 px wide
+    probability[50:56, 20:28] = 0.9  # a blob (an electrode)
+    probability[70, 10:15] = 0.9  # a short fragment
+    probability[80:92, 30:90] = 0.9  # a bar 60 px long but 12 px wide (a catheter's shadow)
+    probability[20, 95] = 0.4  # below the threshold
+    segmenter = Segmenter(weights)
+    assert segmenter.wire_mask(probability).sum() == 80 + 48 + 5 + 720  # off by default: the threshold alone
+    segmenter = Segmenter(weights, min_component_length=0.2, max_component_width_px=7)
+    wire = segmenter.wire_mask(probability)
+    assert wire[20, 10:90].all() and wire.sum() == 80
+    # Each bound alone: width drops only the bar; length (0.2 x 100 px) drops the blob and the fragment.
+    segmenter.min_component_length, segmenter.max_component_width_px = 0.0, 7
+    assert segmenter.wire_mask(probability).sum() == 80 + 48 + 5
+    segmenter.min_component_length, segmenter.max_component_width_px = 0.2, 0.0
+    assert segmenter.wire_mask(probability).sum() == 80 + 720
+    # A frame's mask is the filtered one: the random network's mask is wide, and goes with its confidence.
+    segmenter = Segmenter(weights, window=64, min_component_length=0.2, max_component_width_px=3)
+    result = segment_frame(segmenter, frame(100, 150))
+    assert (result.probability >= segmenter.threshold).sum() > 1000
+    assert not result.mask.any() and result.confidence == 0.0
+    with pytest.raises(ValueError, match="min_component_length"):
+        Segmenter(weights, min_component_length=1.5)
+    with pytest.raises(ValueError, match="max_component_width_px"):
+        Segmenter(weights, max_component_width_px=-1)
+
+
 def test_gaussian_window_weights_the_centre_most():
     window = gaussian_window(64)
     assert window[32, 32] == pytest.approx(window.max()) and window[0, 0] < 0.01

@@ -30,7 +30,7 @@ def segment_frame(segmenter: Segmenter, image: np.ndarray, confidence_cut: float
                   ) -> FrameSegmentation:
     """Mask, centreline and confidence of one frame; confidence_cut overrides the segmenter's."""
     probability = segmenter.probability(image)
-    wire = probability >= segmenter.threshold
+    wire = segmenter.wire_mask(probability)
     centreline = extract_centreline(wire, valid=field_of_view(image, segmenter.preprocessing),
                                     max_gap_px=MAX_GAP_FRACTION * max(wire.shape))
     confidence = mask_confidence(probability, wire)

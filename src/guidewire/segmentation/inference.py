@@ -13,6 +13,7 @@ from guidewire.segmentation.backends import SIZE_MULTIPLE, check_settings, load_
 from guidewire.segmentation.checkpoint import DEFAULT_WEIGHTS, load_checkpoint
 from guidewire.segmentation.fganet import fold_batch_norms
 from guidewire.segmentation.precision import resolve_precision
+from guidewire.segmentation.ridge import elongated_components
 
 
 # The wire width in px of the frames the shipped network was trained on (2-4 px at 256x256, stages 2-6),
@@ -56,12 +57,23 @@ class Segmenter:
     held-out metrics are about unchanged.
 
     device (torch backend) runs the network on a GPU, e.g. "cuda"; windows and
-    probabilities stay NumPy arrays on the host."""
+    probabilities stay NumPy arrays on the host.
+
+    min_component_length (fraction of the frame's larger side) and max_component_width_px (mean width,
+    area / major axis) keep of the thresholded mask only the long thin 8-connected components, as the ridge
+    baseline does (guidewire.segmentation.ridge.elongated_components); 0: no bound (both 0: no filter)."""
 
     def __init__(self, weights: str | Path = DEFAULT_WEIGHTS, backend: str = "torch", window: int = 512,
                  overlap: float = 0.5, onnx_file: str | Path | None = None, threads: int = 0,
                  precision: str = "float32", device: str = "cpu", preprocessing: str | None = None,
-                 wire_width_px: float | None = None):
+                 wire_width_px: float | None = None, min_component_length: float = 0.0,
+                 max_component_width_px: float = 0.0):
+        if not 0 <= min_component_length <= 1:
+            raise ValueError(f"min_component_length is a fraction of the frame's side, 0..1, got "
+                             f"{min_component_length}")
+        if max_component_width_px < 0:
+            raise ValueError(f"max_component_width_px must be >= 0 (0: no bound), got {max_component_width_px}")
+        self.min_component_length, self.max_component_width_px = min_component_length, max_component_width_px
         self.device = check_settings(backend, window, precision, device)
         self.weights = Path(weights)
         self.network, self.meta = load_checkpoint(weights)
@@ -153,6 +165,15 @@ class Segmenter:
             probability = self._probability(resized)
             return cv2.resize(probability, (width, height), interpolation=cv2.INTER_LINEAR)
         return self._probability(image)
+
+    def wire_mask(self, probability: np.ndarray) -> np.ndarray:
+        """The wire (H,W bool): the probability at or above the threshold, and of it only the long thin
+        components when a component bound is set."""
+        wire = probability >= self.threshold
+        if not (self.min_component_length or self.max_component_width_px):
+            return wire
+        return elongated_components(wire, self.min_component_length * max(wire.shape),
+                                    self.max_component_width_px or np.inf)
 
     def _probability(self, image: np.ndarray) -> np.ndarray:
         normalised, box, valid = PREPROCESSING[self.preprocessing](image)
