@@ -1,6 +1,6 @@
 """What the viewers' side decodes, for the bridge tests:
 - a minimal Foxglove WebSocket client on the standard library (no client package is installed):
-  the handshake, the server's advertise, a subscription, and its messages decoded with the
+  the handshake, the server's advertise and unadvertise, a subscription, and its messages decoded with the
   protobuf schema the server sends (RFC 6455 framing; the SDK's protocol, subprotocol foxglove.sdk.v1);
 - an OpenIGTLink POLYDATA decoder for pyigtl's client (pyigtl 0.3.4 sends POLYDATA but cannot decode it).
 """
@@ -19,6 +19,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
 SUBPROTOCOL = "foxglove.sdk.v1"  # foxglove-sdk 0.30.3 refuses foxglove.websocket.v1 (400 Bad Request)
 MESSAGE_DATA = 0x01  # binary opcode of a subscribed message: u32 subscription, u64 log time, payload
+RESUBSCRIBE_S = 3.0
 
 
 class FoxgloveClient:
@@ -70,29 +71,40 @@ class FoxgloveClient:
 
     def receive(self, topic: str, timeout: float):
         """(log time ns, decoded protobuf message) of the first message on `topic` within `timeout` s,
-        subscribing once the topic is advertised; None when none came."""
+        subscribing once the topic is advertised; None when none came. A subscription that brought nothing for
+        RESUBSCRIBE_S is made again: a CI run under load had the server refuse one as an unknown channel."""
         deadline = time.monotonic() + timeout
+        subscribed_at = 0.0
         while time.monotonic() < deadline:
-            self.socket.settimeout(max(0.05, deadline - time.monotonic()))
+            self.socket.settimeout(max(0.05, min(1.0, deadline - time.monotonic())))
             try:
                 opcode, payload = self._frame()
             except socket.timeout:
-                return None
+                opcode, payload = None, b""
             if opcode == 0x1:
                 message = json.loads(payload)
                 if message["op"] == "advertise":
                     self.channels.update({c["id"]: c for c in message["channels"]})
+                elif message["op"] == "unadvertise":  # a channel re-made gets a new id: subscribe to that one
+                    gone = set(message["channelIds"])
+                    self.channels = {i: c for i, c in self.channels.items() if i not in gone}
+                    self.subscriptions = {i: c for i, c in self.subscriptions.items() if c["id"] not in gone}
             elif opcode == 0x2 and payload[0] == MESSAGE_DATA:
                 subscription, log_time = struct.unpack("<IQ", payload[1:13])
                 channel = self.subscriptions.get(subscription)
                 if channel is not None and channel["topic"] == topic:
                     return log_time, decode(channel, payload[13:])
+            mine = [i for i, c in self.subscriptions.items() if c["topic"] == topic]
+            if mine and time.monotonic() - subscribed_at > RESUBSCRIBE_S:
+                self._send_text(json.dumps({"op": "unsubscribe", "subscriptionIds": mine}))
+                self.subscriptions = {i: c for i, c in self.subscriptions.items() if i not in mine}
             wanted = [c for c in self.channels.values() if c["topic"] == topic]
             if wanted and wanted[0]["id"] not in {c["id"] for c in self.subscriptions.values()}:
-                subscription = len(self.subscriptions) + 1
+                subscription = max(self.subscriptions, default=0) + 1
                 self.subscriptions[subscription] = wanted[0]
                 self._send_text(json.dumps({"op": "subscribe",
                                             "subscriptions": [{"id": subscription, "channelId": wanted[0]["id"]}]}))
+                subscribed_at = time.monotonic()
         return None
 
     def close(self) -> None:
