@@ -20,23 +20,24 @@ for need in train_b/frames.json val_b/frames.json fganet_b/model.pt; do
 done
 
 # From the 640-step B network: its 160 px patches and batch 8, AdamW with a fresh cosine decay from 1e-3 (a
-# fine-tune's rate, a third of its from-scratch 3e-3); 24 epochs of 80 steps, sized to the ~100 min of one torch
-# thread under nice -n 10 on the shared 2-core machine.
-output=$work/fganet
-resume=()
-[ -f "$output/last.pt" ] && resume=(--resume)
-[ -f "$output/model.pt" ] || run python -m guidewire.segmentation.train "$b22/train_b" "$output" \
-  --network shipped --init "$b22/fganet_b/model.pt" --patch 160 --batch-size 8 --epochs 24 --learning-rate 1e-3 \
-  --cldice-outputs 1 --threads 1 --seed 0 --preprocessing robust "${resume[@]}"
+# fine-tune's rate, a third of its from-scratch 3e-3); the threshold on B's threshold frames; then the bench.
+train_threshold_score() {  # frames output epochs name png
+  local frames=$1 output=$2 epochs=$3 name=$4 png=$5 resume=()
+  [ -f "$output/last.pt" ] && resume=(--resume)
+  [ -f "$output/model.pt" ] || run python -m guidewire.segmentation.train "$frames" "$output" \
+    --network shipped --init "$b22/fganet_b/model.pt" --patch 160 --batch-size 8 --epochs "$epochs" \
+    --learning-rate 1e-3 --cldice-outputs 1 --threads 1 --seed 0 --preprocessing robust "${resume[@]}"
+  if ! run python -c "import sys, torch; sys.exit('threshold' not in torch.load(sys.argv[1])['meta'])" \
+      "$output/model.pt"; then
+    run python -m guidewire.segmentation.threshold "$output/model.pt" "$b22/val_b" --every 1 --threads 1
+  fi
+  run python bench/bench_segmentation_cross.py --sets A,B,D --count 200 --no-ridge --preprocessing robust \
+    --trained-on B --model "$name=$output/model.pt" --png "$png"
+}
 
-if ! run python -c "import sys, torch; sys.exit('threshold' not in torch.load(sys.argv[1])['meta'])" \
-    "$output/model.pt"; then
-  run python -m guidewire.segmentation.threshold "$output/model.pt" "$b22/val_b" --every 1 --threads 1
-fi
-
-run python bench/bench_segmentation_cross.py --sets A,B,D --count 200 --no-ridge --preprocessing robust \
-  --trained-on B --model "FGA-Net, shipped width, B only, longer run (robust)=$output/model.pt" \
-  --png "$work/hardest.png"
+# 24 epochs of 80 steps, sized to the ~100 min of one torch thread under nice -n 10 on the shared 2-core machine.
+train_threshold_score "$b22/train_b" "$work/fganet" 24 "FGA-Net, shipped width, B only, longer run (robust)" \
+  "$work/hardest.png"
 
 # More frames instead of more steps: 640 new B frames (seeds 31000-31639, disjoint from every B seed above) beside
 # the 640 training frames; 6 epochs of 160 steps (960 steps, each frame 6 times), what fitted the rest of the
@@ -49,16 +50,5 @@ mix=$work/train_b1280
 if [ ! -d "$mix" ]; then
   link "$b22/train_b" b 1 640 "$mix"; link "$work/train_b2" n 1 640 "$mix"
 fi
-output=$work/fganet_1280
-resume=()
-[ -f "$output/last.pt" ] && resume=(--resume)
-[ -f "$output/model.pt" ] || run python -m guidewire.segmentation.train "$mix" "$output" \
-  --network shipped --init "$b22/fganet_b/model.pt" --patch 160 --batch-size 8 --epochs 6 --learning-rate 1e-3 \
-  --cldice-outputs 1 --threads 1 --seed 0 --preprocessing robust "${resume[@]}"
-if ! run python -c "import sys, torch; sys.exit('threshold' not in torch.load(sys.argv[1])['meta'])" \
-    "$output/model.pt"; then
-  run python -m guidewire.segmentation.threshold "$output/model.pt" "$b22/val_b" --every 1 --threads 1
-fi
-run python bench/bench_segmentation_cross.py --sets A,B,D --count 200 --no-ridge --preprocessing robust \
-  --trained-on B --model "FGA-Net, shipped width, B only, 1280 frames (robust)=$output/model.pt" \
-  --png "$work/hardest_1280.png"
+train_threshold_score "$mix" "$work/fganet_1280" 6 "FGA-Net, shipped width, B only, 1280 frames (robust)" \
+  "$work/hardest_1280.png"
