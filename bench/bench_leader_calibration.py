@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -23,14 +22,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_reconstruction_sequence import GENERATORS, SCORED_FROM, sequence  # noqa: E402
+from bench_reconstruction_sequence import GENERATORS, SCORED_FROM, run_sequences, sequence  # noqa: E402
 
 from guidewire.reconstruction import (ArrayField, PathTrack, WireMagnets, WirePrior, reconstruct,  # noqa: E402
                                       shape_errors)
 from guidewire.reconstruction.physics import leader_step  # noqa: E402
 from guidewire.reconstruction.metrics import paired_samples  # noqa: E402
 from guidewire.reconstruction.views import arc_lengths, points_at  # noqa: E402
-from guidewire.twin.config import load_bench_config  # noqa: E402
 from guidewire.twin.lab import Lab, LabErrors, wire_state_from_centreline  # noqa: E402
 
 BEHIND = (0.0, 0.015, 0.05, 0.08, 0.12, 0.2)  # m, bins of distance behind the tip
@@ -125,19 +123,9 @@ def main(argv=None) -> int:
     command = "scripts/env.sh python bench/bench_leader_calibration.py " + " ".join(
         argv if argv is not None else sys.argv[1:])
     lengths = [mm / 1000 for mm in args.lengths_mm]
-    config = load_bench_config()
-    lab = Lab(config)
-    magnets = WireMagnets.of_guidewire(config.guidewire)
-    start = time.perf_counter()
-    results = {}
-    for seed in range(args.seed, args.seed + args.cases):
-        results[seed] = run_case(lab, args.generator, seed, magnets, config.guidewire, lengths)
-        print(f"sequence {seed} done ({time.perf_counter() - start:.0f} s)", file=sys.stderr)
-    text = report(results, args, lengths, command, time.perf_counter() - start)
-    print(text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
-    return 0
+    return run_sequences(args, lambda lab, seed, magnets, guidewire: run_case(lab, args.generator, seed, magnets,
+                                                                              guidewire, lengths),
+                         lambda results, seconds: report(results, args, lengths, command, seconds))
 
 
 if __name__ == "__main__":

@@ -147,6 +147,24 @@ GENERATORS = {"lumen": "guidewire.validation.insertion_sequence: a wire relaxed 
                       "is pushed: no leader to follow"}
 
 
+def run_sequences(args, run_one, make_report) -> int:
+    """run_one(lab, seed, magnets, guidewire) for seeds args.seed .. args.seed + args.cases - 1 on the default bench;
+    make_report(results by seed, seconds) printed and written to args.out."""
+    config = load_bench_config()
+    lab = Lab(config)
+    magnets = WireMagnets.of_guidewire(config.guidewire)
+    start = time.perf_counter()
+    results = {}
+    for seed in range(args.seed, args.seed + args.cases):
+        results[seed] = run_one(lab, seed, magnets, config.guidewire)
+        print(f"sequence {seed} done ({time.perf_counter() - start:.0f} s)", file=sys.stderr)
+    text = make_report(results, time.perf_counter() - start)
+    print(text)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--generator", choices=tuple(GENERATORS), default="lumen")
@@ -156,19 +174,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     command = "scripts/env.sh python bench/bench_reconstruction_sequence.py " + " ".join(
         argv if argv is not None else sys.argv[1:])
-    config = load_bench_config()
-    lab = Lab(config)
-    magnets = WireMagnets.of_guidewire(config.guidewire)
-    start = time.perf_counter()
-    results = {}
-    for seed in range(args.seed, args.seed + args.cases):
-        results[seed] = run_case(lab, args.generator, seed, magnets, config.guidewire)
-        print(f"sequence {seed} done ({time.perf_counter() - start:.0f} s)", file=sys.stderr)
-    text = report(results, args, command, time.perf_counter() - start)
-    print(text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
-    return 0
+    return run_sequences(args, lambda lab, seed, magnets, guidewire: run_case(lab, args.generator, seed, magnets,
+                                                                              guidewire),
+                         lambda results, seconds: report(results, args, command, seconds))
 
 
 if __name__ == "__main__":
