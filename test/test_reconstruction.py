@@ -37,6 +37,19 @@ def _case(bench, seed, errors=LabErrors(), length=0.13):
     return truth, case, prior, array
 
 
+def test_a_lab_case_is_the_same_whatever_the_lab_rendered_before(bench):
+    # Benches make cases in loops and shards: a case's camera and array noise must be its own.
+    config, lab, _ = bench
+    truth, first, _, _ = _case(bench, 11, LabErrors.typical())
+    _case(bench, 12, LabErrors.typical())
+    again = Lab(config).case(truth, LabErrors.typical(), 11)
+    np.testing.assert_array_equal(again.top_image, first.top_image)
+    np.testing.assert_array_equal(again.side_image, first.side_image)
+    np.testing.assert_array_equal(again.field, first.field)
+    other = lab.case(truth, LabErrors.typical(), 13)
+    assert (other.top_image != first.top_image).mean() > 0.5  # another case, other noise
+
+
 def test_z_coverage_counts_points_whose_height_error_is_within_two_sigma():
     truth = np.column_stack([np.linspace(0.0, 0.1, 101), np.zeros(101), np.zeros(101)])
     lifted = truth + [0.0, 0.0, 0.001]

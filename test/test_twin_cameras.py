@@ -48,9 +48,9 @@ def test_stereo_triangulation_recovers_ground_truth(default_config, distortion):
 
 
 def test_noise_is_each_cameras_own_whichever_thread_renders_it(default_config):
-    # OpenCV's noise generator is per thread: each frame is seeded from the camera's own
-    # stream, so a camera's frames repeat for its seed wherever they are rendered, and
-    # the two cameras of a pair never share a noise field.
+    # OpenCV's noise generator is per thread: each frame is seeded from the camera's seed and
+    # the frame's key, so a camera's frames repeat for its seed wherever and in whatever order
+    # they are rendered, and the two cameras of a pair never share a noise field.
     from concurrent.futures import ThreadPoolExecutor
 
     state = GuidewireModel(default_config.guidewire, default_config.seed).state(3.0)
@@ -63,4 +63,6 @@ def test_noise_is_each_cameras_own_whichever_thread_renders_it(default_config):
         np.testing.assert_array_equal(threaded, local)
     noise = [image[:200, :200] - renderer.background[:200, :200] for image, renderer in zip(here, (top, side))]
     assert abs(np.corrcoef(noise[0].ravel(), noise[1].ravel())[0, 1]) < 0.05
-    assert not np.array_equal(top.render(state), here[0])  # fresh noise every frame
+    assert not np.array_equal(top.render(state, noise_key=[1]), here[0])  # each frame its own noise
+    # The noise is a function of the frame's key (by default its time), not of what was rendered before.
+    np.testing.assert_array_equal(CameraRenderer(default_config.stereo[0], default_config.seed).render(state), here[0])

@@ -7,10 +7,12 @@ projected width following its depth.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import cv2
 import numpy as np
 
-from guidewire.twin.wire import WireState
+from guidewire.twin.wire import WireState, noise_key_of
 from guidewire.twin.config import CameraConfig
 from guidewire.geometry import PinholeCamera, look_at_rotation
 
@@ -38,7 +40,7 @@ class CameraRenderer:
         radius2 = ((u - config.cx) / config.width) ** 2 + ((v - config.cy) / config.height) ** 2
         self.background = (config.background_level * (1.0 - 0.25 * radius2)).astype(np.float32)
         self._frame = np.empty_like(self.background)
-        self._rng = np.random.default_rng([seed, 0xCA, sum(config.name.encode())])
+        self._noise_root = [seed, 0xCA, sum(config.name.encode())]
 
     def _coverage_u8(self, state: WireState) -> tuple[np.ndarray, tuple[slice, slice]]:
         """Wire coverage 0..255 of each pixel, and the bounding box it lies in."""
@@ -66,13 +68,17 @@ class CameraRenderer:
         """Fraction (0..1, float32) of each pixel covered by the wire."""
         return self._coverage_u8(state)[0].astype(np.float32) / 255.0
 
-    def render(self, state: WireState) -> np.ndarray:
-        """A mono8 image of the wire with sensor noise."""
+    def render(self, state: WireState, noise_key: Sequence[int] | None = None) -> np.ndarray:
+        """A mono8 image of the wire with sensor noise. The noise is a function of this camera's seed
+        and `noise_key` (non-negative integers naming the frame, such as a case and a frame number),
+        by default the state's time in ns: the same frame renders the same wherever and in whatever
+        order it is asked for."""
         coverage, box = self._coverage_u8(state)
         # Sensor noise from OpenCV's generator: numpy's takes about 60 ms for a 2048x1536
         # frame here, too slow for 15 Hz stereo. cv2's generator is per thread, so it is
-        # seeded from this camera's own stream on every frame, whichever thread renders it.
-        cv2.setRNGSeed(int(self._rng.integers(1 << 31)))
+        # seeded on every frame, whichever thread renders it.
+        key = noise_key_of(state) if noise_key is None else list(noise_key)
+        cv2.setRNGSeed(int(np.random.default_rng(self._noise_root + key).integers(1 << 31)))
         frame = cv2.randn(self._frame, 0.0, self.config.noise_rms)
         frame += self.background
         shading = self.background[box] * (self.config.wire_contrast / 255.0) * coverage[box]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import cv2
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from guidewire.twin.wire import WireState
+from guidewire.twin.wire import WireState, noise_key_of
 from guidewire.twin.config import ConfigError, FluoroscopyConfig
 
 # A supine patient with the head towards bench +x: the CT's RAS axes
@@ -279,7 +280,7 @@ class FluoroscopyRenderer:
         self.ct_pose = ct_to_bench(config)
         self.carm_pose = carm_to_bench(config)
         self.line_integral, self.geometry = self.anatomy.render(self.ct_pose, self.carm_pose)
-        self._rng = np.random.default_rng([seed, 0xF1])
+        self._noise_root = [seed, 0xF1]
         n = config.detector_pixels
         v, u = np.mgrid[0:n, 0:n]
         radius = np.hypot(u - (n - 1) / 2, v - (n - 1) / 2)
@@ -295,13 +296,16 @@ class FluoroscopyRenderer:
         return total
 
     def render(self, state: WireState | None, window_center: float | None = None,
-               window_width: float | None = None) -> np.ndarray:
-        """A mono8 fluoroscopy frame: attenuating structures dark, outside the collimator black."""
+               window_width: float | None = None, noise_key: Sequence[int] | None = None) -> np.ndarray:
+        """A mono8 fluoroscopy frame: attenuating structures dark, outside the collimator black.
+        The quantum noise is a function of the seed and `noise_key` (by default the state's time in
+        ns, as the cameras'), so a frame is the same in every process that renders it."""
         c = self.config
         expected = c.photons_per_pixel * np.exp(-self.attenuation(state))
         if c.detector_blur > 0:
             expected = cv2.GaussianBlur(expected, (0, 0), c.detector_blur)
-        quanta = np.maximum(self._rng.poisson(expected), 0.5)
+        key = noise_key_of(state) if noise_key is None else list(noise_key)
+        quanta = np.maximum(np.random.default_rng(self._noise_root + key).poisson(expected), 0.5)
         measured = -np.log(quanta / c.photons_per_pixel) / self.attenuation_scale
         center = c.window_center if window_center is None else window_center
         width = c.window_width if window_width is None else window_width

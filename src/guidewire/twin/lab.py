@@ -128,9 +128,11 @@ class Lab:
         noise = array.noise_rms * np.sqrt(1.0 + 1.0 / background_samples)
 
         images = dict(images or {})
+        # Each case's (and frame's) own camera noise, whatever else the lab rendered before it.
+        noise_key = [seed, 0 if frame_seed is None else frame_seed + 1]
         for name in ("camera_top", "camera_side"):
             if name not in images:
-                image = self.renderers[name].render(truth)
+                image = self.renderers[name].render(truth, noise_key)
                 images[name] = (image, camera_centreline(image))
         return LabCase(
             truth=truth,

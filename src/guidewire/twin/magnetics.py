@@ -16,7 +16,7 @@ from scipy.spatial.transform import Rotation
 
 from guidewire.contracts import STATUS_OK, STATUS_SATURATED, grid_positions
 from guidewire.twin.config import GuidewireConfig, MagnetometerArrayConfig, StaticSourceConfig
-from guidewire.twin.wire import WireState
+from guidewire.twin.wire import WireState, noise_key_of
 
 
 def sensor_positions(config: MagnetometerArrayConfig) -> np.ndarray:
@@ -133,7 +133,7 @@ class MagnetometerArrayModel:
         self.wire = wire
         self.positions = sensor_positions(array)
         self.background = magpylib.getB(static_source(source), self.positions) + np.asarray(earth_field, float)
-        self._rng = np.random.default_rng([seed, 0xA4])
+        self._noise_root = [seed, 0xA4]
 
     def wire_fields(self, states: list[WireState]) -> np.ndarray:
         """Noise-free field (t,n,3) of the wire alone, for several states in one magpylib call."""
@@ -157,10 +157,12 @@ class MagnetometerArrayModel:
         return self.samples([state])[0]
 
     def samples(self, states: list[WireState]) -> list[ArraySample]:
-        """Read-outs of consecutive states, the field of all of them in one magpylib call.
-        The noise is drawn in the same order as one sample() per state."""
+        """Read-outs of states, the field of all of them in one magpylib call. Each read-out's noise
+        is a function of the seed and its state's time, as the cameras' (twin.wire.noise_key_of)."""
         truth = self.background + self.wire_fields(states)
-        noisy = truth + self._rng.normal(0.0, self.array.noise_rms, truth.shape)
+        noise = np.stack([np.random.default_rng(self._noise_root + noise_key_of(state)).normal(
+            0.0, self.array.noise_rms, truth.shape[1:]) for state in states])
+        noisy = truth + noise
         counts, status = quantise(noisy, self.array)
         return [ArraySample(field=counts[i] * self.array.lsb, true_field=truth[i], status=status[i], counts=counts[i])
                 for i in range(len(states))]

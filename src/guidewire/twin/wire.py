@@ -41,6 +41,12 @@ class WireState:
         return float(np.linalg.norm(np.diff(self.centreline, axis=0), axis=1).sum())
 
 
+def noise_key_of(state: WireState | None) -> list[int]:
+    """A rendered frame's default noise key: the state's time in ns (0 without a state), so that
+    simulated sensor noise, like the rest of the bench, is a function of time."""
+    return [0 if state is None else int(round(state.time * 1e9))]
+
+
 def _smooth_profile(rng: np.random.Generator, sigma: np.ndarray, period: float, harmonics: int) -> np.ndarray:
     """A random smooth function of the material coordinate: a short Fourier series."""
     value = np.zeros_like(sigma)
