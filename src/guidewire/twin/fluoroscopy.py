@@ -280,7 +280,9 @@ class FluoroscopyRenderer:
         self.ct_pose = ct_to_bench(config)
         self.carm_pose = carm_to_bench(config)
         self.line_integral, self.geometry = self.anatomy.render(self.ct_pose, self.carm_pose)
-        self._noise_root = [seed, 0xF1]
+        # Each C-arm view its own noise: the views are separate processes with the bench's one seed.
+        view_millidegrees = np.rint(np.degrees([config.primary_angle, config.secondary_angle]) * 1000)
+        self._noise_root = [seed, 0xF1, *(int(a) % (1 << 32) for a in view_millidegrees)]
         n = config.detector_pixels
         v, u = np.mgrid[0:n, 0:n]
         radius = np.hypot(u - (n - 1) / 2, v - (n - 1) / 2)
