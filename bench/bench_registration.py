@@ -38,10 +38,12 @@ def load_cts():
     return ct_path, mask_path, optimiser_ct
 
 
-def get_case(case_dir: Path, range_name: str, seed: int, ct_path, mask_path, target_ct_loader, wire: bool = False):
+def get_case(case_dir: Path, range_name: str, seed: int, ct_path, mask_path, target_ct_loader, wire: bool = False,
+             devices: bool = False):
     """The case of this seed and initial-error range, rendered once per seed (both ranges share the
     truth and the images; only the initial error differs) and kept in the case format; with `wire`,
-    the bench's guidewire at a random time of its insertion (0-60 s) lies over the views."""
+    the bench's guidewire at a random time of its insertion (0-60 s) lies over the views; with
+    `devices`, also its catheter and ECG leads (simulate.CathLabDevices)."""
     from guidewire.registration.case import pose_from_yaml, read_case, write_case
     from guidewire.registration.geometry import apply_perturbation, random_perturbation
     from guidewire.registration.simulate import make_case
@@ -52,7 +54,8 @@ def get_case(case_dir: Path, range_name: str, seed: int, ct_path, mask_path, tar
     folder = folder_of(range_name)
     if not (folder / "case.yaml").is_file():
         wire_time = float(np.random.default_rng([seed, 25]).uniform(0.0, 60.0)) if wire else None
-        case = make_case(target_ct_loader(), np.random.default_rng([seed, 24]), name=f"seed{seed}", wire_time=wire_time)
+        case = make_case(target_ct_loader(), np.random.default_rng([seed, 24]), name=f"seed{seed}", wire_time=wire_time,
+                         devices_rng=np.random.default_rng([seed, 26]) if devices else None)
         for name, (rot, tra) in RANGES.items():
             rng = np.random.default_rng([seed, 24, int(rot)])
             initial = apply_perturbation(case.true_pose, random_perturbation(rng, rot, tra))
@@ -104,7 +107,7 @@ def run(args):
     jobs = [j for k, j in enumerate(jobs) if k % shards == shard]
     for seed, range_name, nv, method in jobs:
         folder, views, initial, truth = get_case(Path(args.case_dir), range_name, seed, ct_path, mask_path, target_ct,
-                                                 args.wire)
+                                                 args.wire, args.devices)
         if (folder.name, nv, method) in done:
             continue
         chosen = [v for v in views if v.name in VIEW_SETS[nv]]
@@ -161,7 +164,7 @@ def reestimate(args) -> None:
             continue
         if record["estimated"] is not None and np.isfinite(record["estimated"]):  # else cancelled or diverged
             folder, views, _, _ = get_case(Path(args.case_dir), record["range"], record["seed"], ct_path, mask_path,
-                                           None, args.wire)
+                                           None, args.wire, args.devices)
             objective = MultiViewObjective(ct, [v for v in views if v.name in VIEW_SETS[record["views"]]], settings)
             pose = torch.tensor(to_mm(np.array(record["pose"])), dtype=torch.float32)
             with torch.no_grad():
@@ -333,15 +336,20 @@ def main():
     parser.add_argument("--error-scale", type=float, default=None)
     parser.add_argument("--shard", default="0/1")
     parser.add_argument("--wire", action="store_true", help="the bench's guidewire over the target views")
-    parser.add_argument("--case-dir", default=None, help="default out/registration/cases (cases_wire with --wire)")
-    parser.add_argument("--log", default=None, help="default out/registration/bench.jsonl (bench_wire.jsonl)")
+    parser.add_argument("--devices", action="store_true", help="the guidewire, its catheter and ECG leads over "
+                        "the target views (implies --wire)")
+    parser.add_argument("--case-dir", default=None, help="default out/registration/cases (cases_wire with --wire, "
+                        "cases_devices with --devices)")
+    parser.add_argument("--log", default=None, help="default out/registration/bench.jsonl (bench_wire.jsonl, "
+                        "bench_devices.jsonl)")
     parser.add_argument("--report", action="store_true", help="only print the tables of the logged runs")
     parser.add_argument("--figure", default=None, help="also draw a few registrations into this PNG")
     parser.add_argument("--compare", default=None, help="another log: paired results on the cases both ran")
     parser.add_argument("--reestimate", default=None, help="a new log: --log's registrations with the current "
                         "error estimate at their final poses (no registering), then its report")
     args = parser.parse_args()
-    suffix = "_wire" if args.wire else ""
+    args.wire = args.wire or args.devices
+    suffix = "_devices" if args.devices else "_wire" if args.wire else ""
     args.case_dir = args.case_dir or str(ROOT / f"out/registration/cases{suffix}")
     args.log = args.log or str(ROOT / f"out/registration/bench{suffix}.jsonl")
     if args.error_scale is None:

@@ -336,3 +336,34 @@ def test_a_cached_ct_is_the_prepared_one_and_an_edited_file_is_prepared_again(ch
     os.utime(ct_path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1))  # an edited CT is prepared again
     CTVolume.cached(ct_path, mask_path, cache_dir=tmp_path)
     assert len(prepared) == 2 and len(list(tmp_path.glob("*.npz"))) == 2
+
+
+def test_ecg_leads_lie_on_the_chest_and_every_view_sees_the_same_devices(chest):
+    """The registration bench's cath-lab devices (simulate.device_line_integrals): leads on the
+    patient's anterior skin, in 3D, so the AP and lateral views both show them; the same generator
+    state gives the same devices."""
+    from guidewire.registration.simulate import (CathLabDevices, _anterior_surface, carm_pose, device_line_integrals,
+                                                 nominal_ct_pose, view_geometry)
+
+    ct, _ = chest
+    surface, _ = _anterior_surface(ct)
+    to_voxel = np.linalg.inv(ct.affine)
+    density = ct.density.numpy()
+    for x, z in ((0.0, 0.0), (-60.0, 40.0), (50.0, -50.0)):
+        skin = float(surface([[x, z]])[0])
+        below, above = ((to_voxel @ [x, skin + dy, z, 1.0])[:3] for dy in (-8.0, 8.0))
+        assert density[tuple(np.rint(below).astype(int))] > 0.05  # tissue under the skin
+        assert density[tuple(np.rint(above).astype(int))] < 0.02  # air over it
+
+    truth = nominal_ct_pose()
+    geoms = [view_geometry(carm_pose(a, 0.0), 64) for a in (0.0, 90.0)]
+    ap, lateral = device_line_integrals(ct, truth, geoms, np.random.default_rng(7), wire_time=20.0)
+    again = device_line_integrals(ct, truth, geoms, np.random.default_rng(7), wire_time=20.0)
+    np.testing.assert_array_equal(again[0], ap)
+    assert 0.002 < (ap > 1.0).mean() < 0.3 and 0.001 < (lateral > 1.0).mean() < 0.3
+    # The catheter alone (no leads): a hollow tube, so less in the line integrals than a solid one.
+    hollow = device_line_integrals(ct, truth, geoms, np.random.default_rng(7), wire_time=20.0,
+                                   devices=CathLabDevices(ecg_leads=0))[0]
+    solid = device_line_integrals(ct, truth, geoms, np.random.default_rng(7), wire_time=20.0,
+                                  devices=CathLabDevices(ecg_leads=0, catheter_inner_mm=0.0))[0]
+    assert 0 < hollow.sum() < 0.5 * solid.sum()

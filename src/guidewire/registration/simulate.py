@@ -129,6 +129,91 @@ def wire_line_integrals(geometries: list[ViewGeometry], time: float, bench_confi
 
 
 @dataclass
+class CathLabDevices:
+    """What else a cath lab's views show over the patient, none of it in the CT: the guidewire's
+    catheter and ECG leads with electrode snaps on the chest. Attenuations are multiples of the
+    CT's line-integral unit per mm of path (soft tissue is about 0.19 of it; the twin's wire 50)."""
+    ecg_leads: int = 3
+    lead_core_mm: float = 0.5  # the lead's conductor (copper); the insulation is close to tissue
+    lead_attenuation: float = 30.0
+    snap_mm: float = 4.0  # electrode snap: a metal stud, drawn as a 4 mm blob
+    snap_attenuation: float = 30.0
+    catheter_outer_mm: float = 2.0  # 6 F
+    catheter_inner_mm: float = 1.6
+    catheter_attenuation: float = 10.0  # braided, barium-loaded polymer wall
+    catheter_short_of_tip_mm: float = 40.0  # the wire leads the catheter by this much
+
+
+def _anterior_surface(ct: CTVolume, cell_mm: float = 5.0):
+    """The patient's anterior skin height (CT frame, mm: the largest y of the body) as a function of
+    (x, z), from the voxels above a fifth of the 90th percentile of density (air is 0)."""
+    from scipy.interpolate import RegularGridInterpolator
+    from scipy.ndimage import maximum_filter
+
+    density = ct.density.numpy()
+    body = np.argwhere(density > 0.2 * np.percentile(density, 90))
+    points = body @ ct.affine[:3, :3].T + ct.affine[:3, 3]
+    x_edges = np.arange(points[:, 0].min(), points[:, 0].max() + cell_mm, cell_mm)
+    z_edges = np.arange(points[:, 2].min(), points[:, 2].max() + cell_mm, cell_mm)
+    ix, iz = np.digitize(points[:, 0], x_edges) - 1, np.digitize(points[:, 2], z_edges) - 1
+    height = np.full((len(x_edges), len(z_edges)), -np.inf)
+    np.maximum.at(height, (ix, iz), points[:, 1])
+    height = maximum_filter(height, 3)  # close one-cell gaps
+    floor = np.percentile(height[np.isfinite(height)], 5)
+    height[~np.isfinite(height)] = floor
+    centres = (x_edges + cell_mm / 2, z_edges + cell_mm / 2)
+    return RegularGridInterpolator(centres, height, bounds_error=False, fill_value=floor), centres
+
+
+def device_line_integrals(target_ct: CTVolume, ct_pose: np.ndarray, geometries: list[ViewGeometry],
+                          rng: np.random.Generator, wire_time: float | None = None,
+                          devices: CathLabDevices | None = None, bench_config=None) -> list[np.ndarray]:
+    """Line integrals (the CT's unit) of ECG leads lying on the patient's chest, each from an
+    electrode snap to beyond the body's side, and, with `wire_time`, a catheter over the bench's
+    guidewire at that time. 3D objects, so every view sees the same ones."""
+    from guidewire.twin.fluoroscopy import wire_chord_lengths
+    from guidewire.twin.lab import wire_state_from_centreline as tube
+
+    devices = devices or CathLabDevices()
+    surface, (x_centres, z_centres) = _anterior_surface(target_ct)
+    to_bench = to_mm(ct_pose)
+    tubes = []  # (state in the bench frame, m; attenuation per mm)
+    for _ in range(devices.ecg_leads):
+        start = np.array([rng.uniform(*np.percentile(x_centres, [20, 80])), 0.0,
+                          rng.uniform(*np.percentile(z_centres, [15, 85]))])
+        heading = rng.uniform(0, 2 * np.pi)
+        path = [start]
+        for _ in range(80):  # 5 mm steps, a gently wandering lead, 400 mm
+            heading += rng.normal(0, 0.12)
+            path.append(path[-1] + 5.0 * np.array([np.cos(heading), 0.0, np.sin(heading)]))
+        path = np.array(path)
+        path[:, 1] = surface(path[:, [0, 2]]) + devices.lead_core_mm
+        bench = (path @ to_bench[:3, :3].T + to_bench[:3, 3]) / 1000.0
+        tubes.append((tube(bench, devices.lead_core_mm / 1000), devices.lead_attenuation))
+        snap = bench[0] + np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 0.5e-3]])
+        tubes.append((tube(snap, devices.snap_mm / 1000), devices.snap_attenuation))
+    integrals = [np.zeros((g.height, g.width), np.float32) for g in geometries]
+    for g, integral in zip(geometries, integrals):
+        detector = detector_geometry(g)
+        for state, attenuation in tubes:
+            integral += attenuation * wire_chord_lengths(state, detector)
+    if wire_time is not None:
+        from guidewire.twin import DigitalTwin
+        from guidewire.twin.config import load_bench_config
+
+        wire = DigitalTwin(load_bench_config(bench_config)).state(wire_time).centreline
+        along = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(wire, axis=0), axis=1))])
+        body = wire[along <= along[-1] - devices.catheter_short_of_tip_mm / 1000]
+        if len(body) >= 2:
+            outer, inner = tube(body, devices.catheter_outer_mm / 1000), tube(body, devices.catheter_inner_mm / 1000)
+            for g, integral in zip(geometries, integrals):
+                detector = detector_geometry(g)
+                wall = wire_chord_lengths(outer, detector) - wire_chord_lengths(inner, detector)
+                integral += devices.catheter_attenuation * wall
+    return integrals
+
+
+@dataclass
 class Case:
     name: str
     views: list  # XrayView
@@ -147,14 +232,20 @@ def sample_truth(rng: np.random.Generator) -> tuple[np.ndarray, dict]:
 
 def make_case(target_ct: CTVolume, rng: np.random.Generator, view_names=("ap", "lateral", "oblique"),
               pixels: int = 128, max_rotation_deg: float = 15.0, max_translation_mm: float = 30.0,
-              chain: ImagingChain | None = None, name: str = "case", wire_time: float | None = None) -> Case:
-    """wire_time: the bench's guidewire at this time (s) of its insertion over the anatomy (the
-    truth and C-arm angles are those of the same rng without it; the noise and start differ)."""
+              chain: ImagingChain | None = None, name: str = "case", wire_time: float | None = None,
+              devices_rng: np.random.Generator | None = None) -> Case:
+    """wire_time: the bench's guidewire at this time (s) of its insertion over the anatomy;
+    devices_rng: also ECG leads and (with the wire) its catheter, placed by this generator
+    (device_line_integrals). The truth and C-arm angles are those of the same rng without either;
+    the noise and start differ."""
     truth, jitter = sample_truth(rng)
     geometries = [view_geometry(carm_pose(*jitter[v]), pixels) for v in view_names]
     integrals = render_line_integrals(target_ct, truth, geometries)
     if wire_time is not None:
         integrals = [li + w for li, w in zip(integrals, wire_line_integrals(geometries, wire_time))]
+    if devices_rng is not None:
+        integrals = [li + d for li, d in zip(integrals, device_line_integrals(
+            target_ct, truth, geometries, devices_rng, wire_time))]
     chain = chain or ImagingChain()
     views = []
     for v, g, li in zip(view_names, geometries, integrals):
