@@ -46,12 +46,12 @@ class LeaderSettings:
     # 1, 1.5, 3 mm gave RMSE 1.48, 1.44, 1.41 mm and |z error| <= 2 sigma at 70, 73, 91 % of points.
     lumen_sigma: float = 0.003
     # m: a body point's departure from where its tip passed (where the lumen let it settle, 2.0-2.3 mm RMS)
-    # and the smoothed tips' errors run on along the wire (path z error correlation 0.97 at 4 mm, 0.49 at
+    # and the smoothed tips' errors run on along the wire (path z error correlation 0.97 at 4 mm, 0.48 at
     # 20 mm), so neighbouring path points are not independent evidence. The fit still weighs them as
     # independent (whitening its rows for this correlation cost RMSE 1.27 -> 1.35 mm on lumen seeds 6000-6011,
     # 1.34 -> 1.64 on prefix 6000-6003) and reports its 1-sigma for correlated path errors (physics._estimate).
-    # |z error| <= 2 sigma with 0 (independent), 3, 5, 6, 7, 9 mm: 87.6, 91.5, 94.0, 94.8, 95.4, 96.2 % of
-    # points; with 6 mm 94.7-95.5 % at every distance from 15 to 200 mm behind the tip (lumen generator, tuning
+    # |z error| <= 2 sigma with 0 (independent), 3, 5, 6, 7, 9 mm: 86.2, 90.7, 93.7, 94.4, 95.1, 95.9 % of
+    # points; with 6 mm 93.9-95.0 % at every distance from 15 to 200 mm behind the tip (lumen generator, tuning
     # seeds 6000-6047, bench/results/leader_calibration.md). Not modelled, as the data did not ask for it: a
     # departure growing with the push since the tip passed (it does not: 2.3 -> 2.0 mm from 15 to 200 mm
     # behind), a sigma growing with the path's curvature (left the points above 50 1/m at 86 -> 87 %).
