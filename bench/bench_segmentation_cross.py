@@ -52,7 +52,8 @@ sys.path.insert(0, str(ROOT / "src"))
 from guidewire.segmentation.centreline import MAX_GAP_FRACTION, extract_centreline  # noqa: E402
 from guidewire.segmentation.checkpoint import DEFAULT_WEIGHTS  # noqa: E402
 from guidewire.segmentation.inference import Segmenter, fitting_window  # noqa: E402
-from guidewire.segmentation.metrics import HEADER, best_threshold, bootstrap_mean, dice, evaluate_set  # noqa: E402
+from guidewire.segmentation.metrics import (HEADER, best_threshold, bootstrap_mean, dice, evaluate_set,  # noqa: E402
+                                            paired_bootstrap)
 from guidewire.segmentation.ridge import frame_scale, frangi_dark_ridges, ridge_wire_map  # noqa: E402
 from guidewire.preprocessing import PREPROCESSING, field_of_view  # noqa: E402
 
@@ -114,6 +115,11 @@ def load_frames(folder: Path, count: int | None = None):
     return images, masks, [f["tip"] for f in frames], groups
 
 
+def test_time(args) -> dict:
+    """The Segmenter's test-time augmentation of the command line."""
+    return {"test_time_scales": tuple(float(v) for v in args.tta_scales.split(",")), "test_time_flips": args.tta_flips}
+
+
 def component_grid(folder: Path, networks: dict, args) -> None:
     """Mean Dice on a folder of images/ and masks/ (same names) of each network's mask, unfiltered and
     through every (length, width) of the grid."""
@@ -124,7 +130,7 @@ def component_grid(folder: Path, networks: dict, args) -> None:
           f"{folder.relative_to(ROOT) if folder.is_relative_to(ROOT) else folder}")
     for name, checkpoint in networks.items():
         segmenter = Segmenter(checkpoint, threads=args.threads, preprocessing=args.preprocessing,
-                              wire_width_px=args.wire_width or None)
+                              wire_width_px=args.wire_width or None, **test_time(args))
         maps = [segmenter.probability(image) for image in images]
         print(f"\n{name}: rows minimum length (of the larger side), columns maximum mean width px (0: no bound); "
               "in brackets the frames whose mask the filter changed")
@@ -243,6 +249,13 @@ def main(argv=None) -> None:
     parser.add_argument("--preprocessing", default="paper", choices=sorted(PREPROCESSING))
     parser.add_argument("--wire-width", type=float, default=0.0,
                         help="the frames' wire width in px, for the segmenter to resample (0: as they are)")
+    parser.add_argument("--tta-scales", default="1", metavar="F,F,...",
+                        help="test-time augmentation: mean probability over the frame resampled by these factors")
+    parser.add_argument("--tta-flips", action="store_true",
+                        help="test-time augmentation: mean probability over the frame's four mirror images")
+    parser.add_argument("--paired-plain", action="store_true",
+                        help="also score each network without the test-time augmentation on the same frames, "
+                        "and print the paired differences")
     parser.add_argument("--threads", type=int, default=1,
                         help="inference threads (1: on a loaded 2-core machine two threads ran 10x slower)")
     parser.add_argument("--png", type=Path, default=ROOT / "bench" / "results" / "segmentation_cross_hardest.png")
@@ -279,6 +292,8 @@ def main(argv=None) -> None:
         "FGA-Net (shipped)": str(DEFAULT_WEIGHTS), "U-Net (shipped width)": str(SHIPPED_WIDTH_UNET)}
     print(f"Cross-generator segmentation, preprocessing '{args.preprocessing}'"
           + (f", frames' wire width {args.wire_width:g} px" if args.wire_width else "")
+          + (f", test-time scales {args.tta_scales}" if args.tta_scales != "1" else "")
+          + (", test-time mirrors" if args.tta_flips else "")
           + "; metrics in %; intervals: 95 % bootstrap (10,000 resamples, seed 0)")
     if args.component_grid:
         component_grid(args.component_grid, networks, args)
@@ -297,18 +312,34 @@ def main(argv=None) -> None:
         print("|" + "---|" * len(header))
         probabilities, thresholds, dice = {}, {}, None
         window = fitting_window(*images[0].shape)
+        paired = []
         for name, checkpoint in ({} if args.ridge_only else networks).items():
-            segmenter = Segmenter(checkpoint, window=window, threads=args.threads,
-                                  preprocessing=args.preprocessing, wire_width_px=args.wire_width or None)
-            started = time.perf_counter()
-            maps = [segmenter.probability(image) for image in images]
-            seconds = (time.perf_counter() - started) / len(images)
-            scores, within, empty = score(maps, images, masks, tips, segmenter.threshold, args.preprocessing)
             trained = "A (shipped)" if Path(checkpoint).resolve() in (DEFAULT_WEIGHTS.resolve(),
                                                                       SHIPPED_WIDTH_UNET.resolve()) else args.trained_on
-            print(f"| {trained} | {name} | " + " | ".join(scores.as_percent_row())
-                  + f" | {100 * within.mean():.1f} | {empty} | {interval(scores.dice_per_image, groups)} | "
-                  f"{interval(scores.cldice_per_image, groups)} | {seconds:.2f} |")
+            runs = [(name, test_time(args))]
+            if args.paired_plain:
+                runs.append((f"{name}, without test-time augmentation", {}))
+            per_frame = []
+            for label, augmentation in runs:
+                segmenter = Segmenter(checkpoint, window=window, threads=args.threads,
+                                      preprocessing=args.preprocessing, wire_width_px=args.wire_width or None,
+                                      **augmentation)
+                started = time.perf_counter()
+                maps = [segmenter.probability(image) for image in images]
+                seconds = (time.perf_counter() - started) / len(images)
+                scores, within, empty = score(maps, images, masks, tips, segmenter.threshold, args.preprocessing)
+                print(f"| {trained} | {label} | " + " | ".join(scores.as_percent_row())
+                      + f" | {100 * within.mean():.1f} | {empty} | {interval(scores.dice_per_image, groups)} | "
+                      f"{interval(scores.cldice_per_image, groups)} | {seconds:.2f} |")
+                per_frame.append((scores, within, maps, segmenter, seconds))
+            if args.paired_plain:
+                (augmented, augmented_tips, *_), (plain, plain_tips, *_) = per_frame
+                paired.append(f"{name} minus without: " + "; ".join(
+                    f"{what} {100 * mean:+.2f} ({100 * low:+.2f} .. {100 * high:+.2f})" for what, (mean, low, high) in (
+                        ("Dice", paired_bootstrap(augmented.dice_per_image, plain.dice_per_image, groups)),
+                        ("clDice", paired_bootstrap(augmented.cldice_per_image, plain.cldice_per_image, groups)),
+                        ("tip <= 10 px", paired_bootstrap(augmented_tips, plain_tips, groups)))))
+            scores, within, maps, segmenter, seconds = per_frame[0]
             probabilities[name], thresholds[name] = maps, segmenter.threshold
             dice = scores.dice_per_image if dice is None else dice
             for component_filter in component_filters:
@@ -323,6 +354,9 @@ def main(argv=None) -> None:
                       f"{interval(scores.cldice_per_image, groups)} | {seconds:.2f} |")
                 probabilities[label], thresholds[label] = filtered, segmenter.threshold
         dice_of_first = dice
+        if paired:
+            print("\nPaired differences on the same frames (percentage points; 95 % bootstrap over "
+                  f"{unit}):\n" + "\n".join(f"- {line}" for line in paired))
         if not args.no_ridge:
             started = time.perf_counter()
             responses = [ridge_response(image, args.preprocessing, args.ridge_filter) for image in images]

@@ -252,3 +252,24 @@ def test_auto_precision_is_bfloat16_only_where_the_cpu_has_it(weights, monkeypat
 def test_a_gpu_that_torch_cannot_see_is_named_in_the_error(weights):
     with pytest.raises(ValueError, match="sees no CUDA GPU"):
         Segmenter(weights, device="cuda")
+
+
+def test_test_time_augmentation_is_the_mean_over_mirrored_and_resampled_frames(weights):
+    import cv2
+
+    image = frame(128, 128, seed=4)
+    plain = Segmenter(weights, window=128)
+    mirrors = Segmenter(weights, window=128, test_time_flips=True).probability(image)
+    direct = np.mean([np.flip(plain.probability(np.ascontiguousarray(np.flip(image, axes))), axes)
+                      for axes in ((), (1,), (0,), (0, 1))], axis=0)
+    np.testing.assert_allclose(mirrors, direct, atol=1e-5)
+    assert np.abs(mirrors - plain.probability(image)).max() > 1e-4  # the random network is not symmetric
+
+    scaled = Segmenter(weights, window=128, test_time_scales=(1.0, 1.5)).probability(image)
+    enlarged = cv2.resize(image, (192, 192), interpolation=cv2.INTER_LINEAR)
+    enlarged[cv2.resize((image == 0).astype(np.uint8), (192, 192), interpolation=cv2.INTER_NEAREST) > 0] = 0
+    back = cv2.resize(plain.probability(enlarged), (128, 128), interpolation=cv2.INTER_LINEAR)
+    np.testing.assert_allclose(scaled, (plain.probability(image) + back) / 2, atol=1e-5)
+    for bad in ((), (0.1,), (1.0, 9.0)):
+        with pytest.raises(ValueError, match="test_time_scales"):
+            Segmenter(weights, test_time_scales=bad)

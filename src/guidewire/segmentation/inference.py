@@ -67,13 +67,17 @@ class Segmenter:
                  overlap: float = 0.5, onnx_file: str | Path | None = None, threads: int = 0,
                  precision: str = "float32", device: str = "cpu", preprocessing: str | None = None,
                  wire_width_px: float | None = None, min_component_length: float = 0.0,
-                 max_component_width_px: float = 0.0):
+                 max_component_width_px: float = 0.0, test_time_scales: tuple[float, ...] = (1.0,),
+                 test_time_flips: bool = False):
         if not 0 <= min_component_length <= 1:
             raise ValueError(f"min_component_length is a fraction of the frame's side, 0..1, got "
                              f"{min_component_length}")
         if max_component_width_px < 0:
             raise ValueError(f"max_component_width_px must be >= 0 (0: no bound), got {max_component_width_px}")
         self.min_component_length, self.max_component_width_px = min_component_length, max_component_width_px
+        if not test_time_scales or not all(0.25 <= scale <= 4 for scale in test_time_scales):
+            raise ValueError(f"test_time_scales must be one or more factors in 0.25..4, got {test_time_scales}")
+        self.test_time_scales, self.test_time_flips = tuple(float(s) for s in test_time_scales), test_time_flips
         self.device = check_settings(backend, window, precision, device)
         self.weights = Path(weights)
         self.network, self.meta = load_checkpoint(weights)
@@ -145,7 +149,8 @@ class Segmenter:
         collimated field, which is cropped away first as in the paper (preprocessing "paper": the
         non-zero region; "robust": guidewire.preprocessing.robust_field_of_view). With a wire width
         set, the frame is resampled so that its wire is as wide as the network expects, and the
-        probabilities are resampled back to the frame's size."""
+        probabilities are resampled back to the frame's size. test_time_scales / test_time_flips
+        average the probabilities of copies resampled by those factors and mirrored (4 mirrors)."""
         if image.ndim != 2:
             raise ValueError(f"segmentation needs a single-channel image, got shape {image.shape}")
         # Here, before any backend: a NaN reaching the compiled model's deformable sampling indexed out of
@@ -154,7 +159,17 @@ class Segmenter:
             raise ValueError("image holds NaN or infinite values")
         if image.dtype.kind == "f":  # finite values near float32's limit (3e38) must not overflow on the way
             image = image.astype(np.float64)
-        scale = self.scale
+        # Test-time augmentation: the mean probability over resampled and mirrored copies of the frame.
+        flips = ((), (1,), (0,), (0, 1)) if self.test_time_flips else ((),)
+        total = np.zeros(image.shape, np.float32)
+        for factor in self.test_time_scales:
+            for axes in flips:
+                flipped = np.flip(image, axes) if axes else image
+                probability = self._probability_at_scale(np.ascontiguousarray(flipped), self.scale * factor)
+                total += np.flip(probability, axes) if axes else probability
+        return total / (len(self.test_time_scales) * len(flips))
+
+    def _probability_at_scale(self, image: np.ndarray, scale: float) -> np.ndarray:
         if abs(scale - 1) > 0.02:
             height, width = image.shape
             size = (max(int(round(width * scale)), SIZE_MULTIPLE), max(int(round(height * scale)), SIZE_MULTIPLE))
