@@ -164,3 +164,33 @@ def test_stopping_the_node_stops_its_compiled_model_build(ros, tiny_weights, tmp
         assert spin_until(executor, lambda: builds_of(tiny_weights), START_S), \
             f"the node started no build; see {tmp_path / 'stopped.log'}"
     assert spin_until(executor, lambda: not builds_of(tiny_weights), 15), "a compiled-model build outlived its node"
+
+
+def test_test_time_mirrors_reach_the_served_model(ros, tiny_weights, tmp_path):
+    """test_time_mirrors: the node's confidence is the library's over the frame's four mirror images."""
+    domain, node, executor, _ = ros
+    from guidewire_perception.msg import GuidewireSegmentation
+    from sensor_msgs.msg import Image
+
+    from guidewire.segmentation.checkpoint import load_checkpoint, save_checkpoint
+    from guidewire.segmentation.frame import segment_frame
+    from guidewire.segmentation.inference import Segmenter
+
+    frame = np.random.default_rng(3).integers(1, 255, (96, 128), dtype=np.uint8)
+    # A threshold that half the frame's pixels pass, so that the confidence (mean probability on the mask) is not 0.
+    weights = tmp_path / "halfway.pt"
+    save_checkpoint(weights, load_checkpoint(tiny_weights)[0],
+                    threshold=float(np.median(Segmenter(tiny_weights).probability(frame))), note="test")
+    results = []
+    node.create_subscription(GuidewireSegmentation, "segmentation/result", results.append, 10)
+    publisher = node.create_publisher(Image, "mirrored/image_raw", 10)
+    parameters = {"weights": str(weights), "image_topic": "mirrored/image_raw", "input_qos": "reliable",
+                  "test_time_mirrors": True}
+    with running(node_args("segmentation_node", "segmentation_mirrored", parameters, tmp_path), domain,
+                 tmp_path / "mirrored.log"):
+        assert spin_until(executor, lambda: publisher.get_subscription_count() > 0, START_S)
+        assert publish_until(executor, publisher, image("mono8", frame, 1_000_000_001), lambda: results, 30.0)
+    mirrored = segment_frame(Segmenter(weights, test_time_flips=True), frame).confidence
+    plain = segment_frame(Segmenter(weights), frame).confidence
+    served = results[0].confidence
+    assert abs(served - mirrored) < 0.25 * abs(served - plain)  # float32 round-off aside, the mirrored model

@@ -51,6 +51,10 @@ class SegmentationNode(Node):
         preprocessing = declare(self, "preprocessing", "",
                                 "Crop and normalisation: paper (crop to the non-zero region, z-score) or robust "
                                 "(a blank border of any value, percentile normalisation); '' = the checkpoint's")
+        test_time_mirrors = declare(self, "test_time_mirrors", False,
+                                    "Average the probabilities of the frame's four mirror images: 4x the "
+                                    "inference time, +1.5 Dice on the shipped network's own generator, no "
+                                    "measured gain on generators it never saw (bench/results/segmentation_cross.md)")
         image_topic = declare(self, "image_topic", "xray/image_raw", "Mono image topic to segment")
         self.publish_overlay = declare(self, "publish_overlay", True, "Publish an rgb8 overlay for RViz")
         self.max_pixels = declare(self, "max_pixels", DEFAULT_MAX_PIXELS,
@@ -63,12 +67,13 @@ class SegmentationNode(Node):
         try:
             self.served = ServedSegmenter(weights or DEFAULT_WEIGHTS, backend, window, threads, precision, device,
                                           self.get_logger().info, self.get_logger().error, preprocessing or None,
-                                          wire_width_px or None)
+                                          wire_width_px or None, test_time_mirrors)
             segmenter = self.served.segmenter
             self.get_logger().info(f"loaded {weights or DEFAULT_WEIGHTS} ({segmenter.backend}, {segmenter.precision}, "
                                    f"{device}, preprocessing {segmenter.preprocessing}, expects a "
                                    f"{segmenter.expected_wire_width_px:g} px wire, resampling frames by "
-                                   f"{segmenter.scale:.2f}), segmenting {image_topic}")
+                                   f"{segmenter.scale:.2f}{', with its mirror images' if test_time_mirrors else ''}),"
+                                   f" segmenting {image_topic}")
         except (WeightsError, ValueError) as error:
             self.model_error = str(error)
             self.get_logger().error(f"no segmentation model: {error}")

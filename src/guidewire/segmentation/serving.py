@@ -25,11 +25,12 @@ class ServedSegmenter:
 
     def __init__(self, weights: str | Path, backend: str, window: int, threads: int, precision: str, device: str,
                  info: Callable[[str], None], error: Callable[[str], None], preprocessing: str | None = None,
-                 wire_width_px: float | None = None):
+                 wire_width_px: float | None = None, test_time_flips: bool = False):
         # All settings checked before the eager model stands in for a compiled one being built.
         check_settings(backend, window, precision, device)
         self.settings = dict(weights=weights, window=window, threads=threads, precision=precision,
-                             preprocessing=preprocessing, wire_width_px=wire_width_px)
+                             preprocessing=preprocessing, wire_width_px=wire_width_px,
+                             test_time_flips=test_time_flips)
         self.backend, self.info, self.error = backend, info, error
         self.segmenter = Segmenter(backend="torch" if backend == "compiled" else backend, device=device,
                                    **self.settings)
