@@ -168,8 +168,9 @@ def _anterior_surface(ct: CTVolume, cell_mm: float = 5.0):
 def device_line_integrals(target_ct: CTVolume, ct_pose: np.ndarray, geometries: list[ViewGeometry],
                           rng: np.random.Generator, wire_time: float | None = None,
                           devices: CathLabDevices | None = None, bench_config=None) -> list[np.ndarray]:
-    """Line integrals (the CT's unit) of ECG leads lying on the patient's chest, each from an
-    electrode snap to beyond the body's side, and, with `wire_time`, a catheter over the bench's
+    """Line integrals (the CT's unit) of ECG leads lying on the patient's chest, each a gently
+    wandering 400 mm path from an electrode snap (off the body it drops to the body's lowest
+    heights, as a lead hanging down the side), and, with `wire_time`, a catheter over the bench's
     guidewire at that time. 3D objects, so every view sees the same ones."""
     from guidewire.twin.fluoroscopy import wire_chord_lengths
     from guidewire.twin.lab import wire_state_from_centreline as tube
