@@ -44,7 +44,7 @@ class WireState:
 def noise_key_of(state: WireState | None) -> list[int]:
     """A rendered frame's default noise key: the state's time in ns (0 without a state), so that
     simulated sensor noise, like the rest of the bench, is a function of time."""
-    return [0 if state is None else int(round(state.time * 1e9))]
+    return [0 if state is None else int(round(state.time * 1e9)) % (1 << 64)]  # a seed takes no negatives
 
 
 def _smooth_profile(rng: np.random.Generator, sigma: np.ndarray, period: float, harmonics: int) -> np.ndarray:
