@@ -274,10 +274,14 @@ def leader_step(track: PathTrack, camera: PinholeCamera, centreline_px: np.ndarr
 
 
 def _coefficients_along(problem: _Problem, points: np.ndarray) -> np.ndarray:
-    """Depth-spline coefficients of the curve through `points` (entry -> tip), matched by arc-length fraction."""
+    """Depth-spline coefficients of the curve through `points` (entry -> tip). The stations are spaced along
+    the view's centreline, so each takes the depth of the curve's point at the same fraction of its
+    projected length: by the fraction of its 3D length instead, a stretch running steeply in depth put the
+    depths on the wrong rays (insertion seed 5005 at 100 mm: the true curve came out 5.6 mm RMSE away, by
+    the projection 0.7 mm)."""
     depths = problem.camera.to_camera(points)[:, 2]
-    along = arc_lengths(points)
-    station_depths = np.interp(problem.fraction * along[-1], along, depths)
+    projected = arc_lengths(problem.camera.project(points))
+    station_depths = np.interp(problem.fraction * projected[-1], projected, depths)
     return np.linalg.lstsq(problem.basis, station_depths, rcond=None)[0]
 
 
