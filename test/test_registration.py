@@ -338,10 +338,10 @@ def test_a_cached_ct_is_the_prepared_one_and_an_edited_file_is_prepared_again(ch
     assert len(prepared) == 2 and len(list(tmp_path.glob("*.npz"))) == 2
 
 
-def test_ecg_leads_lie_on_the_chest_and_every_view_sees_the_same_devices(chest):
+def test_ecg_leads_lie_on_the_chest_and_both_views_show_the_devices(chest):
     """The registration bench's cath-lab devices (simulate.device_line_integrals): leads on the
-    patient's anterior skin, in 3D, so the AP and lateral views both show them; the same generator
-    state gives the same devices."""
+    patient's anterior skin (tissue under the surface, air over it), the AP and lateral views both
+    showing them, the same generator state giving the same devices, and a hollow catheter."""
     from guidewire.registration.simulate import (CathLabDevices, _anterior_surface, carm_pose, device_line_integrals,
                                                  nominal_ct_pose, view_geometry)
 
