@@ -13,22 +13,17 @@ passed (true wire now against the true tip at that inserted length): what the pa
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from dataclasses import replace
 from pathlib import Path
 
-# One BLAS thread before numpy loads: with two, a few one-view LM fits end in other minima (the 120 mm
-# frames' leader mean moved 1.99 -> 2.41 mm), and the recorded numbers would not reproduce from the command.
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-
-import numpy as np  # noqa: E402
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
+# First, before numpy loads: it pins the one BLAS thread the recorded numbers were made with.
 from bench_reconstruction_sequence import GENERATORS, SCORED_FROM, run_sequences, sequence  # noqa: E402
+
+import numpy as np  # noqa: E402
 
 from guidewire.reconstruction import (ArrayField, PathTrack, WireMagnets, WirePrior, reconstruct,  # noqa: E402
                                       shape_errors)

@@ -178,7 +178,7 @@ def device_line_integrals(target_ct: CTVolume, ct_pose: np.ndarray, geometries: 
     devices = devices or CathLabDevices()
     surface, (x_centres, z_centres) = _anterior_surface(target_ct)
     to_bench = to_mm(ct_pose)
-    tubes = []  # (state in the bench frame, m; attenuation per mm)
+    tubes = []  # (state in the bench frame, m; attenuation per mm, negative for a lumen)
     for _ in range(devices.ecg_leads):
         start = np.array([rng.uniform(*np.percentile(x_centres, [20, 80])), 0.0,
                           rng.uniform(*np.percentile(z_centres, [15, 85]))])
@@ -193,11 +193,6 @@ def device_line_integrals(target_ct: CTVolume, ct_pose: np.ndarray, geometries: 
         tubes.append((tube(bench, devices.lead_core_mm / 1000), devices.lead_attenuation))
         snap = bench[0] + np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 0.5e-3]])
         tubes.append((tube(snap, devices.snap_mm / 1000), devices.snap_attenuation))
-    integrals = [np.zeros((g.height, g.width), np.float32) for g in geometries]
-    for g, integral in zip(geometries, integrals):
-        detector = detector_geometry(g)
-        for state, attenuation in tubes:
-            integral += attenuation * wire_chord_lengths(state, detector)
     if wire_time is not None:
         from guidewire.twin import DigitalTwin
         from guidewire.twin.config import load_bench_config
@@ -205,12 +200,16 @@ def device_line_integrals(target_ct: CTVolume, ct_pose: np.ndarray, geometries: 
         wire = DigitalTwin(load_bench_config(bench_config)).state(wire_time).centreline
         along = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(wire, axis=0), axis=1))])
         body = wire[along <= along[-1] - devices.catheter_short_of_tip_mm / 1000]
-        if len(body) >= 2:
-            outer, inner = tube(body, devices.catheter_outer_mm / 1000), tube(body, devices.catheter_inner_mm / 1000)
-            for g, integral in zip(geometries, integrals):
-                detector = detector_geometry(g)
-                wall = wire_chord_lengths(outer, detector) - wire_chord_lengths(inner, detector)
-                integral += devices.catheter_attenuation * wall
+        if len(body) >= 2:  # the hollow catheter: its outer tube less its lumen
+            tubes.append((tube(body, devices.catheter_outer_mm / 1000), devices.catheter_attenuation))
+            tubes.append((tube(body, devices.catheter_inner_mm / 1000), -devices.catheter_attenuation))
+    integrals = []
+    for g in geometries:
+        detector = detector_geometry(g)
+        integral = np.zeros((g.height, g.width), np.float32)
+        for state, attenuation in tubes:
+            integral += attenuation * wire_chord_lengths(state, detector)
+        integrals.append(integral)
     return integrals
 
 
