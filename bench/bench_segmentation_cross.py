@@ -115,6 +115,13 @@ def load_frames(folder: Path, count: int | None = None):
     return images, masks, [f["tip"] for f in frames], groups
 
 
+def table_row(trained: str, label: str, scores, within, empty: int, groups, seconds: float) -> str:
+    """One row of a set's table, in the header's columns."""
+    return (f"| {trained} | {label} | " + " | ".join(scores.as_percent_row())
+            + f" | {100 * within.mean():.1f} | {empty} | {interval(scores.dice_per_image, groups)} | "
+            f"{interval(scores.cldice_per_image, groups)} | {seconds:.2f} |")
+
+
 def test_time(args) -> dict:
     """The Segmenter's test-time augmentation of the command line."""
     return {"test_time_scales": tuple(float(v) for v in args.tta_scales.split(",")), "test_time_flips": args.tta_flips}
@@ -328,9 +335,7 @@ def main(argv=None) -> None:
                 maps = [segmenter.probability(image) for image in images]
                 seconds = (time.perf_counter() - started) / len(images)
                 scores, within, empty = score(maps, images, masks, tips, segmenter.threshold, args.preprocessing)
-                print(f"| {trained} | {label} | " + " | ".join(scores.as_percent_row())
-                      + f" | {100 * within.mean():.1f} | {empty} | {interval(scores.dice_per_image, groups)} | "
-                      f"{interval(scores.cldice_per_image, groups)} | {seconds:.2f} |")
+                print(table_row(trained, label, scores, within, empty, groups, seconds))
                 per_frame.append((scores, within, maps, segmenter, seconds))
             if args.paired_plain:
                 (augmented, augmented_tips, *_), (plain, plain_tips, *_) = per_frame
@@ -349,9 +354,7 @@ def main(argv=None) -> None:
                 scores, within, empty = score(filtered, images, masks, tips, segmenter.threshold, args.preprocessing)
                 label = (f"{name} + components >= {component_filter[0]:g} of the side, "
                          f"<= {component_filter[1]:g} px wide")
-                print(f"| {trained} | {label} | " + " | ".join(scores.as_percent_row())
-                      + f" | {100 * within.mean():.1f} | {empty} | {interval(scores.dice_per_image, groups)} | "
-                      f"{interval(scores.cldice_per_image, groups)} | {seconds:.2f} |")
+                print(table_row(trained, label, scores, within, empty, groups, seconds))
                 probabilities[label], thresholds[label] = filtered, segmenter.threshold
         dice_of_first = dice
         if paired:
@@ -375,9 +378,7 @@ def main(argv=None) -> None:
                 name = (f"{args.ridge_filter.capitalize()} ridge filter (threshold {threshold:g}"
                         + ("" if length is None else f" x {scale_text}, components >= {length:g} of the side")
                         + f" on {tuning.relative_to(ROOT)})")
-                print(f"| {tuned_on} | {name} | " + " | ".join(scores.as_percent_row())
-                      + f" | {100 * within.mean():.1f} | {empty} | {interval(scores.dice_per_image, groups)} | "
-                      f"{interval(scores.cldice_per_image, groups)} | {seconds:.2f} |")
+                print(table_row(tuned_on, name, scores, within, empty, groups, seconds))
                 if tuned_on == "A":
                     label = f"{args.ridge_filter.capitalize()} (tuned on A)"
                     probabilities[label], thresholds[label] = maps, threshold
