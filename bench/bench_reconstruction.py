@@ -54,7 +54,7 @@ def run_methods(case, prior: WirePrior, magnets: WireMagnets, tip_magnet_length:
                 output = reconstruct(case.top_camera, case.top_centreline, prior, array)
             elif method == "physics_two_views":
                 output = reconstruct(case.top_camera, case.top_centreline, prior, array,
-                                     second_views=[(case.side_camera, case.side_centreline)])
+                                     second_views=[case.side_view])
             elif method == "image_only":
                 output = reconstruct(case.top_camera, case.top_centreline, prior, None,
                                      FitSettings(use_magnetics=False))
@@ -122,8 +122,7 @@ def main(argv=None) -> int:
         images = None
         for label, errors in conditions:
             case = lab.case(truth, errors, seed, images=images)
-            images = {"camera_top": (case.top_image, case.top_centreline),
-                      "camera_side": (case.side_image, case.side_centreline)}
+            images = {"camera_top": (case.top_image, case.top_trace), "camera_side": (case.side_image, case.side_trace)}
             results = run_methods(case, prior, magnets, guidewire.tip_magnet_length)
             for method, (output, seconds) in results.items():
                 scored = errors_mm(method, output, truth)

@@ -94,7 +94,7 @@ def run_case(lab: Lab, generator: str, seed: int, magnets: WireMagnets, guidewir
                     refused = note.startswith("the wire is not")
                 else:
                     estimate = reconstruct(case.top_camera, case.top_centreline, prior, array,
-                                           second_views=[(case.side_camera, case.side_centreline)])
+                                           second_views=[case.side_view])
             except ReconstructionError:
                 rows[method].append((truth.length, None, None, False))
                 continue

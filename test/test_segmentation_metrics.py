@@ -94,6 +94,8 @@ def test_centreline_runs_from_the_border_to_the_tip_and_drops_spurs():
     assert centreline.points[0][0] < 3  # insertion end at the left border
     assert np.hypot(*(centreline.tip - (60, 12))) < 3
     assert centreline.points[:, 1].max() < 36  # the spur to row 45 is not on the path
+    off = centreline.off_path  # it is kept apart: a spur may be wire too (a projection cusp's far side)
+    assert off[:, 1].max() >= 43 and np.all(np.abs(off[:, 0] - 31) <= 2) and off[:, 1].min() >= 31
     steps = np.hypot(*np.diff(centreline.points, axis=0).T)
     assert steps.max() <= np.sqrt(2) + 1e-9  # one connected, ordered pixel path
     assert extract_centreline(np.zeros((5, 5))) is None

@@ -36,7 +36,7 @@ from guidewire.reconstruction.inputs import array_from_message, camera_from_info
 from guidewire.reconstruction.trust import TrustBounds, distrust_reasons, length_disagreement
 from guidewire.robot import JointHistory, joint_values
 from guidewire.robot import JointState as RobotJoints
-from guidewire.reconstruction.views import camera_centreline
+from guidewire.reconstruction.views import camera_centreline, camera_trace
 from guidewire.sync import NearestStampMatcher, stamp_ns
 from guidewire.twin.config import ConfigError, load_bench_config
 from guidewire_perception.msg import GuidewireSegmentation, GuidewireShape, MagnetometerArray, RegistrationResult
@@ -448,19 +448,20 @@ class ReconstructionNode(Node):
         return self.profile
 
     def _second_view(self, image: Image | None) -> tuple[list, str]:
-        """[(camera, centreline)] of the second view's frame of the same instant, or [] and why not."""
+        """[(camera, centreline, off-path skeleton px)] of the second view's frame of the same instant, or []
+        and why not."""
         if not self.second_view:
             return [], ""
         if image is None or self.second_view not in self.calibrations:
             return [], f"no {self.second_view} frame or calibration within the window: one view only"
         try:
             camera = camera_from_info(self.calibrations[self.second_view], *self.poses[self.second_view])
-            pixels = camera_centreline(convert.image_array(image).squeeze())
+            trace = camera_trace(convert.image_array(image).squeeze())
         except (ReconstructionError, ImageFormatError, ValueError) as error:
             return [], f"{self.second_view} unusable ({error}): one view only"
-        if pixels is None or len(pixels) < 4:
+        if trace is None or len(trace.points) < 4:
             return [], f"no wire in {self.second_view}: one view only"
-        return [(camera, pixels)], ""
+        return [(camera, trace.points, trace.off_path)], ""
 
     def _learned(self, image: Image | None, camera, pixels, prior, array):
         from guidewire.reconstruction.learned import as_estimate, make_sample

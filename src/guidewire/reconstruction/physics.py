@@ -123,7 +123,8 @@ def _spline_basis(fraction: np.ndarray, count: int) -> np.ndarray:
 class _Problem:
     def __init__(self, camera, pixels, array, prior, settings, second_views=()):
         self.camera, self.array, self.prior, self.settings = camera, array, prior, settings
-        self.second_views = [(view, cKDTree(resample_by_spacing(line, 0.5))) for view, line in second_views]
+        self.second_views = [(view, cKDTree(_wire_image_points(line, off_path)))
+                             for view, line, off_path in second_views]
         self.origin = np.asarray(camera.position, float)
         count = int(np.clip(prior.inserted_length * settings.samples_per_metre, 40, 250))
         self.pixels, self.fraction = resample_polyline(pixels, count)
@@ -190,9 +191,10 @@ def reconstruct(camera: PinholeCamera, centreline_px: np.ndarray, prior: WirePri
                 second_views: tuple = ()) -> WireEstimate:
     """Fit the wire to one view's ordered centreline, the array's field and the robot's prior.
 
-    `second_views`: (camera, centreline px) of further calibrated views (the orthogonal camera of the
-    paper's bench); each point's projection is pulled onto that view's centreline, which fixes the
-    depth that one view and the magnet-free part of the wire leave open."""
+    `second_views`: (camera, centreline px[, off-path skeleton px]) of further calibrated views (the
+    orthogonal camera of the paper's bench; the optional third item is Centreline.off_path); each point's
+    projection is pulled onto that view's image of the wire, which fixes the depth that one view and the
+    magnet-free part of the wire leave open."""
     pixels = np.asarray(centreline_px, float)
     if pixels.ndim != 2 or len(pixels) < 4 or not np.isfinite(pixels).all():
         raise ReconstructionError("the centreline needs at least 4 finite pixels")
@@ -203,11 +205,13 @@ def reconstruct(camera: PinholeCamera, centreline_px: np.ndarray, prior: WirePri
         raise ReconstructionError("the array's field has non-finite values on sensors marked valid")
     entry_pixel = camera.project(np.asarray(prior.entry_point, float).reshape(1, 3))[0]
     pixels = orient_from_entry(pixels, entry_pixel)
-    for view, line in second_views:
-        if len(line) < 4 or not np.isfinite(line).all():
+    second_views = [(view[0], np.asarray(view[1], float),
+                     np.asarray(view[2], float).reshape(-1, 2) if len(view) > 2 else np.zeros((0, 2)))
+                    for view in second_views]
+    for _, line, off_path in second_views:
+        if len(line) < 4 or not (np.isfinite(line).all() and np.isfinite(off_path).all()):
             raise ReconstructionError("a second view's centreline needs at least 4 finite pixels")
-    problem = _Problem(camera, pixels, array, prior, settings,
-                       [(view, np.asarray(line, float)) for view, line in second_views])
+    problem = _Problem(camera, pixels, array, prior, settings, second_views)
 
     # One view starts flat at the entry's depth: the field, not the start, decides which way the wire
     # leaves the image plane (tilted starts never won on the held-out wires and tripled the time). With a
@@ -223,7 +227,7 @@ def reconstruct(camera: PinholeCamera, centreline_px: np.ndarray, prior: WirePri
     first = flat
     if second_views:
         try:
-            triangulated = triangulate_wire(camera, pixels, *second_views[0], prior.entry_point)
+            triangulated = triangulate_wire(camera, pixels, *second_views[0][:2], prior.entry_point)
             first = np.concatenate([_coefficients_along(problem, triangulated), flat[problem.knots:]])
         except ReconstructionError:
             pass  # views that do not triangulate start flat
@@ -271,6 +275,18 @@ def leader_step(track: PathTrack, camera: PinholeCamera, centreline_px: np.ndarr
         return alone, None, (f"the wire is not where its tip has been (mean squared normalised distance "
                              f"{track.recent_disagreement:.1f} where the field places it): fitted without the path")
     return alone, path, ""
+
+
+def _wire_image_points(centreline: np.ndarray, off_path: np.ndarray) -> np.ndarray:
+    """Points about 0.5 px apart over a view's image of the wire: along its ordered centreline, and the
+    skeleton pixels off it with the midpoints of neighbouring ones. The wire may lie on those too: at a
+    projection cusp it runs out along the view's rays and back over a spur the ordered path cuts off
+    (insertion seed 5005 at 100 mm: 17 px cut off, and the fit folded 22 mm RMSE away; 0.55 mm with them)."""
+    points = [resample_by_spacing(centreline, 0.5), off_path]
+    if len(off_path) > 1:
+        pairs = cKDTree(off_path).query_pairs(1.5, output_type="ndarray")
+        points.append(off_path[pairs].mean(axis=1))
+    return np.vstack(points)
 
 
 def _coefficients_along(problem: _Problem, points: np.ndarray) -> np.ndarray:

@@ -55,8 +55,17 @@ def resample_by_spacing(points: np.ndarray, spacing: float) -> np.ndarray:
 
 
 def camera_centreline(image: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray | None:
-    """The wire's ordered centreline (n,2) px in a camera image: from `mask`, else the classical
-    dark-wire segmenter; None when there is no wire. Only the mask's bounding box is skeletonised."""
+    """The wire's ordered centreline (n,2) px in a camera image (camera_trace's points)."""
+    trace = camera_trace(image, mask)
+    return None if trace is None else trace.points
+
+
+def camera_trace(image: np.ndarray, mask: np.ndarray | None = None):
+    """The wire's Centreline (guidewire.segmentation.centreline) in a camera image, in the image's pixels:
+    from `mask`, else the classical dark-wire segmenter; None when there is no wire. Only the mask's
+    bounding box is skeletonised."""
+    from dataclasses import replace
+
     from guidewire.segmentation.centreline import extract_centreline
     from guidewire.segmentation.classical import segment_dark_wire
 
@@ -67,4 +76,7 @@ def camera_centreline(image: np.ndarray, mask: np.ndarray | None = None) -> np.n
         return None
     top, left = max(rows.min() - 2, 0), max(cols.min() - 2, 0)
     line = extract_centreline(mask[top:rows.max() + 3, left:cols.max() + 3])
-    return None if line is None else line.points + [left, top]
+    if line is None:
+        return None
+    corner = np.array([left, top], float)
+    return replace(line, points=line.points + corner, tip=line.tip + corner, off_path=line.off_path + corner)

@@ -2,8 +2,9 @@
 
 The skeleton of the largest wire component is a pixel graph; its longest
 geodesic path (the graph's diameter, two Dijkstra sweeps) runs from one end of
-the wire to the other and leaves every spur behind. Optionally other pieces that
-carry the path on across a gap are chained to it. The end closer to the edge of
+the wire to the other and leaves every spur behind (kept apart as `off_path`: a
+spur may be wire too). Optionally other pieces that carry the path on across a
+gap are chained to it. The end closer to the edge of
 the field of view is where the wire enters, the other one is the tip.
 """
 from __future__ import annotations
@@ -14,6 +15,7 @@ import numpy as np
 from scipy import ndimage
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import dijkstra
+from scipy.spatial import cKDTree
 from skimage.measure import label
 from skimage.morphology import skeletonize
 
@@ -24,6 +26,7 @@ TANGENT_PX = 15  # the last pixels of a path that give its direction
 MAX_BEND_DEG = 30.0  # how far a gap or the next piece may turn from the path's direction
 # The segmentation's gap bridging, as a fraction of the image's larger side (see extract_centreline).
 MAX_GAP_FRACTION = 0.3
+OFF_PATH_PX = 1.5  # skeleton pixels farther than this from the path are off it (8-neighbours are within)
 
 
 @dataclass
@@ -31,6 +34,9 @@ class Centreline:
     points: np.ndarray  # (N,2) float pixel (u, v), insertion end first
     tip: np.ndarray  # (2,) pixel (u, v)
     length_px: float
+    # (M,2) skeleton pixels of the wire's component that the path leaves out: its side branches, such as the
+    # far side of a projection cusp, where the wire runs out along the view's rays and back.
+    off_path: np.ndarray
 
 
 def _components(mask: np.ndarray, min_pixels: int, count: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -47,9 +53,9 @@ def _components(mask: np.ndarray, min_pixels: int, count: int) -> list[tuple[np.
             for i in order]
 
 
-def _skeleton_path(component: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, float] | None:
+def _skeleton_path(component: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, float, np.ndarray] | None:
     """The longest geodesic path through a (cropped component, offset)'s skeleton, (N,2) pixel (u, v),
-    and its length."""
+    its length, and the skeleton's pixels (u, v)."""
     crop, offset = component
     skeleton = skeletonize(crop)
     rows, cols = np.nonzero(skeleton)
@@ -77,7 +83,8 @@ def _skeleton_path(component: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray
     path = [end_b]
     while path[-1] != end_a:
         path.append(int(predecessors[path[-1]]))
-    return np.column_stack([cols[path], rows[path]]).astype(float) + offset, float(distances[end_b])
+    pixels = np.column_stack([cols, rows]).astype(float) + offset
+    return pixels[path], float(distances[end_b]), pixels
 
 
 def _direction(points: np.ndarray) -> np.ndarray:
@@ -132,9 +139,10 @@ def extract_centreline(mask: np.ndarray, valid: np.ndarray | None = None, max_ga
     found = _skeleton_path(components[0])
     if found is None:
         return None
-    points = found[0]
+    points, _, skeleton = found
+    off_path = skeleton[cKDTree(points).query(skeleton)[0] > OFF_PATH_PX]
     if max_gap_px > 0:
-        pieces = [path for path, _ in filter(None, map(_skeleton_path, components[1:]))]
+        pieces = [path for path, _, _ in filter(None, map(_skeleton_path, components[1:]))]
         points = _extend(_extend(points, pieces, max_gap_px)[::-1], pieces, max_gap_px)
     field = np.ones(mask.shape, bool) if valid is None else valid.astype(bool)
     border_distance = ndimage.distance_transform_edt(np.pad(field, 1))[1:-1, 1:-1]
@@ -142,4 +150,4 @@ def extract_centreline(mask: np.ndarray, valid: np.ndarray | None = None, max_ga
     if depth[0] > depth[1]:  # the first end is deeper inside the field: it is the tip
         points = points[::-1]
     length = float(np.hypot(*np.diff(points, axis=0).T).sum())
-    return Centreline(points=points, tip=points[-1], length_px=length)
+    return Centreline(points=points, tip=points[-1], length_px=length, off_path=off_path)

@@ -16,7 +16,8 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from guidewire.geometry import PinholeCamera
-from guidewire.reconstruction.views import camera_centreline
+from guidewire.segmentation.centreline import Centreline
+from guidewire.reconstruction.views import camera_trace
 from guidewire.twin import DigitalTwin
 from guidewire.twin.cameras import CameraRenderer, make_camera
 from guidewire.twin.config import BenchConfig
@@ -54,13 +55,28 @@ class LabCase:
     side_camera: PinholeCamera
     top_image: np.ndarray
     side_image: np.ndarray
-    top_centreline: np.ndarray | None  # (n,2) px, from the segmenter
-    side_centreline: np.ndarray | None
+    top_trace: Centreline | None  # the wire in the image, from the segmenter
+    side_trace: Centreline | None
     sensor_positions: np.ndarray  # (n,3) m, as believed
     field: np.ndarray  # (n,3) T, measured
     background: np.ndarray  # (n,3) T, recorded without the wire
     status: np.ndarray  # (n,) STATUS_*
     noise: float  # T, per-axis 1-sigma of field - background
+
+    @property
+    def top_centreline(self) -> np.ndarray | None:
+        """(n,2) px, entry first."""
+        return None if self.top_trace is None else self.top_trace.points
+
+    @property
+    def side_centreline(self) -> np.ndarray | None:
+        return None if self.side_trace is None else self.side_trace.points
+
+    @property
+    def side_view(self) -> tuple:
+        """The side camera as reconstruct's second view: (camera, centreline, off-path skeleton pixels)."""
+        off_path = np.zeros((0, 2)) if self.side_trace is None else self.side_trace.off_path
+        return self.side_camera, self.side_centreline, off_path
 
 
 def wire_state_from_centreline(centreline: np.ndarray, diameter: float) -> WireState:
@@ -97,7 +113,7 @@ class Lab:
 
     def case(self, truth: WireState, errors: LabErrors, seed: int, background_samples: int = 50,
              images: dict | None = None, frame_seed: int | None = None) -> LabCase:
-        """`images` may carry already segmented images of this wire ({name: (image, centreline)}).
+        """`images` may carry already segmented images of this wire ({name: (image, Centreline or None)}).
         `frame_seed`: one frame of a sequence in the lab of `seed` (its errors, calibration and background),
         with this frame's own sensor noise."""
         rng = np.random.default_rng([seed, 0x1AB])
@@ -133,13 +149,13 @@ class Lab:
         for name in ("camera_top", "camera_side"):
             if name not in images:
                 image = self.renderers[name].render(truth, noise_key)
-                images[name] = (image, camera_centreline(image))
+                images[name] = (image, camera_trace(image))
         return LabCase(
             truth=truth,
             top_camera=_believed_camera(self.cameras["camera_top"], errors.camera_calibration, rng),
             side_camera=_believed_camera(self.cameras["camera_side"], errors.camera_calibration, rng),
             top_image=images["camera_top"][0], side_image=images["camera_side"][0],
-            top_centreline=images["camera_top"][1], side_centreline=images["camera_side"][1],
+            top_trace=images["camera_top"][1], side_trace=images["camera_side"][1],
             sensor_positions=self.positions.copy(), field=field[0], background=background_reads.mean(axis=0),
             status=status[0], noise=noise)
 
