@@ -39,11 +39,12 @@ def load_cts():
 
 
 def get_case(case_dir: Path, range_name: str, seed: int, ct_path, mask_path, target_ct_loader, wire: bool = False,
-             devices: bool = False):
+             devices: bool = False, pixels: int = 128):
     """The case of this seed and initial-error range, rendered once per seed (both ranges share the
     truth and the images; only the initial error differs) and kept in the case format; with `wire`,
     the bench's guidewire at a random time of its insertion (0-60 s) lies over the views; with
-    `devices`, also its catheter and ECG leads (simulate.CathLabDevices)."""
+    `devices`, also its catheter and ECG leads (simulate.CathLabDevices); `pixels` across each target
+    view, at the same dose per detector area (ImagingChain.for_pixels)."""
     from guidewire.registration.case import pose_from_yaml, read_case, write_case
     from guidewire.registration.geometry import apply_perturbation, random_perturbation
     from guidewire.registration.simulate import make_case
@@ -54,8 +55,8 @@ def get_case(case_dir: Path, range_name: str, seed: int, ct_path, mask_path, tar
     folder = folder_of(range_name)
     if not (folder / "case.yaml").is_file():
         wire_time = float(np.random.default_rng([seed, 25]).uniform(0.0, 60.0)) if wire else None
-        case = make_case(target_ct_loader(), np.random.default_rng([seed, 24]), name=f"seed{seed}", wire_time=wire_time,
-                         devices_rng=np.random.default_rng([seed, 26]) if devices else None)
+        case = make_case(target_ct_loader(), np.random.default_rng([seed, 24]), pixels=pixels, name=f"seed{seed}",
+                         wire_time=wire_time, devices_rng=np.random.default_rng([seed, 26]) if devices else None)
         for name, (rot, tra) in RANGES.items():
             rng = np.random.default_rng([seed, 24, int(rot)])
             initial = apply_perturbation(case.true_pose, random_perturbation(rng, rot, tra))
@@ -107,7 +108,7 @@ def run(args):
     jobs = [j for k, j in enumerate(jobs) if k % shards == shard]
     for seed, range_name, nv, method in jobs:
         folder, views, initial, truth = get_case(Path(args.case_dir), range_name, seed, ct_path, mask_path, target_ct,
-                                                 args.wire, args.devices)
+                                                 args.wire, args.devices, args.pixels)
         if (folder.name, nv, method) in done:
             continue
         chosen = [v for v in views if v.name in VIEW_SETS[nv]]
@@ -164,7 +165,7 @@ def reestimate(args) -> None:
             continue
         if record["estimated"] is not None and np.isfinite(record["estimated"]):  # else cancelled or diverged
             folder, views, _, _ = get_case(Path(args.case_dir), record["range"], record["seed"], ct_path, mask_path,
-                                           None, args.wire, args.devices)
+                                           None, args.wire, args.devices, args.pixels)
             objective = MultiViewObjective(ct, [v for v in views if v.name in VIEW_SETS[record["views"]]], settings)
             pose = torch.tensor(to_mm(np.array(record["pose"])), dtype=torch.float32)
             with torch.no_grad():
@@ -342,6 +343,8 @@ def main():
                         "cases_devices with --devices)")
     parser.add_argument("--log", default=None, help="default out/registration/bench.jsonl (bench_wire.jsonl, "
                         "bench_devices.jsonl)")
+    parser.add_argument("--pixels", type=int, default=128, help="target views' pixels across (the bench's "
+                        "X-ray: 512), at the same dose per detector area")
     parser.add_argument("--report", action="store_true", help="only print the tables of the logged runs")
     parser.add_argument("--figure", default=None, help="also draw a few registrations into this PNG")
     parser.add_argument("--compare", default=None, help="another log: paired results on the cases both ran")
@@ -349,7 +352,8 @@ def main():
                         "error estimate at their final poses (no registering), then its report")
     args = parser.parse_args()
     args.wire = args.wire or args.devices
-    suffix = "_devices" if args.devices else "_wire" if args.wire else ""
+    suffix = ("_devices" if args.devices else "_wire" if args.wire else "") + (
+        f"_{args.pixels}px" if args.pixels != 128 else "")
     args.case_dir = args.case_dir or str(ROOT / f"out/registration/cases{suffix}")
     args.log = args.log or str(ROOT / f"out/registration/bench{suffix}.jsonl")
     if args.error_scale is None:

@@ -367,3 +367,22 @@ def test_ecg_leads_lie_on_the_chest_and_both_views_show_the_devices(chest):
     solid = device_line_integrals(ct, truth, geoms, np.random.default_rng(7), wire_time=20.0,
                                   devices=CathLabDevices(ecg_leads=0, catheter_inner_mm=0.0))[0]
     assert 0 < hollow.sum() < 0.5 * solid.sum()
+
+
+def test_a_finer_target_detector_keeps_the_dose_per_area():
+    """ImagingChain.for_pixels: four times the pixels across catch a sixteenth of the quanta each and blur
+    over four times the pixels, so binned back 4x4 the frame is as noisy as the reference detector's."""
+    from guidewire.registration.simulate import ImagingChain
+
+    chain = ImagingChain(window_center=0.5, window_width=2.0, collimation=10.0, bits=16)
+    assert chain.for_pixels(128) == chain
+    fine = chain.for_pixels(512)
+    assert fine.photons == pytest.approx(chain.photons / 16) and fine.blur_px == pytest.approx(4 * chain.blur_px)
+    ramp = np.linspace(0.0, 1.0, 128)[None].repeat(128, 0)  # a ramp: the 99.5th percentile scales it alike
+    coarse = chain.apply(ramp, np.random.default_rng(1)).astype(float)
+    binned = fine.apply(np.kron(ramp, np.ones((4, 4))), np.random.default_rng(1)).astype(float)
+    binned = binned.reshape(128, 4, 128, 4).mean(axis=(1, 3))
+    noise = [np.std(np.diff(image[:, 20:100], axis=0)) for image in (coarse, binned)]
+    assert 0.85 < noise[1] / noise[0] < 1.15
+    unscaled = chain.apply(np.kron(ramp, np.ones((4, 4))), np.random.default_rng(1)).astype(float)
+    assert np.std(np.diff(unscaled.reshape(128, 4, 128, 4).mean(axis=(1, 3))[:, 20:100], axis=0)) < 0.5 * noise[0]

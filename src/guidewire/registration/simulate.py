@@ -56,6 +56,9 @@ def view_geometry(pose: np.ndarray, pixels: int = 128, detector_m: float = 0.3,
     return ViewGeometry(source_to_detector, pixels, pixels, (spacing, spacing), pose)
 
 
+REFERENCE_PIXELS = 128  # the detector size ImagingChain's per-pixel defaults are given for
+
+
 @dataclass
 class ImagingChain:
     peak_attenuation: float = 3.5  # mu*L at the 99.5th percentile of the anatomy
@@ -66,6 +69,12 @@ class ImagingChain:
     window_width: float = 1.0
     collimation: float = 0.92  # collimator radius / half detector
     bits: int = 8
+
+    def for_pixels(self, pixels: int) -> "ImagingChain":
+        """The same dose per detector area and blur width on a detector of `pixels` instead of
+        REFERENCE_PIXELS across: finer pixels catch fewer quanta each, and the blur spans more of them."""
+        ratio = pixels / REFERENCE_PIXELS
+        return replace(self, photons=self.photons / ratio ** 2, blur_px=self.blur_px * ratio)
 
     def apply(self, line_integral: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         import cv2
@@ -246,7 +255,7 @@ def make_case(target_ct: CTVolume, rng: np.random.Generator, view_names=("ap", "
     if devices_rng is not None:
         integrals = [li + d for li, d in zip(integrals, device_line_integrals(
             target_ct, truth, geometries, devices_rng, wire_time))]
-    chain = chain or ImagingChain()
+    chain = chain or ImagingChain().for_pixels(pixels)
     views = []
     for v, g, li in zip(view_names, geometries, integrals):
         c = replace(chain, window_center=chain.window_center + rng.uniform(-0.05, 0.05),
