@@ -105,7 +105,7 @@ def run(args):
                     if method != "opt" and coarse is None:
                         continue
                     jobs.append((seed, range_name, nv, method))
-    jobs = [j for k, j in enumerate(jobs) if k % shards == shard]
+    jobs = [j for j in jobs if (j[0] - args.first_seed) % shards == shard]  # a seed's case is rendered by one worker
     for seed, range_name, nv, method in jobs:
         folder, views, initial, truth = get_case(Path(args.case_dir), range_name, seed, ct_path, mask_path, target_ct,
                                                  args.wire, args.devices, args.pixels)
