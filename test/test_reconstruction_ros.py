@@ -108,11 +108,17 @@ def test_reconstruction_node_publishes_the_wire_near_ground_truth(ros):
     assert len(two_views) >= len(fused()) - 1, [s.modalities for s in fused()]
     clouds_by_stamp = {(c.header.stamp.sec, c.header.stamp.nanosec): c for c in clouds}
     tip_errors, rmses, length_errors = [], [], []
-    for shape in two_views:
+    for shape in fused():
         cloud = clouds_by_stamp[shape.header.stamp.sec, shape.header.stamp.nanosec]
         assert shape.header.frame_id == "bench" and cloud.header.frame_id == "bench"
         assert shape.modalities & GuidewireShape.MODALITY_CAMERA
         estimate = np.array([[p.x, p.y, p.z] for p in shape.centreline])
+        cloud_points = wire_points(cloud)
+        np.testing.assert_allclose(cloud_points[:, :3], estimate, atol=1e-6)
+        assert np.all(cloud_points[:, 3] > 0) and len(shape.position_stddev) == len(estimate)
+        # One view's tail is long: its accuracy is the benches' to measure.
+        if not shape.modalities & GuidewireShape.MODALITY_STEREO:
+            continue
         truth = twin.state(shape.header.stamp.sec + 1e-9 * shape.header.stamp.nanosec)
         errors = shape_errors(estimate, truth.centreline)
         print("reconstruction vs twin (mm):", errors.as_mm())
@@ -121,9 +127,6 @@ def test_reconstruction_node_publishes_the_wire_near_ground_truth(ros):
         rmses.append(errors.rmse)
         length_errors.append(abs(shape.length - truth.length))
         assert length_errors[-1] < FitSettings().length_slack, length_errors
-        cloud_points = wire_points(cloud)
-        np.testing.assert_allclose(cloud_points[:, :3], estimate, atol=1e-6)
-        assert np.all(cloud_points[:, 3] > 0) and len(shape.position_stddev) == len(estimate)
     assert np.median(tip_errors) < MEDIAN_TIP_BOUND and np.median(rmses) < MEDIAN_RMSE_BOUND, (tip_errors, rmses)
     assert np.median(length_errors) < MEDIAN_LENGTH_BOUND, length_errors
     by_stamp = {(s.header.stamp.sec, s.header.stamp.nanosec): s for s in shapes}
