@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -65,12 +67,25 @@ def get_case(case_dir: Path, range_name: str, seed: int, ct_path, mask_path, tar
     return folder, views, initial, pose_from_yaml(data["true_pose"], "true_pose")
 
 
+def registration_settings(args):
+    """RegistrationSettings with --error-scale and each --set NAME=VALUE (a YAML value; lists become tuples)."""
+    from guidewire.registration.optimise import RegistrationSettings
+
+    settings = RegistrationSettings(error_scale=args.error_scale)
+    for assignment in args.set:
+        name, value = assignment.split("=", 1)
+        if not hasattr(settings, name):
+            raise SystemExit(f"--set: RegistrationSettings has no {name!r}")
+        value = yaml.safe_load(value)
+        setattr(settings, name, tuple(value) if isinstance(value, list) else value)
+    return settings
+
+
 def run(args):
     import torch
 
     from guidewire.registration.api import register
     from guidewire.registration.geometry import pose_errors
-    from guidewire.registration.optimise import RegistrationSettings
 
     torch.set_num_threads(1)
     ct_path, mask_path, ct = load_cts()
@@ -96,7 +111,7 @@ def run(args):
         for line in log.read_text().splitlines():
             r = json.loads(line)
             done.add((r["case"], r["views"], r["method"]))
-    settings = RegistrationSettings(error_scale=args.error_scale)
+    settings = registration_settings(args)
     jobs = []
     for seed in range(args.first_seed, args.first_seed + args.cases):
         for range_name in args.ranges.split(","):
@@ -113,12 +128,14 @@ def run(args):
             continue
         chosen = [v for v in views if v.name in VIEW_SETS[nv]]
         geoms = [v.geometry for v in chosen]
+        trace = []
         t0, c0 = time.perf_counter(), time.process_time()
         if method == "coarse":
             pose = coarse.predict(chosen, initial)
             result = None
         else:
-            result = register(chosen, ct, initial, settings, coarse=coarse if method == "coarse+opt" else None)
+            result = register(chosen, ct, initial, settings, coarse=coarse if method == "coarse+opt" else None,
+                              progress_callback=trace.append if args.trace else None)
             pose = result.pose
         seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
         e = pose_errors(pose, truth, ct.fiducials, geoms)
@@ -134,12 +151,34 @@ def run(args):
                   "iterations": None if result is None else result.iterations,
                   "final_motion": None if result is None else result.final_motion_mm,
                   "similarity": None if result is None else result.similarity_per_view,
-                  "pose": np.asarray(pose).round(9).tolist()}
+                  "pose": np.asarray(pose).round(9).tolist(), "settings": args.set}
+        if trace:
+            record["trace"] = trace_rows(trace, truth, ct.fiducials, geoms, settings.motion_window)
         with log.open("a") as f:
             f.write(json.dumps(record) + "\n")
         print(f"{folder.name} {nv}v {method:10s} mTRE {e.mtre_mm:7.2f} mm (from {e0.mtre_mm:6.1f}) "
               f"rot {e.rotation_deg:5.2f} deg {seconds:5.1f} s"
               + ("" if result is None else f" est {result.estimated_error_mm:.2f} conv {result.converged}"), flush=True)
+
+
+def trace_rows(progress: list[dict], truth, fiducials_mm, geoms, window: int) -> list[list]:
+    """Per optimiser iteration: [stage pixels, iteration, loss, 3D mTRE mm, mean fiducial motion mm over
+    the stage's last `window` iterations (None before)], the data a stage's stopping rule is chosen on."""
+    from guidewire.registration.geometry import pose_errors, to_mm
+    from guidewire.registration.optimise import fiducial_motion_mm
+
+    rows, stage_poses, stage = [], [], None
+    for p in progress:
+        if "iteration" not in p:
+            continue
+        if p["stage"] != stage:
+            stage, stage_poses = p["stage"], []
+        stage_poses = (stage_poses + [to_mm(p["pose"])])[-(window + 1):]
+        motion = fiducial_motion_mm(stage_poses, fiducials_mm) if len(stage_poses) > window else None
+        rows.append([p["pixels"], p["iteration"], round(p["loss"], 6),
+                     round(pose_errors(p["pose"], truth, fiducials_mm, geoms).mtre_mm, 4),
+                     None if motion is None else round(motion, 4)])
+    return rows
 
 
 def reestimate(args) -> None:
@@ -148,12 +187,11 @@ def reestimate(args) -> None:
     import torch
 
     from guidewire.registration.geometry import to_mm
-    from guidewire.registration.optimise import (MultiViewObjective, RegistrationSettings, converged_by_rule,
-                                                 estimated_error_mm)
+    from guidewire.registration.optimise import MultiViewObjective, converged_by_rule, estimated_error_mm
 
     torch.set_num_threads(1)
     ct_path, mask_path, ct = load_cts()
-    settings = RegistrationSettings(error_scale=args.error_scale)
+    settings = registration_settings(args)
     pixels, n_points = settings.scales[-1], settings.n_points[-1]
     out = Path(args.reestimate)
     done = set()
@@ -245,7 +283,36 @@ def report(args) -> str:
             conf.append(f"The estimate's CPU time with {nv} view(s): {np.mean(costs):.1f} s mean over {len(costs)} "
                         "registrations (--reestimate; the CPU s column above is each run's own, with the estimate "
                         "it had).")
-    return "\n".join(lines + [""] + conf)
+    return "\n".join(lines + [""] + conf + stop_rule_table(records))
+
+
+def stop_rule_table(records: list[dict], thresholds=(0.05, 0.1, 0.2, 0.3)) -> list[str]:
+    """From --trace runs: had the final stage also ended once its fiducials moved less than a threshold over
+    the motion window, how many of its iterations would have run and where the best-loss iterate so far (the
+    pose the optimiser returns) would have been. Rows of a markdown table; none without traces."""
+    traced = [r for r in records if r.get("trace")]
+    if not traced:
+        return []
+    final = [[row for row in r["trace"] if row[0] == max(x[0] for x in r["trace"])] for r in traced]
+    lines = ["", f"A motion stop in the final stage, replayed on {len(traced)} traced registrations (--trace):", "",
+             "| stop below (mm over the window) | final-stage iterations | mTRE mean | max | <1 mm |",
+             "|---|---|---|---|---|"]
+    for threshold in (0.0, *thresholds):
+        kept, errors = [], []
+        for rows in final:
+            best_loss, best_error, count = math.inf, math.nan, 0
+            for _pixels, _it, loss, error, motion in rows:
+                count += 1
+                if loss < best_loss:
+                    best_loss, best_error = loss, error
+                if threshold > 0 and motion is not None and motion < threshold:
+                    break
+            kept.append(count)
+            errors.append(best_error)
+        errors = np.array(errors)
+        lines.append(f"| {'none (as run)' if threshold == 0 else threshold} | {np.mean(kept):.1f} | "
+                     f"{_fmt(errors.mean())} | {_fmt(errors.max())} | {(errors < 1).sum()}/{len(errors)} |")
+    return lines
 
 
 def figure(args, path: Path, count: int = 3) -> None:
@@ -345,6 +412,9 @@ def main():
                         "bench_devices.jsonl)")
     parser.add_argument("--pixels", type=int, default=128, help="target views' pixels across (the bench's "
                         "X-ray: 512), at the same dose per detector area")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="a RegistrationSettings field for these runs (YAML value, e.g. n_points=[128,96])")
+    parser.add_argument("--trace", action="store_true", help="log each iteration's loss, mTRE and motion")
     parser.add_argument("--report", action="store_true", help="only print the tables of the logged runs")
     parser.add_argument("--figure", default=None, help="also draw a few registrations into this PNG")
     parser.add_argument("--compare", default=None, help="another log: paired results on the cases both ran")

@@ -134,6 +134,10 @@ def test_two_view_registration_recovers_the_pose_and_says_so(chest, two_view_cas
     assert 0 <= result.final_motion_mm < 1.0
     assert len(result.ncc_per_view) == 2 and min(result.ncc_per_view) > 0.8
     assert seen and seen[-1]["pixels"] == 64 and result.iterations == len(result.history) - 1
+    # Each report carries its iterate's pose: the first is the start, and the best one is the result.
+    poses = [p["pose"] for p in seen]
+    assert pose_errors(poses[0], initial, ct.fiducials).mtre_mm < 1e-3
+    assert min(pose_errors(p, result.pose, ct.fiducials).mtre_mm for p in poses) < 1e-3
 
 
 def test_a_far_start_is_not_reported_as_a_converged_wrong_pose(chest, two_view_case):
@@ -162,16 +166,16 @@ def test_a_pose_still_moving_when_the_iterations_run_out_is_not_converged(chest,
 
 
 def test_fiducial_motion_is_the_mean_displacement_between_the_window_ends():
-    from guidewire.registration.optimise import _fiducial_motion_mm
+    from guidewire.registration.optimise import fiducial_motion_mm
 
     fiducials = np.array([[0.0, 0.0, 0.0], [100.0, 0.0, 0.0]])
     turned = torch.eye(4)
     turned[:3, :3] = torch.tensor([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])  # 90 deg about z
     shifted = torch.eye(4)
     shifted[:3, 3] = torch.tensor([3.0, 4.0, 0.0])
-    assert _fiducial_motion_mm([torch.eye(4), shifted, shifted], fiducials) == pytest.approx(5.0)
-    assert _fiducial_motion_mm([torch.eye(4), turned], fiducials) == pytest.approx(0.5 * 100.0 * np.sqrt(2.0))
-    assert _fiducial_motion_mm([torch.eye(4)], fiducials) == float("inf")
+    assert fiducial_motion_mm([torch.eye(4), shifted, shifted], fiducials) == pytest.approx(5.0)
+    assert fiducial_motion_mm([torch.eye(4), turned], fiducials) == pytest.approx(0.5 * 100.0 * np.sqrt(2.0))
+    assert fiducial_motion_mm([torch.eye(4)], fiducials) == float("inf")
 
 
 def test_laplace_estimate_matches_the_direct_formula_and_shrinks_with_views():

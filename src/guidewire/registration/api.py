@@ -23,7 +23,8 @@ def register(views: Sequence[XrayView], ct: CTVolume, initial_pose: np.ndarray,
     views: XrayView (image + ViewGeometry with the view's pose in the world); ct: CTVolume;
     initial_pose: 4x4 CT-to-world guess (metres); coarse: an optional guidewire.registration.coarse.
     CoarseRegressor whose prediction replaces the initial pose (it must have been trained on this CT
-    and a C-arm layout like these views'); progress_callback(dict) is called every iteration;
+    and a C-arm layout like these views'); progress_callback(dict) is called every iteration (stage,
+    pixels, iteration, loss, ncc_per_view and pose, the iterate's 4x4 CT-to-world pose in metres);
     cancel: a threading.Event (or a callable returning True) that stops the optimisation, which then
     returns the best pose so far with converged=False and cancelled=True.
 

@@ -310,7 +310,7 @@ def _optimise(ct, views, initial_pose, s: RegistrationSettings, progress_callbac
             history.append((pixels, it, value, time.perf_counter() - start))
             if progress_callback is not None:
                 progress_callback({"stage": stage, "pixels": pixels, "iteration": it, "loss": value,
-                                   "ncc_per_view": nccs.tolist()})
+                                   "ncc_per_view": nccs.tolist(), "pose": to_m(pose.detach().numpy().astype(float))})
             if float(tra.detach().norm()) + float((current[:3, 3] - initial_mm[:3, 3]).norm()) > s.max_displacement_mm:
                 diverged, message = True, f"diverged: moved more than {s.max_displacement_mm} mm"
                 break
@@ -332,7 +332,7 @@ def _optimise(ct, views, initial_pose, s: RegistrationSettings, progress_callbac
     if s.estimate_error and not (cancelled or diverged) and math.isfinite(loss_value):
         estimated = estimated_error_mm(objective, current.detach(), pixels, n_points, loss_value, s)
         history.append(("error", 0, estimated, time.perf_counter() - start))
-    motion = _fiducial_motion_mm(final_iterates, ct.fiducials)
+    motion = fiducial_motion_mm(final_iterates, ct.fiducials)
     converged = not cancelled and not diverged and converged_by_rule(len(views), sims.tolist(), estimated, motion, s)
     if not message:
         if converged:
@@ -356,11 +356,11 @@ def _optimise(ct, views, initial_pose, s: RegistrationSettings, progress_callbac
         final_motion=motion / MM_PER_M, initial_pose=np.array(initial_pose, float), history=history)
 
 
-def _fiducial_motion_mm(iterates: list[torch.Tensor], fiducials_mm: np.ndarray) -> float:
-    """Mean distance the fiducials moved from the first to the last of these CT poses (mm); inf with fewer
-    than two (the final stage never ran)."""
+def fiducial_motion_mm(iterates: list, fiducials_mm: np.ndarray) -> float:
+    """Mean distance the fiducials moved from the first to the last of these CT poses (4x4, mm; arrays or
+    tensors); inf with fewer than two (the final stage never ran)."""
     if len(iterates) < 2:
         return float("inf")
-    first, last = (p.numpy().astype(float) for p in (iterates[0], iterates[-1]))
+    first, last = (np.asarray(p, float) for p in (iterates[0], iterates[-1]))
     moved = fiducials_mm @ (last[:3, :3] - first[:3, :3]).T + (last[:3, 3] - first[:3, 3])
     return float(np.linalg.norm(moved, axis=1).mean())
