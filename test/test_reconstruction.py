@@ -123,6 +123,24 @@ def test_one_view_z_with_the_length_slack_and_an_honest_sigma(bench):
     assert np.mean(np.concatenate(covered)) >= 0.9
 
 
+def test_two_views_sigma_is_scaled_to_cover_the_height_error(bench):
+    """Two views' covariance alone misses the errors neither view shows (camera calibration, the
+    segmenter's offset): |dz| <= 2 sigma at under 90 % of these wires' points; scaled by
+    FitSettings.sigma_scale_with_second_view, at 93 % or more (the lengths bench_reconstruction.py draws)."""
+    scaled, unscaled = [], []
+    for seed in (6000, 6011, 6017, 6019):
+        length = np.random.default_rng([seed, 1]).uniform(0.12, 0.2)
+        truth, case, prior, array = _case(bench, seed, LabErrors.typical(), length)
+        for settings, covered in ((FitSettings(), scaled), (FitSettings(sigma_scale_with_second_view=1.0), unscaled)):
+            fused = reconstruct(case.top_camera, case.top_centreline, prior, array, settings,
+                                second_views=[case.side_view])
+            paired, samples, along = paired_samples(fused.points, truth.centreline)
+            sigma = np.interp(along, arc_lengths(fused.points), fused.sigma)
+            covered.append(np.abs(paired[:, 2] - samples[:, 2]) <= 2 * sigma)
+    assert np.mean(np.concatenate(unscaled)) < 0.9
+    assert np.mean(np.concatenate(scaled)) >= 0.93
+
+
 def test_two_views_start_from_the_triangulation_or_refit_a_folded_curve_from_the_one_view_fit(bench, monkeypatch):
     """Seed 6000 (182 mm): from a flat start the side view's rows hold the curve in a fold (chi2/dof about
     140, RMSE 14 mm). Started from the two views' triangulation it needs no restart; where the views do not
