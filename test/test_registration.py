@@ -176,6 +176,7 @@ def test_fiducial_motion_is_the_mean_displacement_between_the_window_ends():
     assert fiducial_motion_mm([torch.eye(4), shifted, shifted], fiducials) == pytest.approx(5.0)
     assert fiducial_motion_mm([torch.eye(4), turned], fiducials) == pytest.approx(0.5 * 100.0 * np.sqrt(2.0))
     assert fiducial_motion_mm([torch.eye(4)], fiducials) == float("inf")
+    assert fiducial_motion_mm([np.eye(4), shifted.numpy()], fiducials) == pytest.approx(5.0)  # progress poses
 
 
 def test_laplace_estimate_matches_the_direct_formula_and_shrinks_with_views():

@@ -82,8 +82,8 @@ class FitSettings:
     length_slack_with_second_view: float = 0.0  # the second view places the wire's ups and downs itself
     restart_chi2: float = 3.0  # with a second view: above this chi2/dof, refit from the one-view fit
     # Two views' covariance misses errors neither view shows (camera calibration, the segmenter's offset
-    # from the wire's axis, the spline rounding a cusp): |z error| <= 2 sigma held at 86 % of the points
-    # of tuning seeds 6000-6059 (every lab error on); this factor brings them to 95 %. One view held 94 %.
+    # from the wire's axis): |z error| <= 2 sigma held at 86 % of the points of tuning seeds 6000-6059
+    # (every lab error on); this factor brings them to 95 %. One view, unscaled, held 94 %.
     sigma_scale_with_second_view: float = 1.46
     use_magnetics: bool = True
 
@@ -335,7 +335,7 @@ def _estimate(problem: _Problem, result) -> WireEstimate:
     lateral = settings.pixel_sigma * depth_now / focal
     # The larger of the along-ray and the lateral (pixel noise) 1-sigma. The isotropic RMS of the three
     # axes hid one view's depth uncertainty by sqrt(3): |z error| <= 2 sigma held at 77 % of the points
-    # on the tuning seeds, 94 % with this one (no calibration factor).
+    # on the tuning seeds, 94 % with this one (one view needs no calibration factor).
     sigma_station = np.maximum(np.sqrt(depth_var * ray_norm2), lateral)
     if problem.second_views:
         sigma_station *= settings.sigma_scale_with_second_view
