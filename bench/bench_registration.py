@@ -135,7 +135,7 @@ def run(args):
             result = None
         else:
             result = register(chosen, ct, initial, settings, coarse=coarse if method == "coarse+opt" else None,
-                              progress_callback=trace.append if args.trace else None)
+                              progress_callback=trace.append)
             pose = result.pose
         seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
         e = pose_errors(pose, truth, ct.fiducials, geoms)
@@ -152,7 +152,9 @@ def run(args):
                   "final_motion": None if result is None else result.final_motion_mm,
                   "similarity": None if result is None else result.similarity_per_view,
                   "pose": np.asarray(pose).round(9).tolist(), "settings": args.set}
-        if trace:
+        if method == "coarse+opt":  # the optimiser's start: the network's pose or the given one, if better
+            record["start"] = next(p["start"] for p in trace if p.get("stage") == "coarse")
+        if args.trace:
             record["trace"] = trace_rows(trace, truth, ct.fiducials, geoms, settings.motion_window)
         with log.open("a") as f:
             f.write(json.dumps(record) + "\n")

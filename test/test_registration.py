@@ -140,6 +140,36 @@ def test_two_view_registration_recovers_the_pose_and_says_so(chest, two_view_cas
     assert min(pose_errors(p, result.pose, ct.fiducials).mtre_mm for p in poses) < 1e-3
 
 
+def test_a_coarse_guess_worse_than_the_given_pose_is_not_used(chest, two_view_case):
+    from guidewire.registration import RegistrationSettings, pose_errors, register
+    from guidewire.registration.geometry import apply_perturbation
+    from guidewire.registration.optimise import better_start
+
+    ct, _ = chest
+    views, truth, initial = two_view_case
+    from scipy.spatial.transform import Rotation
+
+    delta = np.eye(4)
+    delta[:3, :3] = Rotation.from_euler("xyz", [30.0, -20.0, 10.0], degrees=True).as_matrix()
+    delta[:3, 3] = [40.0, -30.0, 20.0]
+    far = apply_perturbation(truth, delta)  # where a poor network might guess
+    assert better_start(ct, views, [far, initial]) == 1 and better_start(ct, views, [initial, far]) == 0
+
+    class Guess:
+        def __init__(self, pose):
+            self.pose = pose
+
+        def predict(self, _views, _initial):
+            return self.pose
+
+    for guess, start in ((far, "initial"), (truth, "coarse")):
+        seen = []
+        settings = RegistrationSettings(**FAST, estimate_error=False)
+        result = register(views, ct, initial, settings, progress_callback=seen.append, coarse=Guess(guess))
+        assert seen[0]["stage"] == "coarse" and seen[0]["start"] == start
+        assert pose_errors(result.pose, truth, ct.fiducials).mtre_mm < 1.5
+
+
 def test_a_far_start_is_not_reported_as_a_converged_wrong_pose(chest, two_view_case):
     from guidewire.registration import RegistrationSettings, pose_errors, register
     from guidewire.registration.geometry import apply_perturbation

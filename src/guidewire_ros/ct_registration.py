@@ -312,6 +312,10 @@ class CTRegistration(Node):
             estimated_error=math.nan, message=f"failed: {reason}"))
 
     def _on_progress(self, progress: dict) -> None:
+        if progress.get("stage") == "coarse":
+            chosen = "starting from the network's pose" if progress["start"] == "coarse" else \
+                "the given pose scored better than the network's"
+            self.get_logger().info(f"coarse stage: {chosen}")
         self.progress = progress
 
     # ------------------------------------------------------------------ diagnostics and the change trigger

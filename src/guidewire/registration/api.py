@@ -10,6 +10,7 @@ from guidewire.registration.optimise import (
     RegistrationResult,
     RegistrationSettings,
     XrayView,
+    better_start,
     optimise,
 )
 from guidewire.registration.volume import CTVolume
@@ -22,9 +23,11 @@ def register(views: Sequence[XrayView], ct: CTVolume, initial_pose: np.ndarray,
 
     views: XrayView (image + ViewGeometry with the view's pose in the world); ct: CTVolume;
     initial_pose: 4x4 CT-to-world guess (metres); coarse: an optional guidewire.registration.coarse.
-    CoarseRegressor whose prediction replaces the initial pose (it must have been trained on this CT
-    and a C-arm layout like these views'); progress_callback(dict) is called every iteration (stage,
-    pixels, iteration, loss, ncc_per_view and pose, the iterate's 4x4 CT-to-world pose in metres);
+    CoarseRegressor whose prediction replaces the initial pose where it scores better on the views
+    (it must have been trained on this CT and a C-arm layout like these views');
+    progress_callback(dict) is called every iteration (stage, pixels, iteration, loss, ncc_per_view and
+    pose, the iterate's 4x4 CT-to-world pose in metres), and after the coarse stage (stage 'coarse',
+    pose, start: 'coarse' or 'initial');
     cancel: a threading.Event (or a callable returning True) that stops the optimisation, which then
     returns the best pose so far with converged=False and cancelled=True.
 
@@ -38,9 +41,15 @@ def register(views: Sequence[XrayView], ct: CTVolume, initial_pose: np.ndarray,
     if initial.shape != (4, 4) or not np.all(np.isfinite(initial)):
         raise ValueError("initial pose must be a finite 4x4 matrix")
     if coarse is not None:
-        initial = coarse.predict(views, initial)
+        # The network helps where the given pose is far off; where it is closer than the network's guess
+        # (a pose from the plan, or views unlike its training renders), the given pose scores better.
+        predicted = coarse.predict(views, initial)
+        if better_start(ct, views, [predicted, initial], settings) == 0:
+            initial, started = predicted, "coarse"
+        else:
+            started = "initial"
         if progress_callback is not None:
-            progress_callback({"stage": "coarse", "pose": initial})
+            progress_callback({"stage": "coarse", "pose": initial, "start": started})
     result = optimise(ct, views, initial, settings, progress_callback, cancel)
     result.seconds = time.perf_counter() - start
     return result

@@ -252,6 +252,20 @@ def converged_by_rule(views: int, similarities: Sequence[float], estimated_mm: f
             and min(similarities) >= s.converged_min_similarity and motion_mm <= s.converged_max_motion_mm)
 
 
+def better_start(ct: CTVolume, views: Sequence[XrayView], poses: Sequence[np.ndarray],
+                 settings: RegistrationSettings | None = None) -> int:
+    """Index of the CT pose (4x4, m) with the lowest loss at the first stage's detector size: where the
+    optimiser starts best. A few renders, no gradients."""
+    s = settings or RegistrationSettings()
+    objective = MultiViewObjective(ct, views, s)
+    max_size = max(max(v.geometry.height, v.geometry.width) for v in views)
+    pixels, n_points = min(s.scales[0], max_size), s.n_points[0]
+    with torch.no_grad():
+        losses = [float(objective.loss(torch.tensor(to_mm(pose), dtype=torch.float32), pixels, n_points)[0])
+                  for pose in poses]
+    return int(np.nanargmin(losses))
+
+
 def optimise(ct: CTVolume, views: Sequence[XrayView], initial_pose: np.ndarray,
              settings: RegistrationSettings | None = None, progress_callback: Callable | None = None,
              cancel=None) -> RegistrationResult:
