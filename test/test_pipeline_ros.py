@@ -49,8 +49,10 @@ def pipeline_on_small_ct(tmp_path):
                                                                "cache_dir": str(tmp_path / "drr")}}}))
     for name in ("xray_ap_capture", "xray_lateral_capture"):
         nodes[name]["parameters"]["bench_config"] = str(views)
+    # The shipped coarse network is for the full chest CT's file; another CT file without its own network
+    # is refused (test_registration_ros.py), so this one registers from the plan pose alone.
     nodes["ct_registration"]["parameters"].update(ct_file=str(ct_path), ct_mask_file=str(mask_path),
-                                                  voxel_mm=[0.0, 0.0, 0.0])
+                                                  voxel_mm=[0.0, 0.0, 0.0], coarse_stage=False)
     path = tmp_path / "pipeline.yaml"
     path.write_text(yaml.safe_dump(config))
     return path, ct_path, mask_path

