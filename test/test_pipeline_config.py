@@ -253,6 +253,30 @@ def test_runner_respawns_a_node_that_dies_and_says_so(tmp_path, monkeypatch):
     assert (tmp_path / "recorder.log").read_text().count("dying") == 3  # the first start and two respawns
 
 
+def test_runner_stops_waiting_for_a_registration_that_refused_its_ct(tmp_path):
+    """A registration node that cannot use its CT gives no result: the runner reads its refusal in the
+    node's log and goes on at once, rather than waiting out --ready-timeout (300 s)."""
+    import time
+
+    from guidewire_ros import run_pipeline
+
+    specs = load_pipeline()
+    registration = next(s for s in specs if s.executable == "ct_registration")
+    monitor = types.SimpleNamespace(pending=lambda: [registration.name])
+    supervisor = types.SimpleNamespace(check=lambda: [])
+    assert run_pipeline.registrations_refused(specs, tmp_path) == {}  # no log yet
+
+    (tmp_path / f"{registration.name}.log").write_text(
+        "[INFO] [ct_registration]: registering the CT to xray_ap, xray_lateral\n"
+        "[ERROR] [ct_registration]: CT cannot be used: file not found: /no/ct.nii.gz\n")
+    refused = run_pipeline.registrations_refused(specs, tmp_path)
+    assert refused == {registration.name: "CT cannot be used: file not found: /no/ct.nii.gz"}
+    began = time.monotonic()
+    ready = run_pipeline.wait_until_ready(monitor, supervisor, 60.0, [registration.name],
+                                          given_up=lambda: "; ".join(refused.values()))
+    assert not ready and time.monotonic() - began < 5.0
+
+
 def test_runner_stops_before_starting_anything_when_the_segmentation_weights_are_corrupt(tmp_path):
     from guidewire_ros.run_pipeline import ensure_compiled_segmentation
 

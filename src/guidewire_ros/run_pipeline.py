@@ -29,7 +29,7 @@ from pathlib import Path
 import yaml
 
 from guidewire.bag import bag_topics, read_bag
-from guidewire_ros.pipeline_config import NodeSpec, load_pipeline, localhost_discovery_default, \
+from guidewire_ros.pipeline_config import REGISTRATION_OVER, NodeSpec, load_pipeline, localhost_discovery_default, \
     middleware_environment, registration_first
 
 
@@ -180,9 +180,10 @@ class Supervisor:
         return [(spec, self.processes[spec.name]) for spec in self.specs]
 
 
-def wait_until_ready(monitor, supervisor: Supervisor, timeout: float, names: list[str] | None = None) -> bool:
+def wait_until_ready(monitor, supervisor: Supervisor, timeout: float, names: list[str] | None = None,
+                     given_up=lambda: "") -> bool:
     """Block until every node (of `names`) has produced output (the run's clock starts then); False on
-    timeout."""
+    timeout, or once given_up() says why no output will come."""
     def waiting_for() -> list[str]:
         return [name for name in monitor.pending() if names is None or name in names]
 
@@ -194,6 +195,10 @@ def wait_until_ready(monitor, supervisor: Supervisor, timeout: float, names: lis
             return True
         if supervisor.check():
             return False
+        reason = given_up()
+        if reason:
+            print(reason, flush=True)
+            return False
         note = f"waiting for the first output of: {', '.join(pending)}"
         if note != last_note:
             print(note, flush=True)
@@ -201,6 +206,20 @@ def wait_until_ready(monitor, supervisor: Supervisor, timeout: float, names: lis
         time.sleep(0.25)
     print(f"not ready after {timeout:g} s: {', '.join(waiting_for())}; running anyway", flush=True)
     return False
+
+
+def registrations_refused(specs: list[NodeSpec], log_dir: Path) -> dict[str, str]:
+    """{registration node: its refusal of its CT} from their logs (REGISTRATION_OVER's "CT cannot be
+    used" line): such a node gives no result, so nothing need wait for one."""
+    refused = {}
+    for spec in specs:
+        log = log_dir / f"{spec.name}.log"
+        if spec.executable == "ct_registration" and log.is_file():
+            for line in log.read_text(errors="replace").splitlines():
+                if REGISTRATION_OVER[2] in line:
+                    refused[spec.name] = line[line.index(REGISTRATION_OVER[2]):]
+                    break
+    return refused
 
 
 def live_view(monitor, supervisor: Supervisor, duration: float) -> list[str]:
@@ -273,12 +292,17 @@ def main(argv=None) -> int:
         try:
             if first:
                 began = time.monotonic()
-                registered = wait_until_ready(monitor, supervisor, args.ready_timeout, [s.name for s in first])
+                def refusal() -> str:
+                    return "; ".join(f"{name}: {line}" for name, line in registrations_refused(first, run_dir).items())
+
+                registered = wait_until_ready(monitor, supervisor, args.ready_timeout, [s.name for s in first],
+                                              given_up=refusal)
                 live = [s for s in specs if s not in first]
                 print(f"{'registration result' if registered else 'no registration result'} after "
                       f"{time.monotonic() - began:.0f} s; starting {', '.join(s.name for s in live)}", flush=True)
                 supervisor.add(live)
-            wait_until_ready(monitor, supervisor, args.ready_timeout)
+            refused = registrations_refused(specs, run_dir)
+            wait_until_ready(monitor, supervisor, args.ready_timeout, [s.name for s in specs if s.name not in refused])
             start_ns = time.time_ns()
             print(f"every node is up: running for {args.duration:g} s", flush=True)
             died = live_view(monitor, supervisor, args.duration)
