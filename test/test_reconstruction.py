@@ -1,6 +1,7 @@
 """3D reconstruction: the dipole model against magpylib, each method on twin data, the metrics, the CLI."""
 import subprocess
 import sys
+from dataclasses import replace
 
 import magpylib
 import numpy as np
@@ -93,6 +94,43 @@ def test_physics_fusion_beats_the_camera_alone_and_finds_the_tip(bench):
         assert np.all(fused.sigma > 0) and fused.converged
     assert np.mean(physics_rmse) < 0.75 * np.mean(image_rmse)
     assert np.median(tips) < 0.003
+
+
+def test_the_fits_jacobian_matches_finite_differences_of_its_residuals(bench):
+    """One view, two views and a leader path: every row of the analytic / partly differenced Jacobian that
+    the fit hands to least_squares against scipy's finite differences of the residuals. The second view's
+    nearest-point rows have kinks where the nearest densified point changes; a difference across one
+    differs, so those rows are held to agree in 95 % of their entries."""
+    from scipy.optimize._numdiff import approx_derivative
+
+    from guidewire.reconstruction.leader import LeaderPath
+    from guidewire.reconstruction.physics import _Problem
+    from guidewire.reconstruction.views import orient_from_entry
+
+    truth, case, prior, array = _case(bench, 6001, LabErrors.typical(), length=0.16)
+    entry_pixel = case.top_camera.project(prior.entry_point.reshape(1, 3))[0]
+    pixels = orient_from_entry(np.asarray(case.top_centreline, float), entry_pixel)
+    along = np.linspace(0.0, 0.12, 25)
+    path = LeaderPath(along=along, positions=truth.centreline[np.searchsorted(arc_lengths(truth.centreline), along)],
+                      sigma=np.full(25, 0.003), correlation_length=0.01)
+    side = (case.side_view[0], np.asarray(case.side_view[1], float), np.asarray(case.side_view[2], float))
+    rng = np.random.default_rng(3)
+    for problem in [_Problem(case.top_camera, pixels, array, prior, FitSettings()),
+                    _Problem(case.top_camera, pixels, array, prior, FitSettings(), [side]),
+                    _Problem(case.top_camera, pixels, array, replace(prior, path=path), FitSettings())]:
+        x = problem.start()
+        x[:problem.knots] += rng.normal(0.0, 0.003, problem.knots)  # a bent curve, not the flat start
+        x[problem.knots:] += rng.normal(0.0, 0.02, len(x) - problem.knots)
+        analytic, numeric = problem.jacobian(x), approx_derivative(problem.residuals, x, method="2-point")
+        assert analytic.shape == numeric.shape
+        scale = np.abs(numeric).max(axis=0) + 1e-9
+        disagreement = np.abs(analytic - numeric) / scale
+        smooth = np.ones(len(analytic), bool)
+        if problem.second_views:  # residuals() stacks the second view's rows after the field's
+            start = 1 + 3 + 3 + (problem.knots - 2) + 3 * len(problem.observers) + problem.magnet_count
+            smooth[start:start + len(problem.pixels)] = False
+            assert np.mean(disagreement[~smooth] < 1e-3) > 0.95
+        assert disagreement[smooth].max() < 1e-3
 
 
 def test_a_second_view_fixes_the_magnet_free_wire(bench):

@@ -65,31 +65,42 @@ class WireMagnets:
 
 
 def dipole_field(sources: np.ndarray, moments: np.ndarray, observers: np.ndarray) -> np.ndarray:
-    """Summed flux density (n,3) T of point dipoles (m,3 positions; m,3 moments) at observers (n,3)."""
-    offsets = observers[:, None, :] - sources[None, :, :]  # (n,m,3)
-    distance2 = np.einsum("nmk,nmk->nm", offsets, offsets)
+    """Summed flux density (...,n,3) T of point dipoles (...,m,3 positions; ...,m,3 moments) at observers (n,3)."""
+    return dipole_fields(sources, moments, observers).sum(axis=-2)
+
+
+def dipole_fields(sources: np.ndarray, moments: np.ndarray, observers: np.ndarray) -> np.ndarray:
+    """Flux density (...,n,m,3) T of each point dipole (...,m,3 positions; ...,m,3 moments) at observers (n,3);
+    leading dimensions are a batch of wires (the fit's finite differences)."""
+    offsets = observers[:, None, :] - sources[..., None, :, :]  # (...,n,m,3)
+    distance2 = np.einsum("...k,...k->...", offsets, offsets)
     inverse = 1.0 / np.sqrt(distance2)
     unit = offsets * inverse[..., None]
-    along = np.einsum("nmk,mk->nm", unit, moments)
-    field = (3.0 * unit * along[..., None] - moments[None]) * (inverse ** 3)[..., None]
-    return 1e-7 * field.sum(axis=1)
+    along = np.einsum("...nmk,...mk->...nm", unit, moments)
+    field = (3.0 * unit * along[..., None] - moments[..., None, :, :]) * (inverse ** 3)[..., None]
+    return 1e-7 * field
 
 
 def points_behind_tip(points: np.ndarray, distances) -> tuple[np.ndarray, np.ndarray]:
-    """Positions (m,3) and unit tangents (m,3) on a polyline `distances` metres behind its last point."""
-    segment = np.diff(points, axis=0)
-    segment_length = np.linalg.norm(segment, axis=1)
-    from_start = np.concatenate([[0.0], np.cumsum(segment_length)])
-    along = np.clip(from_start[-1] - np.asarray(distances, float), 0.0, from_start[-1])
-    index = np.clip(np.searchsorted(from_start, along, side="right") - 1, 0, len(segment) - 1)
-    fraction = (along - from_start[index]) / np.maximum(segment_length[index], 1e-15)
-    positions = points[index] + fraction[:, None] * segment[index]
-    tangents = segment[index] / np.maximum(segment_length[index], 1e-15)[:, None]
-    return positions, tangents
+    """Positions (...,m,3) and unit tangents (...,m,3) on polylines (...,p,3) `distances` (m,) metres behind
+    their last point."""
+    segment = np.diff(points, axis=-2)
+    segment_length = np.linalg.norm(segment, axis=-1)
+    from_start = np.concatenate([np.zeros(segment_length.shape[:-1] + (1,)), np.cumsum(segment_length, axis=-1)],
+                                axis=-1)
+    total = from_start[..., -1:]
+    along = np.clip(total - np.asarray(distances, float), 0.0, total)
+    # The segment each lies on: how many points lie at or before it (np.searchsorted, side="right", batched).
+    index = np.clip((from_start[..., None, :] <= along[..., :, None]).sum(axis=-1) - 1, 0, segment.shape[-2] - 1)
+    length_there = np.maximum(np.take_along_axis(segment_length, index, axis=-1), 1e-15)
+    segment_there = np.take_along_axis(segment, index[..., None], axis=-2)
+    fraction = (along - np.take_along_axis(from_start, index, axis=-1)) / length_there
+    positions = np.take_along_axis(points, index[..., None], axis=-2) + fraction[..., None] * segment_there
+    return positions, segment_there / length_there[..., None]
 
 
 def wire_dipoles(points: np.ndarray, magnets: WireMagnets) -> tuple[np.ndarray, np.ndarray]:
-    """Dipole stations (k,3) and their moments (k,3) for a wire centreline ordered entry -> tip."""
+    """Dipole stations (...,k,3) and their moments (...,k,3) for wire centrelines (...,p,3) ordered entry -> tip."""
     lengths = np.asarray(magnets.lengths, float)
     distances = (np.asarray(magnets.offsets, float)[:, None] - 0.5 * lengths[:, None] * _NODES[None, :]).ravel()
     positions, tangents = points_behind_tip(points, distances)
@@ -98,6 +109,13 @@ def wire_dipoles(points: np.ndarray, magnets: WireMagnets) -> tuple[np.ndarray, 
 
 
 def wire_field(points: np.ndarray, magnets: WireMagnets, observers: np.ndarray) -> np.ndarray:
-    """Field (n,3) T of the wire's magnets at the observers."""
+    """Field (...,n,3) T of the wire's magnets at the observers, for centrelines (...,p,3)."""
     sources, moments = wire_dipoles(points, magnets)
     return dipole_field(sources, moments, observers)
+
+
+def magnet_fields(points: np.ndarray, magnets: WireMagnets, observers: np.ndarray) -> np.ndarray:
+    """Field (magnets, n, 3) T of each of the wire's magnets at the observers."""
+    sources, moments = wire_dipoles(points, magnets)
+    per_station = dipole_fields(sources, moments, observers)  # stations in magnet order
+    return per_station.reshape(len(observers), len(magnets.offsets), DIPOLE_STATIONS, 3).sum(axis=2).transpose(1, 0, 2)

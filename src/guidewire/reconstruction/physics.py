@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+import cv2
 import numpy as np
 from scipy.interpolate import BSpline
 from scipy.optimize import least_squares
@@ -30,7 +31,7 @@ from scipy.spatial.transform import Rotation
 
 from guidewire.geometry import PinholeCamera
 from guidewire.reconstruction.leader import LeaderPath, PathTrack
-from guidewire.reconstruction.magnets import WireMagnets, wire_field
+from guidewire.reconstruction.magnets import WireMagnets, magnet_fields, wire_field
 from guidewire.reconstruction.views import (arc_lengths, optical_depth, orient_from_entry, pixel_rays,
                                             points_at, polyline_length, resample_by_spacing, resample_polyline)
 
@@ -86,6 +87,9 @@ class FitSettings:
     # (every lab error on); this factor brings them to 95 %. One view, unscaled, held 94 %.
     sigma_scale_with_second_view: float = 1.46
     use_magnetics: bool = True
+    # "analytic": _Problem.jacobian; "2-point": scipy's finite differences of every residual, the same fit about
+    # 4 times slower, kept as the check and the timing baseline of bench/bench_reconstruction.py.
+    jacobian: str = "analytic"
 
     def length_slack_for(self, second_view: bool) -> float:
         """How far (1-sigma, m) the fitted length may fall from the robot's: the fit's and the node's check."""
@@ -143,6 +147,10 @@ class _Problem:
         self.observers = array.positions[valid] if settings.use_magnetics else np.zeros((0, 3))
         self.measured = array.wire_component()[valid] if settings.use_magnetics else np.zeros((0, 3))
         self.noise = array.noise if array is not None else 1.0
+        magnets = prior.magnets
+        # How far behind the tip the last dipole station sits: only the curve's points within it move the field.
+        self.field_reach = max((o + 0.5 * length for o, length in zip(magnets.offsets, magnets.lengths)), default=0.0)
+        self.second_difference = np.diff(np.eye(self.knots), 2, axis=0)
 
     def unpack(self, x):
         k, o = self.knots, self.offset_count
@@ -184,6 +192,80 @@ class _Problem:
             terms.append(((at - prior.path.positions) / prior.path.sigma[:, None]).ravel())
         return np.concatenate(terms)
 
+    def jacobian(self, x):
+        """d residuals / d x, row for row as `residuals` stacks them. The geometric rows (length, entry,
+        bending, second views) are exact; the field's and the leader path's rows, whose points move with
+        the arc length, are forward differences over the depths that reach them, computing only those
+        rows. scipy's finite differences recomputed every residual once per parameter: 96 % of a two-view
+        fit's time (31 parameters, about 25 iterations)."""
+        depths = self.unpack(x)[0]
+        prior, settings, basis, rays = self.prior, self.settings, self.basis, self.rays
+        k, n = self.knots, len(x)
+        points = self.points(depths)
+
+        def along_depths(per_point):  # rows over the depths from d residual / d point (stations, 3)
+            return np.einsum("ik,ik->i", per_point, rays)[:, None] * basis
+
+        blocks = []
+        segment = np.diff(points, axis=0)
+        unit = segment / np.linalg.norm(segment, axis=1)[:, None]
+        length_gradient = np.zeros_like(points)  # d length / d point: the unit segments on either side
+        length_gradient[:-1] -= unit
+        length_gradient[1:] += unit
+        blocks.append(along_depths(length_gradient).sum(axis=0, keepdims=True) / self.length_sigma)
+        blocks.append(np.outer(rays[0], basis[0]) / prior.entry_sigma)
+        step = points[1] - points[0]
+        norm = np.linalg.norm(step)
+        direction = step / norm
+        blocks.append((np.eye(3) - np.outer(direction, direction)) / norm
+                      @ (np.outer(rays[1], basis[1]) - np.outer(rays[0], basis[0])) / prior.entry_angle_sigma)
+        blocks.append(self.second_difference / settings.bending_sigma)
+        rows = [np.hstack([block, np.zeros((len(block), n - k))]) for block in blocks]
+        if self.magnet_count:
+            rows.append(self._field_jacobian(x, points))
+            scale_rows = np.zeros((self.magnet_count, n))
+            scale_rows[:, k + self.offset_count:] = np.eye(self.magnet_count) / prior.polarization_sigma
+            rows.append(scale_rows)
+        for camera, tree in self.second_views:
+            pixels, pixel_jacobian = _projection_with_jacobian(camera, points)
+            distance, index = tree.query(pixels)
+            towards = (pixels - tree.data[index]) / np.maximum(distance, 1e-12)[:, None]
+            towards[distance == 0] = 0.0
+            gradient = np.einsum("ic,icj->ij", towards, pixel_jacobian)  # d distance / d point
+            rows.append(np.hstack([along_depths(gradient), np.zeros((len(points), n - k))]) / settings.pixel_sigma)
+        if prior.path is not None:
+            def path_rows(trial):
+                trial_points = self.points(trial)
+                at = points_at(trial_points, arc_lengths(trial_points), prior.path.along)
+                return ((at - prior.path.positions) / prior.path.sigma[:, None]).ravel()
+            path = np.zeros((3 * len(prior.path.along), n))
+            path[:, :k] = _forward_differences(path_rows, depths, range(k))
+            rows.append(path)
+        return np.vstack(rows)
+
+    def _field_jacobian(self, x, points):
+        depths, _, log_scale = self.unpack(x)
+        k, o, n = self.knots, self.offset_count, len(x)
+        jacobian = np.zeros((3 * len(self.observers), n))
+        # Depths whose spline support reaches the stations within field_reach of the tip (one station more:
+        # the segment holding the farthest dipole).
+        behind_tip = arc_lengths(points[::-1])[::-1]
+        first = max(int(np.argmax(behind_tip <= self.field_reach)) - 1, 0)
+        reaching = np.flatnonzero(np.any(self.basis[first:] != 0.0, axis=0))
+        scaled = self.prior.magnets.scaled(np.exp(log_scale))
+        # Forward differences at scipy's 2-point step, every reaching depth's trial curve in one batch.
+        steps = np.sqrt(np.finfo(float).eps) * np.maximum(1.0, np.abs(depths[reaching]))
+        trials = np.tile(depths, (len(reaching) + 1, 1))
+        trials[np.arange(1, len(reaching) + 1), reaching] += steps
+        curves = self.origin + (trials @ self.basis.T)[..., None] * self.rays
+        fields = wire_field(curves, scaled, self.observers).reshape(len(trials), -1) / self.noise
+        jacobian[:, reaching] = ((fields[1:] - fields[0]) / steps[:, None]).T
+        jacobian[:, k:k + o] = np.tile(np.eye(3), (len(self.observers), 1)) / self.noise
+        # The field is linear in each magnet's strength: d field / d log(scale) is that magnet's own field.
+        each = magnet_fields(points, scaled, self.observers) / self.noise
+        jacobian[:, k + o:] = each.reshape(self.magnet_count, -1).T
+        return jacobian
+
     def start(self):
         """Every depth at the entry point's, no offset, nominal magnets."""
         depths = np.full(self.knots, self.entry_depth)
@@ -199,6 +281,8 @@ def reconstruct(camera: PinholeCamera, centreline_px: np.ndarray, prior: WirePri
     orthogonal camera of the paper's bench; the optional third item is Centreline.off_path); each point's
     projection is pulled onto that view's image of the wire, which fixes the depth that one view and the
     magnet-free part of the wire leave open."""
+    if settings.jacobian not in ("analytic", "2-point"):
+        raise ValueError(f"FitSettings.jacobian must be 'analytic' or '2-point', not {settings.jacobian!r}")
     pixels = np.asarray(centreline_px, float)
     if pixels.ndim != 2 or len(pixels) < 4 or not np.isfinite(pixels).all():
         raise ReconstructionError("the centreline needs at least 4 finite pixels")
@@ -225,7 +309,8 @@ def reconstruct(camera: PinholeCamera, centreline_px: np.ndarray, prior: WirePri
     from guidewire.reconstruction.stereo import triangulate_wire  # stereo.py imports this module
 
     def fitted(x0):
-        return least_squares(problem.residuals, x0, method="lm", x_scale="jac", max_nfev=100 * len(x0))
+        jacobian = problem.jacobian if settings.jacobian == "analytic" else settings.jacobian
+        return least_squares(problem.residuals, x0, jac=jacobian, method="lm", x_scale="jac", max_nfev=100 * len(x0))
 
     flat = problem.start()
     first = flat
@@ -279,6 +364,28 @@ def leader_step(track: PathTrack, camera: PinholeCamera, centreline_px: np.ndarr
         return alone, None, (f"the wire is not where its tip has been (mean squared normalised distance "
                              f"{track.recent_disagreement:.1f} where the field places it): fitted without the path")
     return alone, path, ""
+
+
+def _forward_differences(rows, x: np.ndarray, columns) -> np.ndarray:
+    """(len(rows(x)), len(x)) forward differences of rows() over x[columns] (zero elsewhere), at scipy's
+    2-point step."""
+    base = rows(x)
+    jacobian = np.zeros((base.size, len(x)))
+    for column in columns:
+        step = np.sqrt(np.finfo(float).eps) * max(1.0, abs(x[column]))
+        trial = x.copy()
+        trial[column] += step
+        jacobian[:, column] = (rows(trial) - base) / step
+    return jacobian
+
+
+def _projection_with_jacobian(camera: PinholeCamera, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distorted pixels (n,2) of world points and d pixel / d point (n,2,3). OpenCV's Jacobian over the
+    translation is the one over the point in the camera frame, which is rotation.T @ (point - position)."""
+    rvec, tvec = camera.rvec_tvec
+    pixels, jacobian = cv2.projectPoints(points.reshape(-1, 1, 3), rvec, tvec, camera.intrinsics, camera.distortion)
+    over_camera_point = jacobian[:, 3:6].reshape(len(points), 2, 3)
+    return pixels.reshape(-1, 2), over_camera_point @ camera.rotation.T
 
 
 def _wire_image_points(centreline: np.ndarray, off_path: np.ndarray) -> np.ndarray:
