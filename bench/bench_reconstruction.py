@@ -31,9 +31,15 @@ from guidewire.twin.lab import LAB_ERRORS, Lab, LabErrors, wire_state_from_centr
 from guidewire.validation.vessel_wire import vessel_wire
 
 RESULTS = Path(__file__).resolve().parent / "results"
-METHODS = ("physics", "physics_two_views", "image_only", "stereo", "tip_lm")
+METHODS = ("physics", "physics_two_views", "image_only", "stereo", "tip_lm", "physics_scipy_jacobian",
+           "physics_two_views_scipy_jacobian")
+# The timing baselines: the same fits with scipy's finite-difference Jacobian (FitSettings.jacobian).
+BASELINES = {"physics": "physics_scipy_jacobian", "physics_two_views": "physics_two_views_scipy_jacobian"}
 LABELS = {"physics": "physics fusion (top camera + array + robot)",
           "physics_two_views": "physics fusion, both cameras (top + side + array + robot)",
+          "physics_scipy_jacobian": "physics fusion, one camera, scipy's finite-difference Jacobian (baseline)",
+          "physics_two_views_scipy_jacobian": "physics fusion, both cameras, scipy's finite-difference Jacobian "
+                                              "(baseline)",
           "image_only": "top camera + robot, no field",
           "stereo": "stereo triangulation (top + side)",
           "tip_lm": "tip magnet LM (array only)"}
@@ -50,10 +56,12 @@ def run_methods(case, prior: WirePrior, magnets: WireMagnets, tip_magnet_length:
     for method in METHODS:
         start = time.perf_counter()
         try:
-            if method == "physics":
-                output = reconstruct(case.top_camera, case.top_centreline, prior, array)
-            elif method == "physics_two_views":
+            if method in ("physics", "physics_scipy_jacobian"):
                 output = reconstruct(case.top_camera, case.top_centreline, prior, array,
+                                     FitSettings(jacobian="2-point" if method in BASELINES.values() else "analytic"))
+            elif method in ("physics_two_views", "physics_two_views_scipy_jacobian"):
+                output = reconstruct(case.top_camera, case.top_centreline, prior, array,
+                                     FitSettings(jacobian="2-point" if method in BASELINES.values() else "analytic"),
                                      second_views=[case.side_view])
             elif method == "image_only":
                 output = reconstruct(case.top_camera, case.top_centreline, prior, None,
@@ -215,11 +223,16 @@ def report(records, failures, timings, coverage, args, command, generator: str) 
               "magnet polarisation 5 %, camera calibration 0.5 px (principal point and rotation), Earth-field "
               "drift 0.5 uT per axis after the background.", "",
               "## Time per frame on this CPU (every lab error on; median ms)", "",
-              "| method | median ms | p95 ms |", "|---|---|---|"]
+              "Speed-up: the median over the frames of the baseline's time over the method's, on the same frames "
+              "in this run (target: physics fusion < 50 ms per frame).", "",
+              "| method | median ms | p95 ms | speed-up over its baseline |", "|---|---|---|---|"]
     for method in METHODS:
         seconds = np.asarray(timings[method]) * 1000
         if seconds.size:
-            lines.append(f"| {LABELS[method]} | {np.median(seconds):.0f} | {np.percentile(seconds, 95):.0f} |")
+            baseline = np.asarray(timings.get(BASELINES.get(method), [])) * 1000
+            ratio = f"{np.median(baseline / seconds):.1f}x" if baseline.size == seconds.size else "-"
+            lines.append(f"| {LABELS[method]} | {np.median(seconds):.0f} | {np.percentile(seconds, 95):.0f} | "
+                         f"{ratio} |")
     lines += ["", "Segmentation of the camera image (classical, 2048x1536) is not included: "
               "bench/results/reconstruction.md's command times only the fits.", ""]
     return "\n".join(lines)
