@@ -190,3 +190,35 @@ def test_follow_the_leader_is_switched_at_run_time_and_its_path_grows(ros):
         since = len(reports)
         assert spin_until(executor, lambda: said("leader path bins", lambda v: v == "off", since)
                           and said("method", lambda v: v == "physics", since), 60), reports[-3:]
+
+
+def test_an_image_before_its_camera_info_is_waited_for_then_reported(ros):
+    """A view's images with no CameraInfo: at first the start-up race a loaded machine shows (a WARN, no
+    error line: the soak counts them), then, once CALIBRATION_GRACE_S has passed, an ERROR on
+    /diagnostics and in the log from the still-running node."""
+    domain, node, executor, folder = ros
+    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+    from sensor_msgs.msg import Image
+
+    from guidewire_ros.reconstruction_node import CALIBRATION_GRACE_S
+
+    reports = []
+    node.create_subscription(DiagnosticArray, "/diagnostics", lambda m: reports.extend(
+        (s.level, s.message) for s in m.status if "reconstruction" in s.name), 50)
+    images = node.create_publisher(Image, "camera_top/image_raw", 10)
+    image = Image(height=48, width=64, encoding="mono8", step=64, data=bytes(64 * 48))
+    image.header.frame_id = "camera_top_optical_frame"
+
+    def publish_image():
+        image.header.stamp = node.get_clock().now().to_msg()
+        images.publish(image)
+
+    node.create_timer(0.25, publish_image)
+    log = folder / "reconstruction_uncalibrated.log"
+    with running(node_args("reconstruction_node", "reconstruction", {"method": "image_only"}, folder), domain, log):
+        waiting = (DiagnosticStatus.WARN, "waiting for the view's first CameraInfo: no fit yet")
+        assert spin_until(executor, lambda: waiting in reports, START_S), log.read_text()
+        assert "ERROR" not in log.read_text()
+        assert spin_until(executor, lambda: any(level == DiagnosticStatus.ERROR and "no CameraInfo for the view" in text
+                                                 for level, text in reports), CALIBRATION_GRACE_S + 10), reports[-3:]
+        assert "[ERROR]" in log.read_text() and "WARN" in log.read_text()
