@@ -8,9 +8,12 @@
   the bag;
 - no error lines: every node log scanned for ERROR, FATAL, Traceback, Exception.
 
-It needs the whole machine (the pipeline alone loads two cores): run it on a quiet one.
+It needs the whole machine (the pipeline alone loads two cores): run it on a quiet one. `--busy N`
+overloads it on purpose and the same way each time: N processes that only spin, at the nodes' own
+priority, for the whole run (the machine's 1-minute load average is sampled with the memory).
 
     scripts/env.sh python bench/soak_pipeline.py --duration 600 --out out/soak
+    scripts/env.sh python bench/soak_pipeline.py --duration 600 --busy 10 --out out/soak_busy
 """
 from __future__ import annotations
 
@@ -68,6 +71,7 @@ def rss_mb(pid: int) -> float | None:
 def sample_memory(samples: dict, runner_pid: int, stop: threading.Event, period_s: float = 10.0) -> None:
     while not stop.wait(period_s):
         now = time.monotonic()
+        samples["(machine load average)"].append((now, float(Path("/proc/loadavg").read_text().split()[0])))
         for name, pid in node_processes(runner_pid).items():
             value = rss_mb(pid)
             if value is not None:
@@ -135,12 +139,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=float, default=600.0)
     parser.add_argument("--out", default="out/soak")
+    parser.add_argument("--busy", type=int, default=0, help="CPU-bound processes beside the pipeline (overload)")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "guidewire_ros.run_pipeline", "--duration", str(args.duration), "--out", str(out)]
     samples: dict[str, list] = defaultdict(list)
     stop = threading.Event()
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.busy)]
     runner = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     sampler = threading.Thread(target=sample_memory, args=(samples, runner.pid, stop), daemon=True)
     for line in runner.stdout:
@@ -149,8 +155,13 @@ def main() -> int:
             sampler.start()
     code = runner.wait()
     stop.set()
+    for process in busy:
+        process.kill()
     run_dir = max(out.glob("pipeline_*"), key=lambda p: p.stat().st_mtime)
+    load = [value for _, value in samples.pop("(machine load average)", [])]
     lines = [f"# Soak run: `{' '.join(command)}` (runner exit {code})", "",
+             f"Beside it: {args.busy} busy processes; 1-minute load average "
+             + (f"{min(load):.1f}-{max(load):.1f} (median {np.median(load):.1f})" if load else "not sampled"), "",
              "| node | RSS start MB | RSS end MB | growth |", "|---|---|---|---|"]
     for name, values in sorted(samples.items()):
         start, end = values[0][1], values[-1][1]
