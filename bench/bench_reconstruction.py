@@ -54,14 +54,13 @@ def run_methods(case, prior: WirePrior, magnets: WireMagnets, tip_magnet_length:
     array = ArrayField(case.sensor_positions, case.field, case.background, case.noise, case.status == 0)
     results = {}
     for method in METHODS:
+        settings = FitSettings(jacobian="2-point" if method in BASELINES.values() else "analytic")
         start = time.perf_counter()
         try:
             if method in ("physics", "physics_scipy_jacobian"):
-                output = reconstruct(case.top_camera, case.top_centreline, prior, array,
-                                     FitSettings(jacobian="2-point" if method in BASELINES.values() else "analytic"))
+                output = reconstruct(case.top_camera, case.top_centreline, prior, array, settings)
             elif method in ("physics_two_views", "physics_two_views_scipy_jacobian"):
-                output = reconstruct(case.top_camera, case.top_centreline, prior, array,
-                                     FitSettings(jacobian="2-point" if method in BASELINES.values() else "analytic"),
+                output = reconstruct(case.top_camera, case.top_centreline, prior, array, settings,
                                      second_views=[case.side_view])
             elif method == "image_only":
                 output = reconstruct(case.top_camera, case.top_centreline, prior, None,

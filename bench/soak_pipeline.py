@@ -13,7 +13,7 @@ overloads it on purpose and the same way each time: N processes that only spin, 
 priority, for the whole run (the machine's 1-minute load average is sampled with the memory).
 
     scripts/env.sh python bench/soak_pipeline.py --duration 600 --out out/soak
-    scripts/env.sh python bench/soak_pipeline.py --duration 600 --busy 10 --out out/soak_busy
+    scripts/env.sh python bench/soak_pipeline.py --duration 600 --busy 8 --out out/soak_busy
 """
 from __future__ import annotations
 
@@ -68,10 +68,11 @@ def rss_mb(pid: int) -> float | None:
     return None
 
 
-def sample_memory(samples: dict, runner_pid: int, stop: threading.Event, period_s: float = 10.0) -> None:
+def sample_memory(samples: dict, load: list, runner_pid: int, stop: threading.Event, period_s: float = 10.0) -> None:
+    """Every period: each node's RSS into samples[node], the machine's 1-minute load average into load."""
     while not stop.wait(period_s):
         now = time.monotonic()
-        samples["(machine load average)"].append((now, float(Path("/proc/loadavg").read_text().split()[0])))
+        load.append(float(Path("/proc/loadavg").read_text().split()[0]))
         for name, pid in node_processes(runner_pid).items():
             value = rss_mb(pid)
             if value is not None:
@@ -145,20 +146,22 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "guidewire_ros.run_pipeline", "--duration", str(args.duration), "--out", str(out)]
     samples: dict[str, list] = defaultdict(list)
+    load: list[float] = []
     stop = threading.Event()
     busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.busy)]
-    runner = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    sampler = threading.Thread(target=sample_memory, args=(samples, runner.pid, stop), daemon=True)
-    for line in runner.stdout:
-        sys.stdout.write(line)
-        if "every node is up" in line and not sampler.is_alive():
-            sampler.start()
-    code = runner.wait()
-    stop.set()
-    for process in busy:
-        process.kill()
+    try:
+        runner = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        sampler = threading.Thread(target=sample_memory, args=(samples, load, runner.pid, stop), daemon=True)
+        for line in runner.stdout:
+            sys.stdout.write(line)
+            if "every node is up" in line and not sampler.is_alive():
+                sampler.start()
+        code = runner.wait()
+    finally:  # an interrupted soak leaves no spinning process behind
+        stop.set()
+        for process in busy:
+            process.kill()
     run_dir = max(out.glob("pipeline_*"), key=lambda p: p.stat().st_mtime)
-    load = [value for _, value in samples.pop("(machine load average)", [])]
     lines = [f"# Soak run: `{' '.join(command)}` (runner exit {code})", "",
              f"Beside it: {args.busy} busy processes; 1-minute load average "
              + (f"{min(load):.1f}-{max(load):.1f} (median {np.median(load):.1f})" if load else "not sampled"), "",
