@@ -253,8 +253,8 @@ class _Problem:
         first = max(int(np.argmax(behind_tip <= self.field_reach)) - 1, 0)
         reaching = np.flatnonzero(np.any(self.basis[first:] != 0.0, axis=0))
         scaled = self.prior.magnets.scaled(np.exp(log_scale))
-        # Forward differences at scipy's 2-point step, every reaching depth's trial curve in one batch.
-        steps = np.sqrt(np.finfo(float).eps) * np.maximum(1.0, np.abs(depths[reaching]))
+        # Forward differences, every reaching depth's trial curve in one batch.
+        steps = _difference_steps(depths[reaching])
         trials = np.tile(depths, (len(reaching) + 1, 1))
         trials[np.arange(1, len(reaching) + 1), reaching] += steps
         curves = self.origin + (trials @ self.basis.T)[..., None] * self.rays
@@ -366,13 +366,16 @@ def leader_step(track: PathTrack, camera: PinholeCamera, centreline_px: np.ndarr
     return alone, path, ""
 
 
+def _difference_steps(values: np.ndarray) -> np.ndarray:
+    """scipy's 2-point finite-difference step for each value."""
+    return np.sqrt(np.finfo(float).eps) * np.maximum(1.0, np.abs(values))
+
+
 def _forward_differences(rows, x: np.ndarray, columns) -> np.ndarray:
-    """(len(rows(x)), len(x)) forward differences of rows() over x[columns] (zero elsewhere), at scipy's
-    2-point step."""
+    """(len(rows(x)), len(x)) forward differences of rows() over x[columns] (zero elsewhere)."""
     base = rows(x)
     jacobian = np.zeros((base.size, len(x)))
-    for column in columns:
-        step = np.sqrt(np.finfo(float).eps) * max(1.0, abs(x[column]))
+    for column, step in zip(columns, _difference_steps(x[list(columns)])):
         trial = x.copy()
         trial[column] += step
         jacobian[:, column] = (rows(trial) - base) / step
