@@ -237,6 +237,51 @@ def test_a_recorder_stopped_right_after_a_burst_writes_every_message_of_it(ros, 
     assert recorded == list(range(count)), (f"{len(recorded)} of {count} in the bag", log.read_text()[-2000:])
 
 
+def test_a_backlog_is_taken_take_batch_messages_at_a_time_in_publication_order(ros, tmp_path):
+    """Issue 23: rclpy's executor takes one message per wake-up (about 0.4 ms each in bench_recorder.py), so a
+    recorder behind its topics took a backlog slowly; one wake-up now takes up to take_batch of a topic's
+    queue, each with its own message info (its publication stamp and sequence number in the bag)."""
+    domain, node, executor, _ = ros
+    from rclpy.duration import Duration
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.parameter import Parameter
+    from std_msgs.msg import Header
+
+    from guidewire_ros.recorder import Recorder
+
+    topic, count, take_batch = "/recorder_test/backlog", 300, 64
+    publisher = node.create_publisher(Header, topic, QoSProfile(depth=count, reliability=ReliabilityPolicy.RELIABLE))
+    recorder = Recorder(parameter_overrides=[
+        Parameter("topics", value=[topic]), Parameter("take_batch", value=take_batch),
+        Parameter("output", value=str(tmp_path / "backlog"))])
+    recorder_executor = SingleThreadedExecutor()
+    recorder_executor.add_node(recorder)
+    try:
+        matched = lambda: publisher.get_subscription_count() > 0  # noqa: E731
+        assert spin_until(recorder_executor, matched, START_S)
+        for number in range(count):
+            message = Header(frame_id="backlog")
+            message.stamp.nanosec = number
+            publisher.publish(message)
+        assert publisher.wait_for_all_acked(Duration(seconds=30))  # the whole backlog in the recorder's queue
+        written = lambda: recorder.bag.counts.get(topic, 0)  # noqa: E731
+        while not written():  # the wake-ups before it may be its timers'
+            recorder_executor.spin_once(timeout_sec=1.0)
+        assert written() == take_batch, written()
+        assert spin_until(recorder_executor, lambda: written() == count, 30), written()
+        assert not recorder.lost
+    finally:
+        recorder_executor.remove_node(recorder)
+        recorder.close()
+        recorder.destroy_node()
+        node.destroy_publisher(publisher)
+    logged = [(stamp_ns(bytes(data)), timestamp) for *_, timestamp, data in read_bag(tmp_path / "backlog")]
+    assert [number for number, _ in logged] == list(range(count))
+    # Each message keeps its own publication time, all before the first was taken (not the take's time).
+    published = [timestamp for _, timestamp, _ in timed_messages(tmp_path / "backlog")]
+    assert len(published) == count and published == sorted(published) and published[-1] < logged[0][1]
+
+
 @pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
 def test_a_killed_recorder_leaves_a_bag_recoverable_to_its_last_checkpoint(ros, tmp_path, storage):
     domain, node, executor, _ = ros
