@@ -1,9 +1,10 @@
 """The recorder's CPU per message and how fast it catches up with a backlog: a burst of magnetometer array
-frames (16 sensors, the driver's message) published as fast as Python can, beside 24 idle topics (the
-pipeline's recorder has about two dozen subscriptions), and steady streams (the driver's 100 Hz, and
-1000 Hz, more than one message per wake-up can keep up with). Each row runs the
-recorder node as `make run` starts it, once taking one message per executor wake-up (take_batch 1:
-rclpy's way, the baseline) and once taking up to take_batch from a topic's queue per wake-up.
+frames (16 sensors, the driver's message) published as fast as Python can, and steady streams (the
+driver's 100 Hz, and 1000 Hz), beside 24 idle topics (the pipeline's recorder has about two dozen
+subscriptions). Each stream runs the recorder node as `make run` starts it with three settings, in the
+same run: one message per executor wake-up and no pause (take_batch 1, take_period_s 0: rclpy's way and
+the recorder before, the baseline); up to take_batch from each topic per wake-up; and that with the
+default pause between wake-ups.
 
     scripts/env.sh python bench/bench_recorder.py [--burst 6000] [--steady-s 10] [--rates 100,1000]
 
@@ -45,7 +46,7 @@ def array_frame(sequence: int):
     return frame
 
 
-def run_case(node, executor, folder: Path, take_batch: int, count: int, rate_hz: float) -> dict:
+def run_case(node, executor, folder: Path, settings: dict, count: int, rate_hz: float) -> dict:
     """Starts a recorder, publishes `count` frames (at rate_hz, or as fast as possible when 0) once it has
     matched, and waits until its diagnostics count them all."""
     from diagnostic_msgs.msg import DiagnosticArray
@@ -54,7 +55,8 @@ def run_case(node, executor, folder: Path, take_batch: int, count: int, rate_hz:
 
     from guidewire.bag import read_bag
 
-    name = f"batch{take_batch}_{'burst' if rate_hz == 0 else f'{rate_hz:g}hz'}"
+    name = f"batch{settings['take_batch']}_pause{settings['take_period_s']:g}_" + \
+        ("burst" if rate_hz == 0 else f"{rate_hz:g}hz")
     recorded = []
     diagnostics = node.create_subscription(DiagnosticArray, "/diagnostics", lambda array: recorded.extend(
         int(value.value) for status in array.status if status.hardware_id == f"recorder/{name}"
@@ -62,8 +64,8 @@ def run_case(node, executor, folder: Path, take_batch: int, count: int, rate_hz:
     publisher = node.create_publisher(MagnetometerArray, TOPIC,
                                       QoSProfile(depth=count, reliability=ReliabilityPolicy.RELIABLE))
     frames = [array_frame(i) for i in range(count)]
-    command = node_command("recorder", "recorder", {"output": str(folder / name), "take_batch": take_batch,
-                                                    "queue_depth": max(count, 12000)}, folder)
+    command = node_command("recorder", "recorder", {"output": str(folder / name), "queue_depth": max(count, 12000),
+                                                    **settings}, folder)
     with open(folder / f"{name}.log", "w") as log:
         recorder = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
     try:
@@ -111,14 +113,16 @@ def main(argv=None) -> None:
     parser.add_argument("--burst", type=int, default=6000, help="frames in the burst")
     parser.add_argument("--steady-s", type=float, default=10.0, help="seconds of each steady stream")
     parser.add_argument("--rates", default="100,1000", help="steady streams' rates, Hz")
-    parser.add_argument("--take-batch", type=int, default=256, help="the recorder's take_batch against 1")
     args = parser.parse_args(argv)
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
     from std_msgs.msg import Header
 
-    from guidewire_ros.pipeline_config import localhost_discovery_default, middleware_environment
+    from guidewire_ros.pipeline_config import load_pipeline, localhost_discovery_default, middleware_environment
 
+    defaults = load_pipeline(only=["recorder"])[0].parameters  # config/pipeline.yaml
+    settings = [{"take_batch": 1, "take_period_s": 0.0}, {"take_batch": defaults["take_batch"], "take_period_s": 0.0},
+                {"take_batch": defaults["take_batch"], "take_period_s": defaults["take_period_s"]}]
     localhost_discovery_default()
     os.environ.update(middleware_environment())  # as the launch files and `make run` start the nodes
     os.environ["ROS_DOMAIN_ID"] = str(150 + os.getpid() % 80)
@@ -128,28 +132,26 @@ def main(argv=None) -> None:
     executor.add_node(node)
     idle = [node.create_publisher(Header, f"/bench_recorder/idle_{k}", 10) for k in range(IDLE_TOPICS)]
     rates = [float(rate) for rate in args.rates.split(",") if rate]
-    cases = [("burst", args.burst, 0.0)] + [(f"steady {rate:g} Hz", int(rate * args.steady_s), rate) for rate in rates]
+    streams = [("burst", args.burst, 0.0)] + [(f"steady {rate:g} Hz", int(rate * args.steady_s), rate)
+                                              for rate in rates]
     rows = []
     with tempfile.TemporaryDirectory() as folder:
-        for label, count, rate in cases:
-            baseline = run_case(node, executor, Path(folder), 1, count, rate)
-            batched = run_case(node, executor, Path(folder), args.take_batch, count, rate)
-            rows.append((label, count, baseline, batched))
+        for label, count, rate in streams:
+            results = [run_case(node, executor, Path(folder), setting, count, rate) for setting in settings]
+            rows += [(label, count, setting, result, results[0]) for setting, result in zip(settings, results)]
     for publisher in idle:
         node.destroy_publisher(publisher)
     node.destroy_node()
     rclpy.shutdown()
-    print(f"The recorder on this machine ({os.cpu_count()} cores), array frames of 16 sensors beside "
-          f"{IDLE_TOPICS} idle topics; baseline: take_batch 1 (one message per executor wake-up), same run")
-    print(f"| stream | frames | CPU us per message, take_batch 1 | take_batch {args.take_batch} | ratio | "
-          "catch-up s, take_batch 1 | take_batch " f"{args.take_batch} | lost (1 / {args.take_batch}) | "
-          "in publication order | idle CPU % (1 / " f"{args.take_batch}) |")
+    print(f"The recorder on this machine ({os.cpu_count()} cores), array frames of 16 sensors beside {IDLE_TOPICS} "
+          "idle topics; baseline: take_batch 1, take_period_s 0 (one message per executor wake-up), same run")
+    print("| stream | frames | take_batch | take_period_s | CPU us per message | / baseline | catch-up s | lost | "
+          "in publication order | idle CPU % |")
     print("|---|---|---|---|---|---|---|---|---|---|")
-    for label, count, b, r in rows:
-        print(f"| {label} | {count} | {b['cpu_us']:.0f} | {r['cpu_us']:.0f} | {r['cpu_us'] / b['cpu_us']:.2f} | "
-              f"{b['catch_up_s']:.2f} | {r['catch_up_s']:.2f} | {b['lost']} / {r['lost']} | "
-              f"{'yes' if b['in_order'] and r['in_order'] else 'NO'} | "
-              f"{b['idle_percent']:.1f} / {r['idle_percent']:.1f} |")
+    for label, count, setting, r, b in rows:
+        print(f"| {label} | {count} | {setting['take_batch']} | {setting['take_period_s']:g} | {r['cpu_us']:.0f} | "
+              f"{r['cpu_us'] / b['cpu_us']:.2f} | {r['catch_up_s']:.2f} | {r['lost']} | "
+              f"{'yes' if r['in_order'] else 'NO'} | {r['idle_percent']:.1f} |")
     print("command: scripts/env.sh python bench/bench_recorder.py " + " ".join(sys.argv[1:]))
 
 

@@ -282,6 +282,53 @@ def test_a_backlog_is_taken_take_batch_messages_at_a_time_in_publication_order(r
     assert len(published) == count and published == sorted(published) and published[-1] < logged[0][1]
 
 
+def test_messages_gather_between_wake_ups_and_the_pause_changes_at_run_time(ros, tmp_path):
+    """take_period_s: a steady 100 Hz topic is taken in a few wake-ups, each writing what gathered since the
+    last (the executor's wake-up is most of a message's CPU at that rate: bench/bench_recorder.py), with every
+    message in the bag in order; the pause is a run-time parameter, its range enforced."""
+    import threading
+
+    domain, node, executor, _ = ros
+    from rclpy.parameter import Parameter
+    from std_msgs.msg import Header
+
+    from guidewire_ros.common import spin_until_stopped
+    from guidewire_ros.recorder import Recorder
+
+    topic, count = "/recorder_test/steady", 100
+    publisher = node.create_publisher(Header, topic, QoSProfile(depth=count, reliability=ReliabilityPolicy.RELIABLE))
+    recorder = Recorder(parameter_overrides=[Parameter("topics", value=[topic]), Parameter("take_period_s", value=0.05),
+                                             Parameter("output", value=str(tmp_path / "steady"))])
+    wake_ups = []
+    take = recorder._take
+    recorder._take = lambda *args: (wake_ups.append(args[0]), take(*args))
+    stopped = threading.Event()
+    spinner = threading.Thread(target=spin_until_stopped, args=(recorder, stopped, None,
+                                                                 lambda: recorder.take_period_s))
+    spinner.start()
+    try:
+        assert spin_until(executor, lambda: publisher.get_subscription_count() > 0, START_S)
+        for number in range(count):  # 100 Hz for 1 s
+            message = Header(frame_id="steady")
+            message.stamp.nanosec = number
+            publisher.publish(message)
+            time.sleep(0.01)
+        assert spin_until(executor, lambda: recorder.bag.counts.get(topic, 0) == count, 10)
+        # At most one wake-up per 50 ms pause: about 20 for the second, where one per message would be 100.
+        assert len(wake_ups) <= 30, len(wake_ups)
+        assert [r.successful for r in recorder.set_parameters([Parameter("take_period_s", value=0.0)])] == [True]
+        assert recorder.take_period_s == 0.0
+        assert not recorder.set_parameters([Parameter("take_period_s", value=5.0)])[0].successful
+        assert recorder.take_period_s == 0.0
+    finally:
+        stopped.set()
+        spinner.join(timeout=10)
+        recorder.close()
+        recorder.destroy_node()
+        node.destroy_publisher(publisher)
+    assert [stamp_ns(bytes(data)) for *_, data in read_bag(tmp_path / "steady")] == list(range(count))
+
+
 @pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
 def test_a_killed_recorder_leaves_a_bag_recoverable_to_its_last_checkpoint(ros, tmp_path, storage):
     domain, node, executor, _ = ros

@@ -156,10 +156,13 @@ class _StopDuringStartUp(BaseException):
 STARTUP_ERRORS = (ValueError, OSError)
 
 
-def spin_until_stopped(node: Node, stopped: threading.Event, then: Callable[[Any], None] | None = None) -> None:
+def spin_until_stopped(node: Node, stopped: threading.Event, then: Callable[[Any], None] | None = None,
+                       pause_s: Callable[[], float] = lambda: 0.0) -> None:
     """Serve the node until a stop signal. The wait is bounded so that the signal handler
     (which Python runs only between bytecodes of the main thread) is seen within 0.1 s.
-    `then(executor)` runs after the signal, before the executor goes (the recorder's drain)."""
+    `then(executor)` runs after the signal, before the executor goes (the recorder's drain).
+    `pause_s()`: seconds to wait after each callback, so that messages gather and a callback that
+    takes several at once (the recorder's) wakes the executor less often."""
     from rclpy.executors import SingleThreadedExecutor
 
     executor = SingleThreadedExecutor(context=node.context)
@@ -167,6 +170,9 @@ def spin_until_stopped(node: Node, stopped: threading.Event, then: Callable[[Any
     try:
         while not stopped.is_set() and node.context.ok():
             executor.spin_once(timeout_sec=0.1)
+            pause = pause_s()
+            if pause > 0:
+                stopped.wait(pause)
         if then is not None and node.context.ok():
             then(executor)
     finally:

@@ -52,9 +52,12 @@ class Recorder(Node):
                                    "Messages per topic held while writing falls behind (2 min at 100 Hz, 30 s at "
                                    "400 Hz)", 1, 1_000_000)
         self.take_batch = declare(self, "take_batch", 256,
-                                  "Messages taken from a topic's queue at each wake-up of the executor while the "
-                                  "recorder is behind (1 = one, rclpy's way): more costs less CPU per message",
-                                  1, 100_000)
+                                  "Messages taken from each topic's queue at each wake-up of the executor (1 = one "
+                                  "message per wake-up, rclpy's way): more costs less CPU per message", 1, 100_000)
+        self.take_period_s = declare(self, "take_period_s", 0.02,
+                                     "Seconds between wake-ups, for messages to gather and be taken together (0 = "
+                                     "each as it arrives); a message's log time may come this much later per "
+                                     "busy topic; changes at run time", 0.0, 1.0)
         self.drain_s = declare(self, "drain_s", 2.0, "Seconds at most, after a stop signal, to write the messages "
                                "already received before the bag closes", 0.0, 60.0)
         self.path = Path(output or time.strftime("rosbag2_%Y_%m_%d-%H_%M_%S"))
@@ -80,7 +83,8 @@ class Recorder(Node):
             declare(self, "checkpoint_s", 0.5, "Seconds between flushes to disk (mcap chunk, sqlite3 commit); "
                     "changes at run time", 0.01, 3600.0), self.bag.checkpoint)
         self.diagnostics.start(self._report)
-        runtime_parameters(self, {"checkpoint_s": self._set_checkpoint_period})
+        runtime_parameters(self, {"checkpoint_s": self._set_checkpoint_period,
+                                  "take_period_s": lambda seconds: setattr(self, "take_period_s", seconds)})
         self.get_logger().info(f"recording {'all topics' if not self.topics else ', '.join(self.topics)} "
                                f"to {self.path} ({storage})")
 
@@ -101,18 +105,19 @@ class Recorder(Node):
                 raw=True)
 
     def _take(self, topic: str, data: bytes, info) -> None:
-        """Writes the message the executor took, then what else the topic's queue holds, up to take_batch.
-        rclpy's executor takes one message per pass over its wait set, about 0.5 ms of Python beside the
-        recorder's two dozen subscriptions (bench/bench_recorder.py); a backlog is taken here without it,
-        through the subscription's handle as the executor takes."""
+        """Writes the message the executor took, then what every topic's queue holds, up to take_batch each.
+        rclpy's executor takes one message per pass over its wait set, 0.3-0.5 ms of Python beside the
+        recorder's two dozen subscriptions, and each pass after a sleep costs more (bench/bench_recorder.py);
+        here one pass takes what gathered since the last, through each subscription's handle as the
+        executor takes. A topic's messages stay in their order."""
         self._write(topic, data, info)
-        subscription = self.subscriptions_by_topic[topic]
-        for _ in range(self.take_batch - 1):
-            with subscription.handle:
-                taken = subscription.handle.take_message(subscription.msg_type, True)
-            if taken is None:
-                break
-            self._write(topic, *taken)
+        for other, subscription in self.subscriptions_by_topic.items():
+            for _ in range(self.take_batch - 1 if other == topic else self.take_batch):
+                with subscription.handle:
+                    taken = subscription.handle.take_message(subscription.msg_type, True)
+                if taken is None:
+                    break
+                self._write(other, *taken)
 
     def _write(self, topic: str, data: bytes, info) -> None:
         """The log time is when the recorder takes the message (not the middleware's receive stamp: it
@@ -189,7 +194,8 @@ class Recorder(Node):
 
 
 def main() -> None:
-    run(Recorder, lambda node, stopped: spin_until_stopped(node, stopped, node.drain))
+    run(Recorder, lambda node, stopped: spin_until_stopped(node, stopped, node.drain,
+                                                           lambda: node.take_period_s))
 
 
 if __name__ == "__main__":
