@@ -26,7 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
-from bench_ros_streams import cpu_seconds, node_command  # noqa: E402
+from bench_ros_streams import cpu_seconds, node_command, use_pipeline_middleware  # noqa: E402
 
 TOPIC = "/bench_recorder/array"
 IDLE_TOPICS = 24
@@ -118,14 +118,12 @@ def main(argv=None) -> None:
     from rclpy.executors import SingleThreadedExecutor
     from std_msgs.msg import Header
 
-    from guidewire_ros.pipeline_config import load_pipeline, localhost_discovery_default, middleware_environment
+    from guidewire_ros.pipeline_config import load_pipeline
 
     defaults = load_pipeline(only=["recorder"])[0].parameters  # config/pipeline.yaml
     settings = [{"take_batch": 1, "take_period_s": 0.0}, {"take_batch": defaults["take_batch"], "take_period_s": 0.0},
                 {"take_batch": defaults["take_batch"], "take_period_s": defaults["take_period_s"]}]
-    localhost_discovery_default()
-    os.environ.update(middleware_environment())  # as the launch files and `make run` start the nodes
-    os.environ["ROS_DOMAIN_ID"] = str(150 + os.getpid() % 80)
+    use_pipeline_middleware()
     rclpy.init()
     node = rclpy.create_node("bench_recorder")
     executor = SingleThreadedExecutor()

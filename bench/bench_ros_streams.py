@@ -119,6 +119,16 @@ def rendered_frames(folder: Path, count: int = 8) -> Path:
     return frames
 
 
+def use_pipeline_middleware() -> None:
+    """This process and the nodes it starts: the middleware settings the launch files and `make run` use,
+    discovery on this host and a domain of its own."""
+    from guidewire_ros.pipeline_config import localhost_discovery_default, middleware_environment
+
+    localhost_discovery_default()
+    os.environ.update(middleware_environment())
+    os.environ["ROS_DOMAIN_ID"] = str(150 + os.getpid() % 80)
+
+
 def node_command(module: str, name: str, parameters: dict, folder: Path) -> list[str]:
     from guidewire_ros.pipeline_config import NodeSpec
     from guidewire_ros.run_pipeline import command_with_parameters
@@ -137,12 +147,9 @@ def main(argv=None) -> None:
     from sensor_msgs.msg import Image
     from std_msgs.msg import Header
 
-    from guidewire_ros.pipeline_config import FASTDDS_PROFILE_VARIABLE, localhost_discovery_default, \
-        middleware_environment
+    from guidewire_ros.pipeline_config import FASTDDS_PROFILE_VARIABLE
 
-    localhost_discovery_default()
-    os.environ.update(middleware_environment())  # as the launch files and `make run` start the nodes
-    os.environ["ROS_DOMAIN_ID"] = str(150 + os.getpid() % 80)
+    use_pipeline_middleware()
     fastdds_defaults = {k: v for k, v in os.environ.items() if k != FASTDDS_PROFILE_VARIABLE}
     rclpy.init()
     rows = []
