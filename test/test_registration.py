@@ -228,6 +228,25 @@ def test_laplace_estimate_matches_the_direct_formula_and_shrinks_with_views():
     assert laplace_error_from_hessian(-hessian, loss, np.eye(3), fiducials, 2, 1.0) == float("inf")
 
 
+def test_the_views_disagreement_is_the_largest_pull_of_one_view_in_fiducial_motion():
+    """With curvature h in units of fiducial motion (translations in mm; rotations times the fiducials' RMS
+    radius r), a view whose gradient is g over the translation pulls it by g / h: every fiducial moves |g| / h.
+    Consistent views (zero gradients) pull nothing; the largest pull counts."""
+    from guidewire.registration.optimise import disagreement_error_from_hessian
+
+    fiducials = np.array([[30.0, 0.0, 0.0], [0.0, -60.0, 0.0], [0.0, 0.0, 90.0]])
+    h = 0.02
+    hessian = np.diag([h * (fiducials ** 2).sum(axis=1).mean()] * 3 + [h] * 3)
+    pull = np.array([0.0, 0.0, 0.0, 0.003, 0.004, 0.0])  # |g| = 0.005: 0.25 mm
+    agree = disagreement_error_from_hessian(hessian, np.zeros((2, 6)), np.eye(3), fiducials, 3.0)
+    assert agree == 0.0
+    one = disagreement_error_from_hessian(hessian, np.array([pull, -pull]), np.eye(3), fiducials, 1.0)
+    assert one == pytest.approx(0.25, rel=1e-3)
+    larger = disagreement_error_from_hessian(hessian, np.array([pull, -2 * pull]), np.eye(3), fiducials, 3.0)
+    assert larger == pytest.approx(3.0 * 0.5, rel=1e-3)
+    assert disagreement_error_from_hessian(-hessian, np.array([pull]), np.eye(3), fiducials, 1.0) == float("inf")
+
+
 def test_one_view_is_never_reported_converged(chest, two_view_case):
     from guidewire.registration import RegistrationSettings, register
 
