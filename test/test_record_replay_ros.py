@@ -303,8 +303,7 @@ def test_messages_gather_between_wake_ups_and_the_pause_changes_at_run_time(ros,
     take = recorder._take
     recorder._take = lambda *args: (wake_ups.append(args[0]), take(*args))
     stopped = threading.Event()
-    spinner = threading.Thread(target=spin_until_stopped, args=(recorder, stopped, None,
-                                                                 lambda: recorder.take_period_s))
+    spinner = threading.Thread(target=spin_until_stopped, args=(recorder, stopped, None, recorder.pause_s))
     spinner.start()
     try:
         assert spin_until(executor, lambda: publisher.get_subscription_count() > 0, START_S)

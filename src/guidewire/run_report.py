@@ -5,7 +5,8 @@ each node's accuracy against the twin's ground truth, and a PNG summary.
 
 writes DIR/report.md, DIR/report.json and DIR/summary.png. Latency is the recorder's receive time minus
 the message's header stamp (the time of the data it describes), so a segmentation's latency covers capture,
-transport and inference. `--start-ns` and `--end-ns` (the runner passes them) keep the run's window: from
+transport and inference; the recorder takes messages after a pause of up to its take_period_s (20 ms), which
+the latency includes. `--start-ns` and `--end-ns` (the runner passes them) keep the run's window: from
 the moment every node was ready to the moment the runner began stopping them. A CT registration is a
 one-off (the runner registers before the live pipeline starts): its results count whenever they arrived.
 """

@@ -74,6 +74,7 @@ class Recorder(Node):
         self.stop_ns: int | None = None  # system time of the stop signal, once it came (the drain)
         self.drained = 0  # messages published before the stop signal and written after it
         self.reported_lost: Counter = Counter()
+        self.written_at_pause = 0  # messages written when the executor last paused (pause_s)
         self.reported_counts: Counter = Counter()
         self.last_report = time.monotonic()
         self.diagnostics = Diagnostics(self, f"recorder/{self.path.name}")
@@ -118,6 +119,15 @@ class Recorder(Node):
                 if taken is None:
                     break
                 self._write(other, *taken)
+
+    def pause_s(self) -> float:
+        """The executor's pause after a callback: take_period_s after one that wrote messages; none after one
+        that found every queue empty (the other subscriptions the same wake-up found ready, already taken)
+        or a timer's, so that a message waits one pause at most."""
+        written = sum(self.bag.counts.values())
+        pause = self.take_period_s if written != self.written_at_pause else 0.0
+        self.written_at_pause = written
+        return pause
 
     def _write(self, topic: str, data: bytes, info) -> None:
         """The log time is when the recorder takes the message (not the middleware's receive stamp: it
@@ -194,8 +204,7 @@ class Recorder(Node):
 
 
 def main() -> None:
-    run(Recorder, lambda node, stopped: spin_until_stopped(node, stopped, node.drain,
-                                                           lambda: node.take_period_s))
+    run(Recorder, lambda node, stopped: spin_until_stopped(node, stopped, node.drain, node.pause_s))
 
 
 if __name__ == "__main__":
