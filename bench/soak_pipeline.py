@@ -1,7 +1,7 @@
 """Soak run (issue 23): the whole pipeline with its recorder for 10 minutes (make run's runner), then
 
 - memory: each node's resident set (VmRSS) at the start (every node up) and at the end, sampled
-  every 10 s, with its growth;
+  every 10 s, with its growth; and each node's CPU over the same span (user + system time, % of a core);
 - nothing lost: the driver's frame sequence numbers in the bag run without a gap; for the robot,
   the cameras, the segmentation and the reconstruction, the messages each said it published (its
   cumulative count on /diagnostics, also in the bag) between its first and last report are all in
@@ -14,10 +14,14 @@ priority, for the whole run (the machine's 1-minute load average is sampled with
 
     scripts/env.sh python bench/soak_pipeline.py --duration 600 --out out/soak
     scripts/env.sh python bench/soak_pipeline.py --duration 600 --busy 8 --out out/soak_busy
+    scripts/env.sh python bench/soak_pipeline.py --duration 60 --out out/soak_old -- recorder.take_batch:=1
+
+Arguments after `--` go to the runner (`node.parameter:=value`, as `make run ARGS=...`).
 """
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import subprocess
 import sys
@@ -68,15 +72,24 @@ def rss_mb(pid: int) -> float | None:
     return None
 
 
+def cpu_seconds(pid: int) -> float | None:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def sample_memory(samples: dict, load: list, runner_pid: int, stop: threading.Event, period_s: float = 10.0) -> None:
-    """Every period: each node's RSS into samples[node], the machine's 1-minute load average into load."""
+    """Every period: each node's (time, RSS, CPU seconds) into samples[node], the machine's 1-minute load
+    average into load."""
     while not stop.wait(period_s):
         now = time.monotonic()
         load.append(float(Path("/proc/loadavg").read_text().split()[0]))
         for name, pid in node_processes(runner_pid).items():
-            value = rss_mb(pid)
-            if value is not None:
-                samples[name].append((now, value))
+            value, cpu = rss_mb(pid), cpu_seconds(pid)
+            if value is not None and cpu is not None:
+                samples[name].append((now, value, cpu))
 
 
 # node -> (its cumulative count on /diagnostics, the topic it counts); the driver is checked exactly by
@@ -141,10 +154,12 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=600.0)
     parser.add_argument("--out", default="out/soak")
     parser.add_argument("--busy", type=int, default=0, help="CPU-bound processes beside the pipeline (overload)")
+    parser.add_argument("runner_arguments", nargs="*", help="after --: node.parameter:=value for the runner")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "guidewire_ros.run_pipeline", "--duration", str(args.duration), "--out", str(out)]
+    command = [sys.executable, "-m", "guidewire_ros.run_pipeline", "--duration", str(args.duration), "--out", str(out),
+               *args.runner_arguments]
     samples: dict[str, list] = defaultdict(list)
     load: list[float] = []
     stop = threading.Event()
@@ -165,10 +180,12 @@ def main() -> int:
     lines = [f"# Soak run: `{' '.join(command)}` (runner exit {code})", "",
              f"Beside it: {args.busy} busy processes; 1-minute load average "
              + (f"{min(load):.1f}-{max(load):.1f} (median {np.median(load):.1f})" if load else "not sampled"), "",
-             "| node | RSS start MB | RSS end MB | growth |", "|---|---|---|---|"]
+             "| node | RSS start MB | RSS end MB | growth | CPU, % of a core |", "|---|---|---|---|---|"]
     for name, values in sorted(samples.items()):
-        start, end = values[0][1], values[-1][1]
-        lines.append(f"| {name} | {start:.0f} | {end:.0f} | {end - start:+.0f} MB ({(end / start - 1) * 100:+.1f}%) |")
+        (t0, start, cpu0), (t1, end, cpu1) = values[0], values[-1]
+        share = f"{100 * (cpu1 - cpu0) / (t1 - t0):.1f}" if t1 > t0 else "-"
+        lines.append(f"| {name} | {start:.0f} | {end:.0f} | {end - start:+.0f} MB ({(end / start - 1) * 100:+.1f}%) | "
+                     f"{share} |")
     errors = [f"{log.name}: {line.strip()}" for log in sorted(run_dir.glob("*.log"))
               for line in log.read_text(errors="replace").splitlines() if FAULTS.search(line)]
     problems, counts = check_bag(run_dir / "bag")
