@@ -55,9 +55,9 @@ class Recorder(Node):
                                   "Messages taken from each topic's queue at each wake-up of the executor (1 = one "
                                   "message per wake-up, rclpy's way): more costs less CPU per message", 1, 100_000)
         self.take_period_s = declare(self, "take_period_s", 0.02,
-                                     "Seconds between wake-ups, for messages to gather and be taken together (0 = "
-                                     "each as it arrives); a message's log time may come this much later per "
-                                     "busy topic; changes at run time", 0.0, 1.0)
+                                     "Seconds the executor pauses after a wake-up that took messages, for the next "
+                                     "ones to gather and be taken together (0 = each as it arrives); a message's "
+                                     "log time may come up to this much later; changes at run time", 0.0, 1.0)
         self.drain_s = declare(self, "drain_s", 2.0, "Seconds at most, after a stop signal, to write the messages "
                                "already received before the bag closes", 0.0, 60.0)
         self.path = Path(output or time.strftime("rosbag2_%Y_%m_%d-%H_%M_%S"))
